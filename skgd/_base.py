@@ -1,0 +1,330 @@
+"""Shared machinery of GDClassifier and GDRegressor.
+
+The objective
+-------------
+All modes minimise, for each binary or regression problem,
+
+    F(w, b) = sum_i s_i L(y_i, x_i.w + b) / sum_i s_i + alpha R(w),
+    R(w) = (1 - l1_ratio) / 2 ||w||_2^2 + l1_ratio ||w||_1,
+
+with ``s_i`` the sample weight times the class weight.  Binary
+classification uses labels ``y`` in {-1, +1} internally.  The modes differ in
+how many rows feed one update:
+
+* ``"sgd"``: one row per update, step ``-eta s_i dL_i x_i`` (as
+  scikit-learn's ``SGDClassifier``; with sample weights of mean 1 this is an
+  unbiased step on ``F``);
+* ``"minibatch"``: ``batch_size`` rows per update, the mean of their
+  weighted steps, all computed with the weights before the update;
+* ``"batch"``: every training row per update, the exact gradient of ``F``.
+
+This module owns the user-facing policy: parameters and their validation,
+the epoch loop, the stopping rules, early stopping, warnings, verbose output
+and fitted attributes.  It never loops over samples: :mod:`skgd._modes`
+does, through the compiled passes.
+"""
+
+import time
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from ._losses import get_loss
+from ._modes import BatchRunner, Data, Problem, StochasticRunner
+from ._penalties import get_penalty
+from ._schedules import get_schedule
+from ._validation import check_params
+
+MAX_INT = np.iinfo(np.int32).max
+
+
+class BaseGD(BaseEstimator):
+    """Base class of the gradient-descent linear models (not public)."""
+
+    _parameter_constraints: dict = {
+        "penalty": [StrOptions({"l2", "l1", "elasticnet"}), None],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "l1_ratio": [Interval(Real, 0, 1, closed="both"), None],
+        "fit_intercept": ["boolean"],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left"), None],
+        "shuffle": ["boolean"],
+        "verbose": ["verbose"],
+        "epsilon": [Interval(Real, 0, None, closed="left")],
+        "random_state": ["random_state"],
+        "learning_rate": [
+            StrOptions({"constant", "optimal", "invscaling", "adaptive", "pa1", "pa2"})
+        ],
+        "eta0": [Interval(Real, 0, None, closed="neither")],
+        "power_t": [Interval(Real, None, None, closed="neither")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "warm_start": ["boolean"],
+        "average": [Interval(Integral, 0, None, closed="neither"), "boolean"],
+        "mode": [StrOptions({"sgd", "minibatch", "batch"})],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+    }
+
+    # ------------------------------------------------------------------
+    # components
+    def _loss(self):
+        return get_loss(self.loss, self.epsilon)
+
+    def _penalty(self):
+        l1_ratio = 0.0 if self.l1_ratio is None else self.l1_ratio
+        return get_penalty(self.penalty, self.alpha, l1_ratio)
+
+    def _schedule(self, loss):
+        return get_schedule(self.learning_rate, self.eta0, self.power_t, self.alpha, loss)
+
+    @property
+    def _average_start(self):
+        return int(self.average) if self.average else 0
+
+    def _rows_per_update(self, n_train):
+        if self.mode == "sgd":
+            return 1
+        if self.mode == "minibatch":
+            return self.batch_size
+        return max(n_train, 1)
+
+    # ------------------------------------------------------------------
+    # validation split
+    def _validation_split(self, y, sample_weight):
+        """Boolean mask of the rows held out for early stopping."""
+        n = y.shape[0]
+        mask = np.zeros(n, dtype=bool)
+        if not self.early_stopping:
+            return mask
+        from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
+
+        splitter = (
+            StratifiedShuffleSplit if self._estimator_type == "classifier" else ShuffleSplit
+        )
+        cv = splitter(test_size=self.validation_fraction, random_state=self.random_state)
+        idx_train, idx_val = next(cv.split(np.zeros((n, 1)), y))
+        if idx_train.shape[0] == 0 or idx_val.shape[0] == 0:
+            raise ValueError(
+                f"Splitting {n} samples into a train set and a validation set with "
+                f"validation_fraction={self.validation_fraction!r} led to an empty "
+                "set. Please either change validation_fraction, increase number of "
+                "samples, or disable early_stopping."
+            )
+        if not np.any(sample_weight[idx_val] > 0):
+            raise ValueError(
+                "The sample weights for validation set are all zero, consider using "
+                "a different random state."
+            )
+        mask[idx_val] = True
+        return mask
+
+    # ------------------------------------------------------------------
+    # one problem
+    def _fit_problem(self, data, y, sample_weight, val_mask, k, max_iter, seed,
+                     partial, score_fn):
+        """Fit output ``k`` (one binary or regression problem) in place.
+
+        Returns the number of epochs run, the loss curve and the
+        validation scores.
+        """
+        loss = self._loss()
+        train = np.flatnonzero(~val_mask)
+        problem = Problem(
+            data, y, sample_weight, loss, self._penalty(), self.fit_intercept, train
+        )
+        schedule = self._schedule(loss)
+        t = self.t_
+        coef = self._standard_coef[k]
+        intercept = self._standard_intercept[k]
+        if self.mode == "batch":
+            runner = BatchRunner(
+                problem, coef, intercept, schedule, t, accelerate=not partial
+            )
+        else:
+            avg = self._average_start > 0
+            runner = StochasticRunner(
+                problem, coef, intercept, schedule,
+                self._rows_per_update(len(train)), t,
+                np.random.RandomState(seed), self.shuffle,
+                average_start=self._average_start,
+                avg_coef=self._average_coef[k] if avg else None,
+                avg_intercept=float(self._average_intercept[k]) if avg else 0.0,
+                n_averaged=int(self._n_averaged[k]) if avg else 0,
+                step_rule=self.learning_rate if self.learning_rate in ("pa1", "pa2")
+                else "gradient",
+                pa_c=self.eta0,
+            )
+        def score(coef, intercept, mask):
+            return score_fn(coef, intercept, data, problem.y, problem.sample_weight, mask)
+
+        n_iter, curve, scores = self._epoch_loop(
+            runner, problem, schedule, max_iter, val_mask, score
+        )
+        self._standard_coef[k] = runner.coef()
+        self._standard_intercept[k] = runner.intercept()
+        if self.mode != "batch" and self._average_start > 0:
+            self._average_coef[k], self._average_intercept[k] = runner.average()
+            self._n_averaged[k] = runner.n_averaged
+        return n_iter, curve, scores, runner.t
+
+    def _epoch_loop(self, runner, problem, schedule, max_iter, val_mask, score_fn):
+        """Run epochs until the stopping rule fires or ``max_iter`` is reached.
+
+        Stopping rules (``tol=None`` disables them):
+
+        * early stopping: the validation score has not improved by ``tol``
+          for ``n_iter_no_change`` epochs;
+        * batch mode on a smooth loss: the norm of the gradient mapping is at
+          most ``tol * max(alpha, 1e-8) * max(||(w, b)||, 1e-3)``, which bounds
+          the relative distance to the optimum by about ``tol``;
+        * otherwise: the epoch's objective has not decreased by ``tol`` for
+          ``n_iter_no_change`` epochs (as scikit-learn's SGD).
+
+        With ``learning_rate='adaptive'`` a firing rule divides the step
+        by 5 instead of stopping, until it is below 1e-6.
+        """
+        tol = -np.inf if self.tol is None else self.tol
+        best_obj, best_score = np.inf, -np.inf
+        no_improvement = 0
+        curve, scores = [], []
+        smooth_batch = isinstance(runner, BatchRunner) and runner.smooth
+        start = time.time()
+        n_train = len(problem.train)
+        epoch = 0
+        for epoch in range(max_iter):
+            if self.verbose:
+                print(f"-- Epoch {epoch + 1}")
+            obj = runner.epoch()
+            if not (np.isfinite(obj) and runner.is_finite()):
+                raise ValueError(
+                    f"Floating-point under-/overflow occurred at epoch #{epoch + 1}: "
+                    "the weights are no longer finite. Use a smaller eta0 (or "
+                    "learning_rate='adaptive'), or scale the input data with "
+                    "StandardScaler or MinMaxScaler."
+                )
+            curve.append(float(obj))
+            score = None
+            if self.early_stopping:
+                score = score_fn(runner.coef(), runner.intercept(), val_mask)
+                scores.append(score)
+            if self.verbose:
+                w = runner.coef()
+                msg = (
+                    f"Norm: {np.linalg.norm(w):.2f}, NNZs: {np.count_nonzero(w)}, "
+                    f"Bias: {runner.intercept():.6f}, T: {(epoch + 1) * n_train}, "
+                    f"Avg. loss: {obj - problem.penalty.value(w):f}, "
+                    f"Objective: {obj:f}"
+                )
+                if score is not None:
+                    msg += f", Validation score: {score:f}"
+                print(msg)
+                print(f"Total training time: {time.time() - start:.2f} seconds.")
+            if self.early_stopping:
+                no_improvement = no_improvement + 1 if score < best_score + tol else 0
+                best_score = max(best_score, score)
+            elif smooth_batch:
+                w_norm = np.sqrt(np.dot(runner.w, runner.w) + runner.b**2)
+                thr = tol * max(problem.penalty.alpha, 1e-8) * max(w_norm, 1e-3)
+                if runner.grad_mapping_norm <= thr:
+                    if self.verbose:
+                        print(f"Convergence after {epoch + 1} epochs took "
+                              f"{time.time() - start:.2f} seconds")
+                    return epoch + 1, curve, scores
+                continue
+            else:
+                no_improvement = no_improvement + 1 if obj > best_obj - tol else 0
+                best_obj = min(best_obj, obj)
+            if no_improvement >= self.n_iter_no_change:
+                if schedule.on_no_improvement():
+                    no_improvement = 0
+                    continue
+                if self.verbose:
+                    print(f"Convergence after {epoch + 1} epochs took "
+                          f"{time.time() - start:.2f} seconds")
+                break
+        return epoch + 1, curve, scores
+
+    # ------------------------------------------------------------------
+    # state
+    def _allocate(self, n_outputs, n_features, coef_init=None, intercept_init=None):
+        """Fresh weights (or the given initial ones) and averaging state."""
+        self._standard_coef = np.zeros((n_outputs, n_features))
+        self._standard_intercept = np.zeros(n_outputs)
+        if coef_init is not None:
+            self._standard_coef[:] = coef_init
+        if intercept_init is not None:
+            self._standard_intercept[:] = intercept_init
+        self._average_coef = np.zeros((n_outputs, n_features))
+        self._average_intercept = np.zeros(n_outputs)
+        self._n_averaged = np.zeros(n_outputs, dtype=np.int64)
+        self.t_ = 1.0
+
+    def _publish(self, dtype):
+        """Set ``coef_`` / ``intercept_`` from the internal state."""
+        use_avg = self._average_start > 0 and self._average_start <= self.t_ - 1
+        if self.mode == "batch":
+            use_avg = False
+        coef = self._average_coef if use_avg else self._standard_coef
+        intercept = self._average_intercept if use_avg else self._standard_intercept
+        self.coef_ = np.array(coef, dtype=dtype)
+        self.intercept_ = np.array(intercept, dtype=dtype)
+
+    def _warn_convergence(self, max_iter):
+        if self.tol is not None and self.n_iter_ == max_iter:
+            warnings.warn(
+                "Maximum number of iteration reached before convergence. Consider "
+                "increasing max_iter to improve the fit.",
+                ConvergenceWarning,
+            )
+
+    def _seeds(self, n):
+        rs = check_random_state(self.random_state)
+        return rs.randint(MAX_INT, size=n)
+
+    # ------------------------------------------------------------------
+    # sparse helpers (as scikit-learn's SparseCoefMixin)
+    def densify(self):
+        """Convert the coefficient matrix to a dense array (the default format).
+
+        Returns
+        -------
+        self
+            Fitted estimator.
+        """
+        check_is_fitted(self)
+        if sp.issparse(self.coef_):
+            self.coef_ = self.coef_.toarray()
+        return self
+
+    def sparsify(self):
+        """Convert the coefficient matrix to a sparse CSR matrix.
+
+        Returns
+        -------
+        self
+            Fitted estimator.
+        """
+        check_is_fitted(self)
+        self.coef_ = sp.csr_matrix(self.coef_)
+        return self
+
+    def _data(self, X):
+        if sp.issparse(X):
+            return Data(X)
+        return Data(np.ascontiguousarray(X))
+
+    def _validate_for_fit(self, for_partial_fit):
+        check_params(self, for_partial_fit=for_partial_fit)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags

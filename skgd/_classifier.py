@@ -1,0 +1,455 @@
+"""GDClassifier: linear classifiers trained by gradient descent."""
+
+from numbers import Integral
+
+import numpy as np
+from joblib import Parallel, delayed
+from sklearn.base import _fit_context
+from sklearn.linear_model._base import LinearClassifierMixin
+from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import _check_partial_fit_first_call, check_classification_targets
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+
+from ._base import BaseGD
+from ._losses import CLASSIFICATION_LOSSES
+from ._validation import check_init_array
+
+
+def _loss_has_proba(est):
+    if not est._loss().has_proba:
+        raise AttributeError(
+            f"probability estimates are not available for loss={est.loss!r}; use "
+            "loss='log_loss' or loss='modified_huber'"
+        )
+    return True
+
+
+class GDClassifier(LinearClassifierMixin, BaseGD):
+    """Linear classifiers (SVM, logistic regression, ...) trained by gradient descent.
+
+    A drop-in for :class:`sklearn.linear_model.SGDClassifier`: same
+    parameters, defaults and attributes.  ``mode`` chooses how many rows feed
+    one update: one (``"sgd"``), ``batch_size`` (``"minibatch"``) or all
+    (``"batch"``).  Multiclass problems are solved one-vs-rest.  Dense and
+    SciPy sparse (CSR) inputs are supported; sparse input is never densified
+    and float32 input is never copied to float64.
+
+    Parameters
+    ----------
+    loss : {'hinge', 'log_loss', 'modified_huber', 'squared_hinge', \
+'perceptron', 'squared_error', 'huber', 'epsilon_insensitive', \
+'squared_epsilon_insensitive'}, default='hinge'
+        The loss function. ``'log_loss'`` gives logistic regression and
+        ``'modified_huber'`` a smooth hinge; both enable ``predict_proba``.
+    penalty : {'l2', 'l1', 'elasticnet'} or None, default='l2'
+        The regularisation term.
+    alpha : float, default=0.0001
+        Regularisation strength, in ``[0, inf)``.
+    l1_ratio : float, default=0.15
+        Elastic-net mixing, in ``[0, 1]``; used with ``penalty='elasticnet'``.
+    fit_intercept : bool, default=True
+        Whether to fit the intercept.
+    max_iter : int, default=1000
+        Maximum number of epochs (passes over the training data).
+    tol : float or None, default=1e-3
+        Stopping tolerance (see Notes); None disables the stopping rules.
+    shuffle : bool, default=True
+        Whether to shuffle the training rows before each epoch (sgd and
+        minibatch modes).
+    verbose : int, default=0
+        Print one line per epoch when positive.
+    epsilon : float, default=0.1
+        Width of the insensitive region of the ``huber``,
+        ``epsilon_insensitive`` and ``squared_epsilon_insensitive`` losses.
+    n_jobs : int, default=None
+        Number of threads for the one-vs-rest problems of a multiclass fit.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the shuffling and the early-stopping split.
+    learning_rate : {'optimal', 'constant', 'invscaling', 'adaptive', \
+'pa1', 'pa2'}, default='optimal'
+        Step-size schedule; ``t`` counts updates (see Notes).  ``'pa1'`` and
+        ``'pa2'`` (passive-aggressive, hinge loss) exist only in sgd mode.
+        In batch mode with a smooth loss the step is ``1 / L`` (Lipschitz
+        constant of the gradient) with Nesterov acceleration, and the
+        schedule parameters are not used.
+    eta0 : float, default=0.01
+        Initial step size of the 'constant', 'invscaling' and 'adaptive'
+        schedules, in ``(0, inf)``; the aggressiveness ``C`` for 'pa1'/'pa2'.
+    power_t : float, default=0.5
+        Exponent of the 'invscaling' schedule.
+    early_stopping : bool, default=False
+        Hold out a stratified ``validation_fraction`` of the training data
+        and stop when its accuracy stops improving.
+    validation_fraction : float, default=0.1
+        Share of the data held out for early stopping, in ``(0, 1)``.
+    n_iter_no_change : int, default=5
+        Number of epochs without improvement before stopping.
+    class_weight : dict, 'balanced' or None, default=None
+        Weights of the classes, multiplied into the sample weights.
+    warm_start : bool, default=False
+        Start ``fit`` from the previous solution.
+    average : bool or int, default=False
+        Average the weights over the updates (ASGD); an integer ``k`` starts
+        averaging at update ``k``.  Used by sgd and minibatch modes; batch
+        mode converges to the optimum and does not average.
+    mode : {'sgd', 'minibatch', 'batch'}, default='sgd'
+        Rows per update: one, ``batch_size``, or all of them.
+    batch_size : int, default=32
+        Rows per update in minibatch mode; ignored by the other modes.
+
+    Attributes
+    ----------
+    coef_ : ndarray of shape (1, n_features) or (n_classes, n_features)
+        Weights.
+    intercept_ : ndarray of shape (1,) or (n_classes,)
+        Intercepts.
+    n_iter_ : int
+        Number of epochs run (the largest over the one-vs-rest problems).
+    t_ : float
+        Number of updates plus one.
+    classes_ : ndarray of shape (n_classes,)
+        The class labels.
+    loss_curve_ : list of float
+        Training objective per epoch (of the last one-vs-rest problem for a
+        multiclass fit: see ``loss_curves_``).
+    loss_curves_ : list of list of float
+        Training objective per epoch, one list per binary problem.
+    validation_scores_ : list of float
+        Validation accuracy per epoch, with early stopping (else None).
+    best_validation_score_ : float
+        Best validation score, with early stopping (else None).
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of the features, when ``X`` has string column names.
+
+    See Also
+    --------
+    GDRegressor : The regressor of the same family.
+    sklearn.linear_model.SGDClassifier : scikit-learn's per-sample version.
+
+    Notes
+    -----
+    Each binary problem minimises
+
+    .. math::
+
+        F(w, b) = \\frac{\\sum_i s_i L(y_i, x_i^T w + b)}{\\sum_i s_i}
+                  + \\alpha \\left(\\frac{1 - \\rho}{2} \\|w\\|_2^2
+                  + \\rho \\|w\\|_1\\right)
+
+    with ``y_i`` in {-1, +1}, ``s_i`` the sample times class weight and
+    ``rho`` the L1 share.  One update uses one row (sgd), ``batch_size`` rows
+    (minibatch, mean of their steps) or all rows (batch, the exact
+    gradient).  In sgd and minibatch modes a row's step is scaled by its
+    weight as in scikit-learn, which is a step on ``F`` when the weights
+    average to 1.  The L2 part shrinks the weights, the L1 part is applied by
+    the cumulative penalty of Tsuruoka et al. (2009), both in O(nnz) per
+    update on sparse data.  Unlike scikit-learn, the intercept step is the
+    same for dense and sparse input, so both give the same model.
+
+    The stopping rule compares the epoch's objective (or the validation
+    score with early stopping) with the best so far, as scikit-learn.  Batch
+    mode on a smooth loss stops when the gradient mapping is below
+    ``tol * max(alpha, 1e-8) * max(||(w, b)||, 1e-3)``.
+
+    References
+    ----------
+    Bottou, L. (2010). Large-scale machine learning with stochastic gradient
+    descent. Tsuruoka, Y., Tsujii, J., Ananiadou, S. (2009). Stochastic
+    gradient descent training for L1-regularized log-linear models with
+    cumulative penalty. Beck, A., Teboulle, M. (2009). A fast iterative
+    shrinkage-thresholding algorithm (FISTA).
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_classification
+    >>> from skgd import GDClassifier
+    >>> X, y = make_classification(n_samples=200, random_state=0)
+    >>> clf = GDClassifier(loss="log_loss", mode="batch").fit(X, y)
+    >>> clf.coef_.shape
+    (1, 20)
+    >>> bool(clf.score(X, y) > 0.9)
+    True
+    """
+
+    _parameter_constraints: dict = {
+        **BaseGD._parameter_constraints,
+        "loss": [StrOptions(set(CLASSIFICATION_LOSSES))],
+        "n_jobs": [Integral, None],
+        "class_weight": [StrOptions({"balanced"}), dict, None],
+    }
+
+    def __init__(
+        self,
+        loss="hinge",
+        *,
+        penalty="l2",
+        alpha=0.0001,
+        l1_ratio=0.15,
+        fit_intercept=True,
+        max_iter=1000,
+        tol=1e-3,
+        shuffle=True,
+        verbose=0,
+        epsilon=0.1,
+        n_jobs=None,
+        random_state=None,
+        learning_rate="optimal",
+        eta0=0.01,
+        power_t=0.5,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=5,
+        class_weight=None,
+        warm_start=False,
+        average=False,
+        mode="sgd",
+        batch_size=32,
+    ):
+        self.loss = loss
+        self.penalty = penalty
+        self.alpha = alpha
+        self.l1_ratio = l1_ratio
+        self.fit_intercept = fit_intercept
+        self.max_iter = max_iter
+        self.tol = tol
+        self.shuffle = shuffle
+        self.verbose = verbose
+        self.epsilon = epsilon
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+        self.learning_rate = learning_rate
+        self.eta0 = eta0
+        self.power_t = power_t
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.class_weight = class_weight
+        self.warm_start = warm_start
+        self.average = average
+        self.mode = mode
+        self.batch_size = batch_size
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, coef_init=None, intercept_init=None, sample_weight=None):
+        """Fit the model for up to ``max_iter`` epochs.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data.
+        y : ndarray of shape (n_samples,)
+            Target labels.
+        coef_init : ndarray of shape (n_classes, n_features), default=None
+            Initial weights (``(1, n_features)`` or ``(n_features,)`` when
+            binary).
+        intercept_init : ndarray of shape (n_classes,), default=None
+            Initial intercepts.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the samples (unit weights when None).
+
+        Returns
+        -------
+        self : object
+            Fitted estimator.
+        """
+        self._validate_for_fit(for_partial_fit=False)
+        if self.warm_start and hasattr(self, "coef_"):
+            if coef_init is None:
+                coef_init = self.coef_
+            if intercept_init is None:
+                intercept_init = self.intercept_
+        for attr in ("classes_", "_standard_coef"):
+            if hasattr(self, attr):
+                delattr(self, attr)
+        X, y = validate_data(
+            self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32],
+            order="C", accept_large_sparse=False,
+        )
+        check_classification_targets(y)
+        classes = np.unique(y)
+        self._fit_chunk(X, y, classes, sample_weight, self.max_iter, coef_init,
+                        intercept_init, partial=False)
+        self._warn_convergence(self.max_iter)
+        return self
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """Run one epoch over the given chunk, continuing from the current state.
+
+        Weights, the update counter ``t_`` and the averaging state carry over
+        between calls.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            A chunk of training data.
+        y : ndarray of shape (n_samples,)
+            Target labels of the chunk.
+        classes : ndarray of shape (n_classes,), default=None
+            All the classes of the stream; required on the first call.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the samples of the chunk.
+
+        Returns
+        -------
+        self : object
+            Fitted estimator.
+        """
+        first = not hasattr(self, "classes_")
+        if first:
+            self._validate_for_fit(for_partial_fit=True)
+            if self.class_weight == "balanced":
+                raise ValueError(
+                    "class_weight 'balanced' is not supported for partial_fit: the "
+                    "class frequencies of the whole stream are unknown. Compute "
+                    "them with sklearn.utils.compute_class_weight('balanced', "
+                    "classes=classes, y=y) on a large sample of the targets and "
+                    "pass the resulting dict as class_weight."
+                )
+        X, y = validate_data(
+            self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32],
+            order="C", accept_large_sparse=False, reset=first,
+        )
+        check_classification_targets(y)
+        _check_partial_fit_first_call(self, classes)
+        unseen = np.setdiff1d(np.unique(y), self.classes_)
+        if unseen.size:
+            raise ValueError(
+                f"y contains labels {unseen.tolist()} that are not in classes_ "
+                f"{self.classes_.tolist()}; pass every label of the stream as "
+                "`classes` on the first call of partial_fit."
+            )
+        self._fit_chunk(X, y, self.classes_, sample_weight, 1, None, None, partial=True)
+        return self
+
+    def _fit_chunk(self, X, y, classes, sample_weight, max_iter, coef_init,
+                   intercept_init, partial):
+        n_classes = len(classes)
+        if n_classes < 2:
+            raise ValueError(
+                "The number of classes has to be greater than one; got "
+                f"{n_classes} class"
+            )
+        self.classes_ = classes
+        n_outputs = 1 if n_classes == 2 else n_classes
+        n_features = X.shape[1]
+        if not hasattr(self, "_standard_coef"):
+            if coef_init is not None:
+                coef_init = check_init_array(
+                    coef_init, (n_outputs, n_features) if np.ndim(coef_init) == 2
+                    else (n_features,), "coef_init", X.dtype,
+                ).reshape(n_outputs, n_features)
+            if intercept_init is not None:
+                intercept_init = check_init_array(
+                    np.ravel(intercept_init), (n_outputs,), "intercept_init", X.dtype
+                )
+            self._allocate(n_outputs, n_features, coef_init, intercept_init)
+        sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        cw = compute_class_weight(self.class_weight, classes=classes, y=y) \
+            if isinstance(self.class_weight, str) else self._dict_class_weight(classes)
+        self._expanded_class_weight = cw
+        val_mask = self._validation_split(y, sample_weight)
+        data = self._data(X)
+        seeds = self._seeds(n_outputs)
+
+        def problem(k):
+            if n_outputs == 1:
+                pos = y == classes[1]
+                w_pos, w_neg = cw[1], cw[0]
+            else:
+                pos = y == classes[k]
+                w_pos, w_neg = cw[k], 1.0
+            y_k = np.where(pos, 1.0, -1.0)
+            s_k = sample_weight * np.where(pos, w_pos, w_neg)
+            return self._fit_problem(
+                data, y_k, s_k, val_mask, k, max_iter, seeds[k], partial,
+                self._validation_score,
+            )
+
+        if n_outputs == 1 or self.n_jobs in (None, 1):
+            results = [problem(k) for k in range(n_outputs)]
+        else:
+            results = Parallel(n_jobs=self.n_jobs, prefer="threads")(
+                delayed(problem)(k) for k in range(n_outputs)
+            )
+        self.n_iter_ = max(r[0] for r in results)
+        self.loss_curves_ = [r[1] for r in results]
+        self.loss_curve_ = self.loss_curves_[-1]
+        if self.early_stopping:
+            self.validation_scores_ = results[-1][2]
+            self.best_validation_score_ = max(self.validation_scores_)
+        else:
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+        self.t_ = float(max(r[3] for r in results))
+        self._publish(X.dtype)
+
+    def _dict_class_weight(self, classes):
+        cw = np.ones(len(classes))
+        if self.class_weight:
+            for label, weight in self.class_weight.items():
+                idx = np.flatnonzero(classes == label)
+                if idx.size == 0:
+                    raise ValueError(
+                        f"class_weight has label {label!r}, which is not in "
+                        f"classes {classes.tolist()}"
+                    )
+                cw[idx[0]] = weight
+        return cw
+
+    @staticmethod
+    def _validation_score(coef, intercept, data, y, sample_weight, mask):
+        p = data.matvec(coef, intercept)[mask]
+        hit = (np.where(p > 0, 1.0, -1.0) == y[mask]).astype(float)
+        s = sample_weight[mask]
+        return float(np.dot(s, hit) / s.sum())
+
+    @available_if(_loss_has_proba)
+    def predict_proba(self, X):
+        """Probability estimates (``log_loss`` and ``modified_huber`` losses).
+
+        One-vs-rest probabilities are normalised to sum to one.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Input data.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+            Probability of each class, in the order of ``classes_``.
+        """
+        check_is_fitted(self)
+        d = self.decision_function(X)
+        loss = self._loss()
+        if d.ndim == 1:
+            p = loss.predict_proba(d)
+            return np.column_stack([1.0 - p, p])
+        prob = loss.predict_proba(d)
+        total = prob.sum(axis=1, keepdims=True)
+        uniform = total[:, 0] == 0
+        prob[uniform] = 1.0
+        total[uniform] = prob.shape[1]
+        return prob / total
+
+    @available_if(_loss_has_proba)
+    def predict_log_proba(self, X):
+        """Logarithm of :meth:`predict_proba`.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Input data.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+            Log-probability of each class.
+        """
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))

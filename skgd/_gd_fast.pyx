@@ -1,0 +1,409 @@
+"""Compiled passes of gradient descent over the rows of a data set.
+
+One call of :func:`run_epoch` runs one epoch of stochastic (``batch_size=1``)
+or minibatch gradient descent.  Notation used throughout:
+
+* ``w = wscale * v`` are the weights (``v`` is stored, ``wscale`` is a
+  scalar so that the L2 shrinkage costs O(1) per update), ``b`` the intercept;
+* ``p = x.w + b`` the raw prediction of a row ``x``;
+* ``eta`` a step size, ``t`` the update counter (starts at 1, as
+  scikit-learn's ``t_``).
+
+Dense (C-ordered) and CSR data come through one row view (:class:`RowIndex`
+plus the data array), so the pass never branches on sparsity and a sparse
+update costs O(nnz of the batch).
+"""
+from libc.math cimport fabs, isfinite
+from libc.stdint cimport int32_t, int64_t
+
+import numpy as np
+
+cimport cython
+from cython cimport floating
+
+from skgd._loss_fast cimport CyLoss
+
+
+cpdef enum PenaltyKind:
+    # The one table of penalty codes; skgd._penalties reads it from here.
+    PENALTY_NONE = 0
+    PENALTY_L1 = 1
+    PENALTY_L2 = 2
+    PENALTY_ELASTICNET = 3
+
+
+cpdef enum StepRule:
+    STEP_GRADIENT = 0
+    STEP_PA1 = 1
+    STEP_PA2 = 2
+
+
+# A derivative larger than this is clipped (guards against overflow).
+cdef double MAX_DLOSS = 1e12
+# Below this weight scale, the scale is folded into v (O(n_features), rare).
+cdef double MIN_WSCALE = 1e-9
+
+
+cdef class RowIndex:
+    """Where the rows of a data set are: the non-float part of the row view.
+
+    Parameters
+    ----------
+    indices : ndarray of int32
+        CSR column indices, or ``arange(n_features)`` for dense data.
+    indptr : ndarray of int64
+        CSR row pointers (``n_samples + 1``); ignored for dense data.
+    stride : int
+        ``n_features`` for C-ordered dense data (row ``i`` starts at
+        ``data[i * stride]``), 0 for CSR data.
+    """
+
+    cdef readonly int32_t[::1] indices
+    cdef readonly int64_t[::1] indptr
+    cdef readonly Py_ssize_t stride
+
+    def __init__(self, indices, indptr, Py_ssize_t stride):
+        self.indices = indices
+        self.indptr = indptr
+        self.stride = stride
+
+
+cdef inline int row_view(const floating* data, RowIndex rows, Py_ssize_t i,
+                         const floating** x, const int32_t** idx) noexcept nogil:
+    """Point ``x`` and ``idx`` at row ``i``; return its number of entries."""
+    cdef int64_t start
+    if rows.stride > 0:
+        x[0] = data + i * rows.stride
+        idx[0] = &rows.indices[0]
+        return <int> rows.stride
+    start = rows.indptr[i]
+    x[0] = data + start
+    idx[0] = &rows.indices[0] + start
+    return <int> (rows.indptr[i + 1] - start)
+
+
+cdef class WeightState:
+    """Weights, intercept and every per-fit state a pass reads and updates.
+
+    The weights are ``w = wscale * v``.  The L1 part of the penalty uses the
+    cumulative penalty of Tsuruoka et al. (2009): ``u`` is the total L1
+    penalty each weight could have received so far, ``q[j]`` what weight
+    ``j`` actually received.  Averaging keeps the sum of the averaged iterates
+    as ``avg_sum + avg_c * v`` so that a sparse update stays O(nnz).
+
+    Parameters
+    ----------
+    coef : ndarray of float64, shape (n_features,)
+        Initial weights (copied).
+    intercept : float
+        Initial intercept.
+    penalty : int
+        A :class:`PenaltyKind` code.
+    alpha, l1_ratio : float
+        Regularisation strength and L1 share (``l1_ratio`` is 0 for L2 and
+        1 for L1).
+    fit_intercept : bool
+    t : int
+        Update counter of the first update of this state (1 for a new fit).
+    average_start : int
+        Averaging covers the updates with ``t >= average_start``; 0 disables.
+    avg_coef, avg_intercept, n_averaged
+        Average so far, and over how many updates (to resume averaging).
+    """
+
+    cdef public double[::1] v
+    cdef public double wscale
+    cdef public double intercept
+    cdef public double sq_norm
+    cdef public double l1_norm
+    cdef public double u
+    cdef public double[::1] q
+    cdef public double[::1] avg_sum
+    cdef public double avg_c
+    cdef public double avg_intercept_sum
+    cdef public int64_t n_averaged
+    cdef public int64_t t
+    cdef public int penalty
+    cdef public double alpha
+    cdef public double l1_ratio
+    cdef public bint fit_intercept
+    cdef public int64_t average_start
+    cdef public int step_rule
+    cdef public double pa_c
+    cdef public bint margin_loss
+
+    def __init__(self, coef, double intercept, int penalty, double alpha,
+                 double l1_ratio, bint fit_intercept, int64_t t=1,
+                 int64_t average_start=0, avg_coef=None,
+                 double avg_intercept=0.0, int64_t n_averaged=0):
+        self.v = np.array(coef, dtype=np.float64, order="C")
+        self.wscale = 1.0
+        self.intercept = intercept
+        self.sq_norm = float(np.dot(coef, coef))
+        self.l1_norm = float(np.abs(coef).sum())
+        self.u = 0.0
+        self.q = np.zeros(self.v.shape[0])
+        self.penalty = penalty
+        self.alpha = alpha
+        self.l1_ratio = l1_ratio
+        self.fit_intercept = fit_intercept
+        self.t = t
+        self.average_start = average_start
+        self.n_averaged = n_averaged
+        if avg_coef is None:
+            self.avg_sum = np.zeros(self.v.shape[0])
+        else:
+            self.avg_sum = np.asarray(avg_coef, dtype=np.float64) * n_averaged
+        self.avg_c = 0.0
+        self.avg_intercept_sum = avg_intercept * n_averaged
+        self.step_rule = STEP_GRADIENT
+        self.pa_c = 0.0
+        self.margin_loss = True
+
+    def coef(self):
+        """The weights ``w`` as a new float64 array."""
+        return np.asarray(self.v) * self.wscale
+
+    def average_coef(self):
+        """The averaged weights as a new float64 array (zeros before averaging)."""
+        if self.n_averaged == 0:
+            return np.zeros(self.v.shape[0])
+        return (np.asarray(self.avg_sum) + self.avg_c * np.asarray(self.v)) / self.n_averaged
+
+    def average_intercept(self):
+        """The averaged intercept (0 before averaging)."""
+        if self.n_averaged == 0:
+            return 0.0
+        return self.avg_intercept_sum / self.n_averaged
+
+    def penalty_value(self):
+        """alpha * ((1 - l1_ratio) / 2 ||w||^2 + l1_ratio ||w||_1), tracked."""
+        return penalty_value(self)
+
+    cdef void scale(self, double c) noexcept nogil:
+        """Multiply the weights by ``c`` in O(1) (O(n_features) when rescaling)."""
+        cdef Py_ssize_t j
+        self.wscale *= c
+        self.sq_norm *= c * c
+        self.l1_norm *= fabs(c)
+        if self.wscale < MIN_WSCALE:
+            # Fold the scale into v; keep the averaged sum avg_sum + avg_c v.
+            for j in range(self.v.shape[0]):
+                self.avg_sum[j] += self.avg_c * self.v[j]
+                self.v[j] *= self.wscale
+            self.avg_c = 0.0
+            self.wscale = 1.0
+
+    cdef inline void set_v(self, Py_ssize_t j, double new) noexcept nogil:
+        """Set v[j], keeping the norms and the averaged sum consistent."""
+        cdef double old = self.v[j]
+        self.v[j] = new
+        if self.penalty != PENALTY_NONE:
+            self.sq_norm += self.wscale * self.wscale * (new * new - old * old)
+            self.l1_norm += self.wscale * (fabs(new) - fabs(old))
+        if self.avg_c != 0.0:
+            self.avg_sum[j] -= self.avg_c * (new - old)
+
+
+cdef inline double penalty_value(WeightState st) noexcept nogil:
+    if st.penalty == PENALTY_NONE:
+        return 0.0
+    return st.alpha * ((1.0 - st.l1_ratio) * 0.5 * st.sq_norm
+                       + st.l1_ratio * st.l1_norm)
+
+
+cdef inline double dot(WeightState st, const floating* x, const int32_t* idx,
+                       int nnz) noexcept nogil:
+    cdef double s = 0.0
+    cdef int k
+    for k in range(nnz):
+        s += st.v[idx[k]] * x[k]
+    return s * st.wscale
+
+
+cdef inline void add_row(WeightState st, const floating* x, const int32_t* idx,
+                         int nnz, double c) noexcept nogil:
+    """w += c * x in O(nnz)."""
+    cdef double cv = c / st.wscale
+    cdef int k
+    cdef Py_ssize_t j
+    if st.penalty == PENALTY_NONE and st.avg_c == 0.0:
+        for k in range(nnz):
+            st.v[idx[k]] += cv * x[k]
+    else:
+        for k in range(nnz):
+            j = idx[k]
+            st.set_v(j, st.v[j] + cv * x[k])
+
+
+cdef inline void l1_row(WeightState st, const int32_t* idx, int nnz) noexcept nogil:
+    """Apply the cumulative L1 penalty to the coordinates of one row.
+
+    Idempotent for a given ``u``: a coordinate seen twice in one minibatch
+    is penalised once.
+    """
+    cdef int k
+    cdef Py_ssize_t j
+    cdef double z, new, wscale = st.wscale
+    for k in range(nnz):
+        j = idx[k]
+        z = st.v[j]
+        new = z
+        if wscale * z > 0.0:
+            new = max(0.0, z - (st.u + st.q[j]) / wscale)
+        elif wscale * z < 0.0:
+            new = min(0.0, z + (st.u - st.q[j]) / wscale)
+        if new != z:
+            st.set_v(j, new)
+            st.q[j] += wscale * (new - z)
+
+
+cdef inline double sqnorm(const floating* x, int nnz) noexcept nogil:
+    cdef double s = 0.0
+    cdef int k
+    for k in range(nnz):
+        s += x[k] * x[k]
+    return s
+
+
+@cython.cdivision(True)
+def run_epoch(WeightState st, CyLoss loss, const floating[::1] data,
+              RowIndex rows, const double[::1] y, const double[::1] sample_weight,
+              const Py_ssize_t[::1] order, Py_ssize_t batch_size,
+              const double[::1] etas):
+    """Run one epoch of minibatch gradient descent (sgd when ``batch_size=1``).
+
+    Rows are visited in ``order``, ``batch_size`` at a time.  For each batch
+    the derivatives are computed with the weights before the step, then one
+    step is taken::
+
+        w <- (1 - eta alpha (1 - l1_ratio)) w - eta / m sum_i s_i dL(y_i, p_i) x_i
+        b <- b - eta / m sum_i s_i dL(y_i, p_i)
+
+        followed by the cumulative L1 step on the touched coordinates,
+
+    with ``m`` the number of rows in the batch and ``s_i`` the sample weight.
+
+    Parameters
+    ----------
+    st : WeightState
+        Weights and state, updated in place (``t`` advances by the number of
+        updates).
+    loss : CyLoss
+    data : ndarray of float32 or float64
+        Dense rows (``X.ravel()`` of a C-ordered array) or CSR ``X.data``.
+    rows : RowIndex
+    y, sample_weight : ndarray of float64, shape (n_samples,)
+        Targets (in {-1, +1} for classification) and weights (sample weight
+        times class weight).
+    order : ndarray of intp
+        Row indices to visit, in order (the training rows of this epoch).
+    batch_size : int
+        Rows per update.
+    etas : ndarray of float64, shape (n_updates,)
+        Step size of each update of the epoch (ignored by the
+        passive-aggressive step rules, which compute their own).
+
+    Returns
+    -------
+    sum_loss : float
+        Sum of L(y_i, p_i) over the visited rows, p_i taken before the step.
+    sum_weighted_loss : float
+        Same sum with each term times s_i.
+    sum_weight : float
+        Sum of s_i over the visited rows.
+    sum_penalty : float
+        Sum over the visited rows of the penalty value before their step.
+    n_updates : int
+        Number of updates taken.
+    """
+    cdef Py_ssize_t n = order.shape[0]
+    cdef Py_ssize_t n_batches = (n + batch_size - 1) // batch_size
+    cdef double[::1] upd = np.zeros(max(batch_size, 1))
+    cdef const floating* x
+    cdef const int32_t* idx
+    cdef int nnz
+    cdef Py_ssize_t bi, k, start, end, i, m
+    cdef double eta, p, yi, s, lv, d, pen, ib, norm2
+    cdef double sum_loss = 0.0, sum_wloss = 0.0, sum_w = 0.0, sum_pen = 0.0
+    cdef double l2_part = 1.0 - st.l1_ratio
+    cdef bint has_l2 = st.penalty == PENALTY_L2 or st.penalty == PENALTY_ELASTICNET
+    cdef bint has_l1 = st.penalty == PENALTY_L1 or st.penalty == PENALTY_ELASTICNET
+    cdef int64_t n_updates = 0
+    cdef bint skip
+
+    if n == 0:
+        return 0.0, 0.0, 0.0, 0.0, 0
+    if etas.shape[0] < n_batches:
+        raise ValueError("etas has %d entries, need %d" % (etas.shape[0], n_batches))
+
+    with nogil:
+        for bi in range(n_batches):
+            start = bi * batch_size
+            end = min(start + batch_size, n)
+            m = end - start
+            eta = etas[bi]
+            pen = penalty_value(st)
+            ib = 0.0
+            skip = False
+            # 1. derivatives at the weights before the step
+            for k in range(start, end):
+                i = order[k]
+                nnz = row_view(&data[0], rows, i, &x, &idx)
+                p = dot(st, x, idx, nnz) + st.intercept
+                yi = y[i]
+                s = sample_weight[i]
+                lv = loss.loss(yi, p)
+                sum_loss += lv
+                sum_wloss += s * lv
+                sum_w += s
+                sum_pen += pen
+                if st.step_rule == STEP_GRADIENT:
+                    d = loss.dloss(yi, p)
+                    if d < -MAX_DLOSS:
+                        d = -MAX_DLOSS
+                    elif d > MAX_DLOSS:
+                        d = MAX_DLOSS
+                    d = -eta * d
+                else:
+                    # passive-aggressive (batch_size 1 only, checked in Python)
+                    norm2 = sqnorm(x, nnz)
+                    if st.step_rule == STEP_PA1:
+                        if norm2 == 0.0:
+                            skip = True
+                            break
+                        d = min(st.pa_c, lv / norm2)
+                    else:
+                        d = lv / (norm2 + 0.5 / st.pa_c)
+                    if st.margin_loss:
+                        d *= yi
+                    elif yi - p < 0:
+                        d *= -1
+                upd[k - start] = d * s
+            if skip:
+                continue
+            # 2. one step for the whole batch
+            if has_l2:
+                st.scale(max(0.0, 1.0 - l2_part * eta * st.alpha))
+            for k in range(start, end):
+                d = upd[k - start]
+                if m > 1:
+                    d = d / m
+                if d != 0.0:
+                    nnz = row_view(&data[0], rows, order[k], &x, &idx)
+                    add_row(st, x, idx, nnz, d)
+                    ib += d
+            if st.fit_intercept and ib != 0.0:
+                st.intercept += ib
+            if 0 < st.average_start <= st.t:
+                st.avg_c += st.wscale
+                st.avg_intercept_sum += st.intercept
+                st.n_averaged += 1
+            if has_l1:
+                st.u += st.l1_ratio * eta * st.alpha
+                for k in range(start, end):
+                    nnz = row_view(&data[0], rows, order[k], &x, &idx)
+                    l1_row(st, idx, nnz)
+            st.t += 1
+            n_updates += 1
+    return sum_loss, sum_wloss, sum_w, sum_pen, n_updates

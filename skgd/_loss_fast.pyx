@@ -1,0 +1,210 @@
+"""Compiled losses: value and derivative with respect to the raw prediction.
+
+Every class implements ``loss(y, p)`` and ``dloss(y, p) = dL/dp`` as
+``nogil`` C methods for the kernels, and ``py_loss`` / ``py_dloss``
+(vectorised over NumPy arrays) so tests can compare them with the Python
+reference in :mod:`skgd._losses`.  Classification losses expect
+``y`` in {-1, +1}.
+"""
+from libc.math cimport exp, fabs, log1p
+
+import numpy as np
+
+
+cdef class CyLoss:
+    """Base class of the compiled losses."""
+
+    cdef double loss(self, double y, double p) noexcept nogil:
+        return 0.0
+
+    cdef double dloss(self, double y, double p) noexcept nogil:
+        return 0.0
+
+    def py_loss(self, y, p):
+        """Loss of each pair (y[i], p[i]) as a float64 array."""
+        cdef double[::1] yy = np.ascontiguousarray(y, dtype=np.float64)
+        cdef double[::1] pp = np.ascontiguousarray(p, dtype=np.float64)
+        out = np.empty(yy.shape[0])
+        cdef double[::1] o = out
+        cdef Py_ssize_t i
+        for i in range(yy.shape[0]):
+            o[i] = self.loss(yy[i], pp[i])
+        return out
+
+    def py_dloss(self, y, p):
+        """Derivative dL/dp of each pair (y[i], p[i]) as a float64 array."""
+        cdef double[::1] yy = np.ascontiguousarray(y, dtype=np.float64)
+        cdef double[::1] pp = np.ascontiguousarray(p, dtype=np.float64)
+        out = np.empty(yy.shape[0])
+        cdef double[::1] o = out
+        cdef Py_ssize_t i
+        for i in range(yy.shape[0]):
+            o[i] = self.dloss(yy[i], pp[i])
+        return out
+
+
+cdef class Hinge(CyLoss):
+    """L = max(0, threshold - y p); threshold 0 is the perceptron loss."""
+
+    def __init__(self, double threshold=1.0):
+        self.threshold = threshold
+
+    cdef double loss(self, double y, double p) noexcept nogil:
+        cdef double z = p * y
+        if z <= self.threshold:
+            return self.threshold - z
+        return 0.0
+
+    cdef double dloss(self, double y, double p) noexcept nogil:
+        if p * y <= self.threshold:
+            return -y
+        return 0.0
+
+    def __reduce__(self):
+        return Hinge, (self.threshold,)
+
+
+cdef class SquaredHinge(CyLoss):
+    """L = max(0, threshold - y p)^2."""
+
+    def __init__(self, double threshold=1.0):
+        self.threshold = threshold
+
+    cdef double loss(self, double y, double p) noexcept nogil:
+        cdef double z = self.threshold - p * y
+        if z > 0:
+            return z * z
+        return 0.0
+
+    cdef double dloss(self, double y, double p) noexcept nogil:
+        cdef double z = self.threshold - p * y
+        if z > 0:
+            return -2.0 * y * z
+        return 0.0
+
+    def __reduce__(self):
+        return SquaredHinge, (self.threshold,)
+
+
+cdef class ModifiedHuber(CyLoss):
+    """L = max(0, 1 - y p)^2 for y p >= -1, else -4 y p (Zhang, 2004)."""
+
+    cdef double loss(self, double y, double p) noexcept nogil:
+        cdef double z = p * y
+        if z >= 1.0:
+            return 0.0
+        elif z >= -1.0:
+            return (1.0 - z) * (1.0 - z)
+        return -4.0 * z
+
+    cdef double dloss(self, double y, double p) noexcept nogil:
+        cdef double z = p * y
+        if z >= 1.0:
+            return 0.0
+        elif z >= -1.0:
+            return -2.0 * (1.0 - z) * y
+        return -4.0 * y
+
+    def __reduce__(self):
+        return ModifiedHuber, ()
+
+
+cdef class LogLoss(CyLoss):
+    """L = log(1 + exp(-y p)), the binomial deviance for y in {-1, +1}."""
+
+    cdef double loss(self, double y, double p) noexcept nogil:
+        cdef double z = -p * y
+        # log1p(exp(z)) without overflow
+        if z > 0:
+            return z + log1p(exp(-z))
+        return log1p(exp(z))
+
+    cdef double dloss(self, double y, double p) noexcept nogil:
+        # -y * sigmoid(-y p), written to avoid overflow of exp
+        cdef double z = p * y
+        cdef double e
+        if z > 0:
+            e = exp(-z)
+            return -y * e / (1.0 + e)
+        return -y / (1.0 + exp(z))
+
+    def __reduce__(self):
+        return LogLoss, ()
+
+
+cdef class SquaredError(CyLoss):
+    """L = (p - y)^2 / 2 (half squared error, as scikit-learn's SGD)."""
+
+    cdef double loss(self, double y, double p) noexcept nogil:
+        return 0.5 * (p - y) * (p - y)
+
+    cdef double dloss(self, double y, double p) noexcept nogil:
+        return p - y
+
+    def __reduce__(self):
+        return SquaredError, ()
+
+
+cdef class Huber(CyLoss):
+    """L = r^2 / 2 if |r| <= epsilon else epsilon (|r| - epsilon / 2), r = y - p."""
+
+    def __init__(self, double epsilon):
+        self.epsilon = epsilon
+
+    cdef double loss(self, double y, double p) noexcept nogil:
+        cdef double r = fabs(y - p)
+        if r <= self.epsilon:
+            return 0.5 * r * r
+        return self.epsilon * (r - 0.5 * self.epsilon)
+
+    cdef double dloss(self, double y, double p) noexcept nogil:
+        cdef double r = p - y
+        if fabs(r) <= self.epsilon:
+            return r
+        return self.epsilon if r >= 0 else -self.epsilon
+
+    def __reduce__(self):
+        return Huber, (self.epsilon,)
+
+
+cdef class EpsilonInsensitive(CyLoss):
+    """L = max(0, |y - p| - epsilon)."""
+
+    def __init__(self, double epsilon):
+        self.epsilon = epsilon
+
+    cdef double loss(self, double y, double p) noexcept nogil:
+        cdef double r = fabs(y - p) - self.epsilon
+        return r if r > 0 else 0.0
+
+    cdef double dloss(self, double y, double p) noexcept nogil:
+        if y - p > self.epsilon:
+            return -1.0
+        elif p - y > self.epsilon:
+            return 1.0
+        return 0.0
+
+    def __reduce__(self):
+        return EpsilonInsensitive, (self.epsilon,)
+
+
+cdef class SquaredEpsilonInsensitive(CyLoss):
+    """L = max(0, |y - p| - epsilon)^2."""
+
+    def __init__(self, double epsilon):
+        self.epsilon = epsilon
+
+    cdef double loss(self, double y, double p) noexcept nogil:
+        cdef double r = fabs(y - p) - self.epsilon
+        return r * r if r > 0 else 0.0
+
+    cdef double dloss(self, double y, double p) noexcept nogil:
+        cdef double z = y - p
+        if z > self.epsilon:
+            return -2.0 * (z - self.epsilon)
+        elif z < -self.epsilon:
+            return 2.0 * (-z - self.epsilon)
+        return 0.0
+
+    def __reduce__(self):
+        return SquaredEpsilonInsensitive, (self.epsilon,)

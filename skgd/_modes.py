@@ -1,0 +1,290 @@
+"""How the three modes walk the data.
+
+A *problem* is one binary (or regression) fit: data, targets, weights, loss,
+penalty.  A *runner* owns the weights of one problem and advances them by one
+epoch per call of :meth:`epoch`, returning the epoch's objective.  The
+estimator's epoch loop (``_base.py``) drives runners and never sees rows.
+
+* :class:`StochasticRunner` (``sgd`` and ``minibatch``): one compiled call of
+  :func:`skgd._gd_fast.run_epoch` per epoch, with an ordering and the step
+  sizes of the epoch drawn beforehand.
+* :class:`BatchRunner` (``batch``): one full-gradient step per epoch, two
+  matrix products per step.  Smooth losses use the step ``1 / L`` (``L`` the
+  Lipschitz constant of the gradient, by power iteration) with Nesterov
+  acceleration and adaptive restart (FISTA); non-smooth losses take
+  proximal subgradient steps along the schedule.
+"""
+
+import numpy as np
+import scipy.sparse as sp
+
+from ._gd_fast import RowIndex, StepRule, WeightState, run_epoch
+
+
+class Data:
+    """A data set seen through the row view of the compiled passes.
+
+    ``X`` must be a C-ordered float32/float64 array or a CSR matrix with
+    sorted or unsorted indices; nothing is copied except CSR index arrays
+    of another integer width.
+    """
+
+    def __init__(self, X):
+        self.X = X
+        self.n_samples, self.n_features = X.shape
+        self.dtype = X.dtype
+        if sp.issparse(X):
+            self.data = X.data
+            indices = np.asarray(X.indices, dtype=np.int32)
+            indptr = np.asarray(X.indptr, dtype=np.int64)
+            self.rows = RowIndex(indices, indptr, 0)
+        else:
+            self.data = X.reshape(-1)
+            indices = np.arange(self.n_features, dtype=np.int32)
+            self.rows = RowIndex(indices, np.zeros(1, dtype=np.int64), self.n_features)
+        if self.data.size == 0:
+            # the compiled pass takes a pointer to data[0]
+            self.data = np.zeros(1, dtype=self.dtype)
+
+    def matvec(self, w, b=0.0):
+        """``X @ w + b`` in float64, computed in the data's precision."""
+        return np.asarray(self.X @ w.astype(self.dtype, copy=False), dtype=np.float64) + b
+
+    def rmatvec(self, r):
+        """``X.T @ r`` in float64, computed in the data's precision."""
+        out = self.X.T @ r.astype(self.dtype, copy=False)
+        return np.asarray(out, dtype=np.float64).ravel()
+
+
+class Problem:
+    """One linear fit: data, targets, weights, loss and penalty.
+
+    ``y`` is float64 (in {-1, +1} for classification); ``sample_weight``
+    already includes class weights; ``train`` are the row indices used for
+    training (the others are held out for early stopping).
+    """
+
+    def __init__(self, data, y, sample_weight, loss, penalty, fit_intercept, train):
+        self.data = data
+        self.y = np.ascontiguousarray(y, dtype=np.float64)
+        self.sample_weight = np.ascontiguousarray(sample_weight, dtype=np.float64)
+        self.loss = loss
+        self.cy_loss = loss.compiled()
+        self.penalty = penalty
+        self.fit_intercept = fit_intercept
+        self.train = np.ascontiguousarray(train, dtype=np.intp)
+
+    def objective(self, coef, intercept, p=None):
+        """Training objective ``sum s L / sum s + penalty`` at (coef, intercept)."""
+        tr = self.train
+        if p is None:
+            p = self.data.matvec(coef, intercept)
+        s = self.sample_weight[tr]
+        lv = self.loss.loss(self.y[tr], p[tr] if len(p) != len(tr) else p)
+        total = s.sum()
+        mean = float(np.dot(s, lv) / total) if total > 0 else 0.0
+        return mean + self.penalty.value(coef)
+
+
+class StochasticRunner:
+    """Per-row (``batch_size=1``) or minibatch gradient descent."""
+
+    def __init__(self, problem, coef, intercept, schedule, batch_size, t, rng,
+                 shuffle, average_start=0, avg_coef=None, avg_intercept=0.0,
+                 n_averaged=0, step_rule="gradient", pa_c=0.0):
+        self.problem = problem
+        pen = problem.penalty
+        self.state = WeightState(
+            coef, float(intercept), int(pen.kind), pen.alpha, pen.l1_ratio,
+            bool(problem.fit_intercept), int(t), int(average_start), avg_coef,
+            float(avg_intercept), int(n_averaged),
+        )
+        if step_rule != "gradient":
+            self.state.step_rule = int(
+                StepRule.STEP_PA1 if step_rule == "pa1" else StepRule.STEP_PA2
+            )
+            self.state.pa_c = pa_c
+            self.state.margin_loss = problem.loss.name in ("hinge", "perceptron")
+        self.schedule = schedule
+        self.batch_size = int(batch_size)
+        self.rng = rng
+        self.shuffle = shuffle
+
+    @property
+    def t(self):
+        return self.state.t
+
+    def epoch(self):
+        """One pass over the training rows; returns the running objective.
+
+        The running objective averages, over the rows of the epoch, the
+        weighted loss at the weights before their step plus the penalty,
+        as scikit-learn's SGD reports it.
+        """
+        pb = self.problem
+        order = self.rng.permutation(pb.train) if self.shuffle else pb.train
+        n_updates = -(-len(order) // self.batch_size)
+        t = self.state.t + np.arange(n_updates)
+        etas = np.ascontiguousarray(self.schedule.etas(t), dtype=np.float64)
+        sum_loss, sum_wloss, sum_w, sum_pen, _ = run_epoch(
+            self.state, pb.cy_loss, pb.data.data, pb.data.rows, pb.y,
+            pb.sample_weight, order, self.batch_size, etas,
+        )
+        n = max(len(order), 1)
+        self.last_mean_loss = sum_loss / n
+        if sum_w > 0:
+            return sum_wloss / sum_w + sum_pen / n
+        return sum_pen / n
+
+    def coef(self):
+        return self.state.coef()
+
+    def intercept(self):
+        return self.state.intercept
+
+    def average(self):
+        return self.state.average_coef(), self.state.average_intercept()
+
+    @property
+    def n_averaged(self):
+        return self.state.n_averaged
+
+    def is_finite(self):
+        st = self.state
+        return np.isfinite(st.intercept) and np.isfinite(st.wscale) and bool(
+            np.all(np.isfinite(st.v))
+        )
+
+
+def lipschitz_constant(problem, n_iter=20, seed=0):
+    """Largest eigenvalue of ``Xt S Xt / sum(s)`` by power iteration.
+
+    ``Xt`` is ``X`` with a column of ones when the intercept is fitted and
+    ``S`` the diagonal of sample weights (training rows only).  The estimate
+    is a lower bound; the batch runner backs off when a step increases the
+    objective.
+    """
+    data, tr = problem.data, problem.train
+    s = np.zeros(data.n_samples)
+    s[tr] = problem.sample_weight[tr]
+    total = s.sum()
+    if total <= 0:
+        return 1.0
+    s /= total
+    d = data.n_features
+    v = np.random.RandomState(seed).uniform(0.5, 1.5, d + 1)
+    if not problem.fit_intercept:
+        v[d] = 0.0
+    lam = 0.0
+    for _ in range(n_iter):
+        nv = np.linalg.norm(v)
+        if nv == 0:
+            return 1.0
+        v /= nv
+        r = s * data.matvec(v[:d], v[d])
+        new = np.empty(d + 1)
+        new[:d] = data.rmatvec(r)
+        new[d] = r.sum() if problem.fit_intercept else 0.0
+        lam = float(np.dot(v, new))
+        v = new
+    return max(lam, 1e-12)
+
+
+class BatchRunner:
+    """Full-gradient descent: FISTA for smooth losses, subgradient otherwise."""
+
+    def __init__(self, problem, coef, intercept, schedule, t, accelerate=True):
+        self.problem = problem
+        self.schedule = schedule
+        self.t_ = int(t)
+        self.w = np.array(coef, dtype=np.float64)
+        self.b = float(intercept)
+        pb = problem
+        self.smooth = pb.loss.smoothness is not None
+        self.accelerate = accelerate and self.smooth
+        tr = pb.train
+        s = pb.sample_weight[tr]
+        self.s = np.zeros(pb.data.n_samples)
+        total = s.sum()
+        self.s[tr] = s / total if total > 0 else 0.0
+        self.p = pb.data.matvec(self.w, self.b)
+        self.obj = self._objective(self.w, self.p)
+        if self.smooth:
+            lam = lipschitz_constant(pb)
+            self.L = pb.loss.smoothness * lam * 1.02 + pb.penalty.l2_strength
+            self.L = max(self.L, 1e-12)
+        # momentum state: previous iterate and its predictions
+        self.w_prev, self.b_prev, self.p_prev = self.w, self.b, self.p
+        self.theta = 1.0
+        self.grad_mapping_norm = np.inf
+
+    @property
+    def t(self):
+        return self.t_
+
+    def _objective(self, w, p):
+        pb = self.problem
+        return float(np.dot(self.s, pb.loss.loss(pb.y, p))) + pb.penalty.value(w)
+
+    def _gradient(self, w, p):
+        pb = self.problem
+        r = self.s * pb.loss.dloss(pb.y, p)
+        gw = pb.data.rmatvec(r) + pb.penalty.gradient_smooth(w)
+        gb = float(r.sum()) if pb.fit_intercept else 0.0
+        return gw, gb
+
+    def epoch(self):
+        """One (accelerated) proximal gradient step; returns the objective."""
+        pb = self.problem
+        if self.accelerate:
+            beta = (self.theta_prev - 1.0) / self.theta if hasattr(self, "theta_prev") else 0.0
+            zw = self.w + beta * (self.w - self.w_prev)
+            zb = self.b + beta * (self.b - self.b_prev)
+            zp = self.p + beta * (self.p - self.p_prev)
+        else:
+            zw, zb, zp = self.w, self.b, self.p
+        gw, gb = self._gradient(zw, zp)
+        while True:
+            eta = 1.0 / self.L if self.smooth else float(self.schedule.etas([self.t_])[0])
+            w_new = pb.penalty.prox_l1(zw - eta * gw, eta)
+            b_new = zb - eta * gb
+            p_new = pb.data.matvec(w_new, b_new)
+            obj_new = self._objective(w_new, p_new)
+            if not self.smooth or obj_new <= self.obj + 1e-12 * abs(self.obj) or not (
+                np.isfinite(obj_new)
+            ) or self._sufficient_decrease(zw, zb, zp, gw, gb, w_new, b_new, obj_new):
+                break
+            # the power-iteration estimate of L was too small: back off
+            self.L *= 2.0
+        gmap = np.concatenate([zw - w_new, [zb - b_new]]) / eta
+        self.grad_mapping_norm = float(np.linalg.norm(gmap))
+        if self.accelerate:
+            # adaptive restart (O'Donoghue & Candes, 2015): drop momentum when
+            # it points against the step just taken
+            if np.dot(zw - w_new, w_new - self.w) + (zb - b_new) * (b_new - self.b) > 0:
+                self.theta = 1.0
+            self.theta_prev = self.theta
+            self.theta = (1.0 + np.sqrt(1.0 + 4.0 * self.theta**2)) / 2.0
+        self.w_prev, self.b_prev, self.p_prev = self.w, self.b, self.p
+        self.w, self.b, self.p, self.obj = w_new, b_new, p_new, obj_new
+        self.t_ += 1
+        return obj_new
+
+    def _sufficient_decrease(self, zw, zb, zp, gw, gb, w_new, b_new, obj_new):
+        # majorisation check at the extrapolated point z
+        obj_z = self._objective(zw, zp)
+        dw, db = w_new - zw, b_new - zb
+        pen = self.problem.penalty
+        quad = (obj_z - pen.l1_strength * np.abs(zw).sum() + np.dot(gw, dw) + gb * db
+                + 0.5 * self.L * (np.dot(dw, dw) + db * db)
+                + pen.l1_strength * np.abs(w_new).sum())
+        return obj_new <= quad + 1e-12 * abs(quad)
+
+    def coef(self):
+        return self.w.copy()
+
+    def intercept(self):
+        return self.b
+
+    def is_finite(self):
+        return bool(np.isfinite(self.b) and np.all(np.isfinite(self.w)))

@@ -1,0 +1,311 @@
+"""GDRegressor: linear regression trained by gradient descent."""
+
+import numpy as np
+from sklearn.base import RegressorMixin, _fit_context
+from sklearn.metrics import r2_score
+from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.extmath import safe_sparse_dot
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+
+from ._base import BaseGD
+from ._losses import REGRESSION_LOSSES
+from ._validation import check_init_array
+
+
+class GDRegressor(RegressorMixin, BaseGD):
+    """Linear regression (least squares, Huber, SVR, ...) trained by gradient descent.
+
+    A drop-in for :class:`sklearn.linear_model.SGDRegressor`: same
+    parameters, defaults and attributes.  ``mode`` chooses how many rows feed
+    one update: one (``"sgd"``), ``batch_size`` (``"minibatch"``) or all
+    (``"batch"``).  Dense and SciPy sparse (CSR) inputs are supported; sparse
+    input is never densified and float32 input is never copied to float64.
+
+    Parameters
+    ----------
+    loss : {'squared_error', 'huber', 'epsilon_insensitive', \
+'squared_epsilon_insensitive'}, default='squared_error'
+        The loss function (``squared_error`` is half the squared residual).
+    penalty : {'l2', 'l1', 'elasticnet'} or None, default='l2'
+        The regularisation term.
+    alpha : float, default=0.0001
+        Regularisation strength, in ``[0, inf)``.
+    l1_ratio : float, default=0.15
+        Elastic-net mixing, in ``[0, 1]``; used with ``penalty='elasticnet'``.
+    fit_intercept : bool, default=True
+        Whether to fit the intercept.
+    max_iter : int, default=1000
+        Maximum number of epochs.
+    tol : float or None, default=1e-3
+        Stopping tolerance (see :class:`GDClassifier`); None disables the
+        stopping rules.
+    shuffle : bool, default=True
+        Whether to shuffle the rows before each epoch (sgd and minibatch).
+    verbose : int, default=0
+        Print one line per epoch when positive.
+    epsilon : float, default=0.1
+        Width of the insensitive region of the ``huber``,
+        ``epsilon_insensitive`` and ``squared_epsilon_insensitive`` losses.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the shuffling and the early-stopping split.
+    learning_rate : {'invscaling', 'constant', 'optimal', 'adaptive', \
+'pa1', 'pa2'}, default='invscaling'
+        Step-size schedule; ``t`` counts updates.  ``'pa1'`` / ``'pa2'``
+        (passive-aggressive, ``epsilon_insensitive`` loss) exist only in sgd
+        mode.  Batch mode with a smooth loss uses the step ``1 / L`` with
+        Nesterov acceleration instead.
+    eta0 : float, default=0.01
+        Initial step size, in ``(0, inf)``.
+    power_t : float, default=0.25
+        Exponent of the 'invscaling' schedule.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the data and stop when its R^2
+        stops improving.
+    validation_fraction : float, default=0.1
+        Share of the data held out for early stopping, in ``(0, 1)``.
+    n_iter_no_change : int, default=5
+        Number of epochs without improvement before stopping.
+    warm_start : bool, default=False
+        Start ``fit`` from the previous solution.
+    average : bool or int, default=False
+        Average the weights over the updates (ASGD); an integer ``k`` starts
+        averaging at update ``k``.  Not used in batch mode.
+    mode : {'sgd', 'minibatch', 'batch'}, default='sgd'
+        Rows per update: one, ``batch_size``, or all of them.
+    batch_size : int, default=32
+        Rows per update in minibatch mode; ignored by the other modes.
+
+    Attributes
+    ----------
+    coef_ : ndarray of shape (n_features,)
+        Weights.
+    intercept_ : ndarray of shape (1,)
+        Intercept.
+    n_iter_ : int
+        Number of epochs run.
+    t_ : float
+        Number of updates plus one.
+    loss_curve_ : list of float
+        Training objective per epoch.
+    validation_scores_ : list of float
+        Validation R^2 per epoch, with early stopping (else None).
+    best_validation_score_ : float
+        Best validation score, with early stopping (else None).
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of the features, when ``X`` has string column names.
+
+    See Also
+    --------
+    GDClassifier : The classifier of the same family.
+    sklearn.linear_model.SGDRegressor : scikit-learn's per-sample version.
+
+    Notes
+    -----
+    The objective, identical in every mode, is
+
+    .. math::
+
+        F(w, b) = \\frac{\\sum_i s_i L(y_i, x_i^T w + b)}{\\sum_i s_i}
+                  + \\alpha \\left(\\frac{1 - \\rho}{2} \\|w\\|_2^2
+                  + \\rho \\|w\\|_1\\right)
+
+    One update uses one row (sgd), ``batch_size`` rows (minibatch) or all
+    rows (batch).  See :class:`GDClassifier` for the details of the modes
+    and stopping rules.
+
+    References
+    ----------
+    Bottou, L. (2010). Large-scale machine learning with stochastic gradient
+    descent. Beck, A., Teboulle, M. (2009). A fast iterative
+    shrinkage-thresholding algorithm (FISTA).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skgd import GDRegressor
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.randn(200, 3)
+    >>> y = X @ [1.0, -2.0, 0.5] + 1.0
+    >>> reg = GDRegressor(mode="batch", alpha=0.0).fit(X, y)
+    >>> np.round(reg.coef_, 3)
+    array([ 1. , -2. ,  0.5])
+    """
+
+    _parameter_constraints: dict = {
+        **BaseGD._parameter_constraints,
+        "loss": [StrOptions(set(REGRESSION_LOSSES))],
+    }
+
+    def __init__(
+        self,
+        loss="squared_error",
+        *,
+        penalty="l2",
+        alpha=0.0001,
+        l1_ratio=0.15,
+        fit_intercept=True,
+        max_iter=1000,
+        tol=1e-3,
+        shuffle=True,
+        verbose=0,
+        epsilon=0.1,
+        random_state=None,
+        learning_rate="invscaling",
+        eta0=0.01,
+        power_t=0.25,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=5,
+        warm_start=False,
+        average=False,
+        mode="sgd",
+        batch_size=32,
+    ):
+        self.loss = loss
+        self.penalty = penalty
+        self.alpha = alpha
+        self.l1_ratio = l1_ratio
+        self.fit_intercept = fit_intercept
+        self.max_iter = max_iter
+        self.tol = tol
+        self.shuffle = shuffle
+        self.verbose = verbose
+        self.epsilon = epsilon
+        self.random_state = random_state
+        self.learning_rate = learning_rate
+        self.eta0 = eta0
+        self.power_t = power_t
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.warm_start = warm_start
+        self.average = average
+        self.mode = mode
+        self.batch_size = batch_size
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, coef_init=None, intercept_init=None, sample_weight=None):
+        """Fit the model for up to ``max_iter`` epochs.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data.
+        y : ndarray of shape (n_samples,)
+            Target values.
+        coef_init : ndarray of shape (n_features,), default=None
+            Initial weights.
+        intercept_init : ndarray of shape (1,), default=None
+            Initial intercept.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the samples (unit weights when None).
+
+        Returns
+        -------
+        self : object
+            Fitted estimator.
+        """
+        self._validate_for_fit(for_partial_fit=False)
+        if self.warm_start and hasattr(self, "coef_"):
+            if coef_init is None:
+                coef_init = self.coef_
+            if intercept_init is None:
+                intercept_init = self.intercept_
+        if hasattr(self, "_standard_coef"):
+            del self._standard_coef
+        X, y = validate_data(
+            self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32],
+            order="C", accept_large_sparse=False, y_numeric=True,
+        )
+        self._fit_chunk(X, y, sample_weight, self.max_iter, coef_init, intercept_init,
+                        partial=False)
+        self._warn_convergence(self.max_iter)
+        return self
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None):
+        """Run one epoch over the given chunk, continuing from the current state.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            A chunk of training data.
+        y : ndarray of shape (n_samples,)
+            Target values of the chunk.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the samples of the chunk.
+
+        Returns
+        -------
+        self : object
+            Fitted estimator.
+        """
+        first = not hasattr(self, "_standard_coef")
+        if first:
+            self._validate_for_fit(for_partial_fit=True)
+        X, y = validate_data(
+            self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32],
+            order="C", accept_large_sparse=False, y_numeric=True, reset=first,
+        )
+        self._fit_chunk(X, y, sample_weight, 1, None, None, partial=True)
+        return self
+
+    def _fit_chunk(self, X, y, sample_weight, max_iter, coef_init, intercept_init,
+                   partial):
+        n_features = X.shape[1]
+        if not hasattr(self, "_standard_coef"):
+            if coef_init is not None:
+                coef_init = check_init_array(
+                    coef_init, (n_features,), "coef_init", X.dtype
+                )
+            if intercept_init is not None:
+                intercept_init = check_init_array(
+                    np.ravel(intercept_init), (1,), "intercept_init", X.dtype
+                )
+            self._allocate(1, n_features, coef_init, intercept_init)
+        sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        y = np.asarray(y, dtype=np.float64)
+        val_mask = self._validation_split(y, sample_weight)
+        data = self._data(X)
+        seed = self._seeds(1)[0]
+        n_iter, curve, scores, t = self._fit_problem(
+            data, y, sample_weight, val_mask, 0, max_iter, seed, partial,
+            self._validation_score,
+        )
+        self.n_iter_ = n_iter
+        self.loss_curve_ = curve
+        if self.early_stopping:
+            self.validation_scores_ = scores
+            self.best_validation_score_ = max(scores)
+        else:
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+        self.t_ = float(t)
+        self._publish(X.dtype)
+        self.coef_ = self.coef_.ravel()
+
+    @staticmethod
+    def _validation_score(coef, intercept, data, y, sample_weight, mask):
+        p = data.matvec(coef, intercept)[mask]
+        return float(r2_score(y[mask], p, sample_weight=sample_weight[mask]))
+
+    def predict(self, X):
+        """Predict with the linear model.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Input data.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            Predicted values.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, accept_sparse="csr", reset=False,
+                          dtype=[np.float64, np.float32])
+        return np.asarray(safe_sparse_dot(X, self.coef_.T, dense_output=True)).ravel() \
+            + self.intercept_

@@ -1,0 +1,96 @@
+"""Learning-rate schedules: the step size ``eta`` of update number ``t``.
+
+``t`` counts updates and starts at 1 (scikit-learn's ``t_``): samples in
+sgd mode, batches in minibatch mode, iterations in batch mode.  A schedule
+maps an array of counters to an array of step sizes and knows nothing about
+data.  Policies that look at whole epochs (``adaptive``) keep their state here
+and are driven by the estimator's epoch loop.
+"""
+
+import numpy as np
+
+
+class Schedule:
+    """Base class: ``eta(t)`` for an array ``t`` of update counters."""
+
+    def etas(self, t):
+        raise NotImplementedError
+
+    def on_no_improvement(self):
+        """Called when the stopping rule fires; return True to keep going."""
+        return False
+
+
+class Constant(Schedule):
+    """``eta = eta0``."""
+
+    def __init__(self, eta0):
+        self.eta0 = eta0
+
+    def etas(self, t):
+        return np.full(len(t), float(self.eta0))
+
+
+class InverseScaling(Schedule):
+    """``eta = eta0 / t ** power_t``."""
+
+    def __init__(self, eta0, power_t):
+        self.eta0 = eta0
+        self.power_t = power_t
+
+    def etas(self, t):
+        return self.eta0 / np.power(np.asarray(t, dtype=np.float64), self.power_t)
+
+
+class Optimal(Schedule):
+    """``eta = 1 / (alpha (t0 + t - 1))`` (Bottou's heuristic, as scikit-learn).
+
+    ``t0`` makes the first step equal to ``typw / max(1, -dL(1, -typw))``
+    with ``typw = sqrt(1 / sqrt(alpha))``, the expected weight scale.
+    """
+
+    def __init__(self, alpha, loss):
+        self.alpha = alpha
+        typw = np.sqrt(1.0 / np.sqrt(alpha))
+        dl = float(loss.compiled().py_dloss(np.array([1.0]), np.array([-typw]))[0])
+        initial_eta0 = typw / max(1.0, dl)
+        self.t0 = 1.0 / (initial_eta0 * alpha)
+
+    def etas(self, t):
+        return 1.0 / (self.alpha * (self.t0 + np.asarray(t, dtype=np.float64) - 1.0))
+
+
+class Adaptive(Schedule):
+    """``eta = eta0``, divided by 5 each time the stopping rule fires.
+
+    Fitting stops once ``eta`` falls below 1e-6.
+    """
+
+    def __init__(self, eta0):
+        self.eta = float(eta0)
+
+    def etas(self, t):
+        return np.full(len(t), self.eta)
+
+    def on_no_improvement(self):
+        if self.eta > 1e-6:
+            self.eta /= 5.0
+            return True
+        return False
+
+
+def get_schedule(learning_rate, eta0, power_t, alpha, loss):
+    """The schedule for scikit-learn's ``learning_rate`` parameter.
+
+    ``pa1`` / ``pa2`` compute their step from the data in the compiled pass;
+    they get a constant schedule here (unused).
+    """
+    if learning_rate in ("constant", "pa1", "pa2"):
+        return Constant(eta0)
+    if learning_rate == "invscaling":
+        return InverseScaling(eta0, power_t)
+    if learning_rate == "optimal":
+        return Optimal(alpha, loss)
+    if learning_rate == "adaptive":
+        return Adaptive(eta0)
+    raise ValueError(f"unknown learning_rate {learning_rate!r}")
