@@ -216,7 +216,11 @@ class BatchRunner:
         # momentum state: previous iterate and its predictions
         self.w_prev, self.b_prev, self.p_prev = self.w, self.b, self.p
         self.theta = 1.0
+        self.beta = 0.0
         self.grad_mapping_norm = np.inf
+        # subgradient steps do not decrease the objective monotonically:
+        # keep the best iterate
+        self.best = (self.obj, self.w, self.b)
 
     @property
     def t(self):
@@ -236,8 +240,8 @@ class BatchRunner:
     def epoch(self):
         """One (accelerated) proximal gradient step; returns the objective."""
         pb = self.problem
-        if self.accelerate:
-            beta = (self.theta_prev - 1.0) / self.theta if hasattr(self, "theta_prev") else 0.0
+        if self.accelerate and self.beta > 0:
+            beta = self.beta
             zw = self.w + beta * (self.w - self.w_prev)
             zb = self.b + beta * (self.b - self.b_prev)
             zp = self.p + beta * (self.p - self.p_prev)
@@ -263,10 +267,13 @@ class BatchRunner:
             # it points against the step just taken
             if np.dot(zw - w_new, w_new - self.w) + (zb - b_new) * (b_new - self.b) > 0:
                 self.theta = 1.0
-            self.theta_prev = self.theta
-            self.theta = (1.0 + np.sqrt(1.0 + 4.0 * self.theta**2)) / 2.0
+            theta_new = (1.0 + np.sqrt(1.0 + 4.0 * self.theta**2)) / 2.0
+            self.beta = (self.theta - 1.0) / theta_new
+            self.theta = theta_new
         self.w_prev, self.b_prev, self.p_prev = self.w, self.b, self.p
         self.w, self.b, self.p, self.obj = w_new, b_new, p_new, obj_new
+        if obj_new < self.best[0]:
+            self.best = (obj_new, w_new, b_new)
         self.t_ += 1
         return obj_new
 
@@ -281,10 +288,10 @@ class BatchRunner:
         return obj_new <= quad + 1e-12 * abs(quad)
 
     def coef(self):
-        return self.w.copy()
+        return (self.w if self.smooth else self.best[1]).copy()
 
     def intercept(self):
-        return self.b
+        return self.b if self.smooth else self.best[2]
 
     def is_finite(self):
         return bool(np.isfinite(self.b) and np.all(np.isfinite(self.w)))
