@@ -248,15 +248,18 @@ class BatchRunner:
         else:
             zw, zb, zp = self.w, self.b, self.p
         gw, gb = self._gradient(zw, zp)
-        while True:
+        # the predictions are computed in the data's precision: compare
+        # objectives up to that rounding
+        rtol = 1e-12 if pb.data.dtype == np.float64 else 1e-5
+        for _ in range(60):
             eta = 1.0 / self.L if self.smooth else float(self.schedule.etas([self.t_])[0])
             w_new = pb.penalty.prox_l1(zw - eta * gw, eta)
             b_new = zb - eta * gb
             p_new = pb.data.matvec(w_new, b_new)
             obj_new = self._objective(w_new, p_new)
-            if not self.smooth or obj_new <= self.obj + 1e-12 * abs(self.obj) or not (
+            if not self.smooth or obj_new <= self.obj + rtol * abs(self.obj) or not (
                 np.isfinite(obj_new)
-            ) or self._sufficient_decrease(zw, zb, zp, gw, gb, w_new, b_new, obj_new):
+            ) or self._sufficient_decrease(zw, zb, zp, gw, gb, w_new, b_new, obj_new, rtol):
                 break
             # the power-iteration estimate of L was too small: back off
             self.L *= 2.0
@@ -277,7 +280,7 @@ class BatchRunner:
         self.t_ += 1
         return obj_new
 
-    def _sufficient_decrease(self, zw, zb, zp, gw, gb, w_new, b_new, obj_new):
+    def _sufficient_decrease(self, zw, zb, zp, gw, gb, w_new, b_new, obj_new, rtol):
         # majorisation check at the extrapolated point z
         obj_z = self._objective(zw, zp)
         dw, db = w_new - zw, b_new - zb
@@ -285,7 +288,7 @@ class BatchRunner:
         quad = (obj_z - pen.l1_strength * np.abs(zw).sum() + np.dot(gw, dw) + gb * db
                 + 0.5 * self.L * (np.dot(dw, dw) + db * db)
                 + pen.l1_strength * np.abs(w_new).sum())
-        return obj_new <= quad + 1e-12 * abs(quad)
+        return obj_new <= quad + rtol * abs(quad)
 
     def coef(self):
         return (self.w if self.smooth else self.best[1]).copy()
