@@ -30,7 +30,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -107,7 +107,7 @@ class BaseGD(BaseEstimator):
         from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
 
         splitter = (
-            StratifiedShuffleSplit if self._estimator_type == "classifier" else ShuffleSplit
+            StratifiedShuffleSplit if is_classifier(self) else ShuffleSplit
         )
         cv = splitter(test_size=self.validation_fraction, random_state=self.random_state)
         idx_train, idx_val = next(cv.split(np.zeros((n, 1)), y))

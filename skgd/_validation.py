@@ -1,6 +1,7 @@
 """Rules that span several parameters, and checks of fit-time arrays."""
 
 import numpy as np
+from sklearn.base import is_classifier
 
 
 def check_params(est, for_partial_fit=False):
@@ -20,7 +21,7 @@ def check_params(est, for_partial_fit=False):
             "to compute the optimal learning rate."
         )
     if est.learning_rate in ("pa1", "pa2"):
-        needed = "hinge" if est._estimator_type == "classifier" else "epsilon_insensitive"
+        needed = "hinge" if is_classifier(est) else "epsilon_insensitive"
         if est.loss != needed:
             raise ValueError(
                 f"Learning rate '{est.learning_rate}' only works with loss '{needed}'."

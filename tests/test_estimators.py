@@ -1,0 +1,276 @@
+"""Behaviour of GDClassifier and GDRegressor: API, partial_fit, ecosystem."""
+
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.datasets import make_classification, make_regression
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from skgd import GDClassifier, GDRegressor
+
+MODES = ("sgd", "minibatch", "batch")
+
+
+@pytest.fixture(scope="module")
+def binary():
+    X, y = make_classification(n_samples=600, n_features=12, flip_y=0.05, random_state=0)
+    return StandardScaler().fit_transform(X), y
+
+
+@pytest.fixture(scope="module")
+def multiclass():
+    X, y = make_classification(
+        n_samples=900, n_features=10, n_informative=6, n_classes=3, random_state=1
+    )
+    return StandardScaler().fit_transform(X), y
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_shapes_match_sklearn(binary, multiclass, mode):
+    X, y = binary
+    clf = GDClassifier(mode=mode, random_state=0).fit(X, y)
+    assert clf.coef_.shape == (1, X.shape[1])
+    assert clf.intercept_.shape == (1,)
+    assert clf.decision_function(X).shape == (X.shape[0],)
+    Xm, ym = multiclass
+    clf = GDClassifier(mode=mode, random_state=0).fit(Xm, ym)
+    assert clf.coef_.shape == (3, Xm.shape[1])
+    assert clf.intercept_.shape == (3,)
+    assert clf.decision_function(Xm).shape == (Xm.shape[0], 3)
+    reg = GDRegressor(mode=mode, random_state=0).fit(X, y.astype(float))
+    assert reg.coef_.shape == (X.shape[1],)
+    assert reg.intercept_.shape == (1,)
+    assert reg.t_ > 1 and reg.n_iter_ >= 1 and len(reg.loss_curve_) == reg.n_iter_
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("loss", ["log_loss", "modified_huber"])
+def test_predict_proba(multiclass, mode, loss):
+    X, y = multiclass
+    clf = GDClassifier(loss=loss, mode=mode, random_state=0).fit(X, y)
+    proba = clf.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    assert np.all((proba >= 0) & (proba <= 1))
+    if loss == "log_loss":
+        # monotone in the decision function: same argmax as predict
+        np.testing.assert_array_equal(clf.classes_[proba.argmax(axis=1)], clf.predict(X))
+    np.testing.assert_allclose(np.exp(clf.predict_log_proba(X)), proba)
+
+
+@pytest.mark.parametrize("loss", ["hinge", "perceptron", "squared_hinge"])
+def test_no_predict_proba_for_margin_losses(loss):
+    clf = GDClassifier(loss=loss)
+    assert not hasattr(clf, "predict_proba")
+    assert not hasattr(clf, "predict_log_proba")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_dense_equals_csr(binary, mode):
+    X, y = binary
+    kw = dict(mode=mode, random_state=3, max_iter=5, tol=None, batch_size=16)
+    dense = GDClassifier(**kw).fit(X, y)
+    sparse = GDClassifier(**kw).fit(sp.csr_matrix(X), y)
+    np.testing.assert_allclose(dense.coef_, sparse.coef_, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(dense.intercept_, sparse.intercept_, rtol=1e-10)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_float32_stays_float32(binary, mode):
+    X, y = binary
+    X32 = X.astype(np.float32)
+    kw = dict(mode=mode, random_state=0, max_iter=5, tol=None, loss="log_loss",
+              learning_rate="constant", eta0=0.01)
+    c32 = GDClassifier(**kw).fit(X32, y)
+    c64 = GDClassifier(**kw).fit(X, y)
+    assert c32.coef_.dtype == np.float32
+    np.testing.assert_allclose(c32.coef_, c64.coef_, rtol=1e-3, atol=1e-4)
+    c32s = GDClassifier(**kw).fit(sp.csr_matrix(X32), y)
+    assert c32s.coef_.dtype == np.float32
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("Est", [GDClassifier, GDRegressor])
+def test_partial_fit_streaming_matches_fit(mode, Est):
+    X, y = make_classification(n_samples=4000, n_features=20, flip_y=0.02, random_state=2)
+    X = StandardScaler().fit_transform(X)
+    if Est is GDRegressor:
+        rng = np.random.RandomState(0)
+        y = X @ rng.randn(20) + 0.1 * rng.randn(len(X))
+    n_epochs = 5
+    kw = dict(mode=mode, random_state=0, shuffle=False, batch_size=8)
+    if Est is GDClassifier:
+        kw["loss"] = "log_loss"
+    full = Est(max_iter=n_epochs, tol=None, **kw).fit(X, y)
+    stream = Est(**kw)
+    chunks = np.array_split(np.arange(len(y)), 20)
+    for _ in range(n_epochs):
+        for idx in chunks:
+            if Est is GDClassifier:
+                stream.partial_fit(X[idx], y[idx], classes=np.unique(y))
+            else:
+                stream.partial_fit(X[idx], y[idx])
+    if Est is GDClassifier:
+        assert abs(full.score(X, y) - stream.score(X, y)) <= 0.01
+    else:
+        assert abs(full.score(X, y) - stream.score(X, y)) <= 0.01
+    if mode != "batch":
+        # the update counter carries over: same number of updates either way
+        assert stream.t_ == pytest.approx(full.t_, abs=20 * n_epochs)
+
+
+def test_partial_fit_sgd_equals_fit_one_epoch(binary):
+    X, y = binary
+    kw = dict(random_state=0, shuffle=False, loss="log_loss", learning_rate="invscaling")
+    full = GDClassifier(max_iter=1, tol=None, **kw).fit(X, y)
+    part = GDClassifier(**kw).partial_fit(X, y, classes=np.unique(y))
+    np.testing.assert_allclose(full.coef_, part.coef_)
+    assert full.t_ == part.t_
+
+
+def test_partial_fit_errors(binary):
+    X, y = binary
+    clf = GDClassifier()
+    with pytest.raises(ValueError, match="classes must be passed on the first call"):
+        clf.partial_fit(X, y)
+    clf.partial_fit(X, y, classes=np.unique(y))
+    with pytest.raises(ValueError, match="features"):
+        clf.partial_fit(X[:, :5], y)
+    with pytest.raises(ValueError, match="not in classes_"):
+        clf.partial_fit(X, np.where(y == 1, 7, 0))
+    reg = GDRegressor().partial_fit(X, y.astype(float))
+    with pytest.raises(ValueError, match="features"):
+        reg.partial_fit(X[:, :3], y.astype(float))
+
+
+@pytest.mark.parametrize("mode", ["sgd", "minibatch"])
+def test_divergence_error_names_epoch(mode):
+    X, y = make_regression(n_samples=200, n_features=5, random_state=0)
+    X = X * 1e150
+    reg = GDRegressor(mode=mode, learning_rate="constant", eta0=10.0, max_iter=50)
+    with pytest.raises(ValueError, match=r"epoch #\d+.*eta0.*StandardScaler"):
+        with np.errstate(all="ignore"):
+            reg.fit(X, y)
+
+
+def test_batch_mode_needs_no_step_tuning_on_badly_scaled_data():
+    # the Lipschitz step adapts to the scale of X: no divergence, exact optimum
+    from sklearn.linear_model import Ridge
+
+    X, y = make_regression(n_samples=200, n_features=5, noise=1.0, random_state=0)
+    X = X * 1e3
+    reg = GDRegressor(mode="batch", alpha=1e-4, tol=1e-6, max_iter=5000).fit(X, y)
+    ridge = Ridge(alpha=len(y) * 1e-4).fit(X, y)
+    np.testing.assert_allclose(reg.coef_, ridge.coef_, rtol=1e-4)
+
+
+def test_convergence_warning():
+    X, y = make_regression(n_samples=100, n_features=4, random_state=0)
+    with pytest.warns(ConvergenceWarning):
+        GDRegressor(max_iter=1).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        GDRegressor(max_iter=1, tol=None).fit(X, y)
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        (dict(learning_rate="optimal", alpha=0), "alpha must be > 0"),
+        (dict(learning_rate="pa1", loss="log_loss"), "only works with loss 'hinge'"),
+        (dict(learning_rate="pa1", mode="batch"), "only exists in mode='sgd'"),
+        (dict(penalty="elasticnet", l1_ratio=None), "l1_ratio must be set"),
+    ],
+)
+def test_cross_parameter_errors(binary, params, match):
+    X, y = binary
+    with pytest.raises(ValueError, match=match):
+        GDClassifier(**params).fit(X, y)
+
+
+def test_early_stopping_partial_fit_error(binary):
+    X, y = binary
+    with pytest.raises(ValueError, match="early_stopping"):
+        GDClassifier(early_stopping=True).partial_fit(X, y, classes=[0, 1])
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_early_stopping_attributes(binary, mode):
+    X, y = binary
+    clf = GDClassifier(mode=mode, early_stopping=True, random_state=0).fit(X, y)
+    assert len(clf.validation_scores_) == clf.n_iter_
+    assert clf.best_validation_score_ == max(clf.validation_scores_)
+
+
+def test_pipeline_and_grid_search(binary):
+    X, y = binary
+    pipe = make_pipeline(StandardScaler(), GDClassifier(mode="minibatch", random_state=0))
+    pipe.fit(X, y)
+    assert pipe.score(X, y) > 0.85
+    grid = GridSearchCV(
+        GDClassifier(mode="minibatch", learning_rate="constant", random_state=0),
+        {"eta0": [0.001, 0.01, 0.1], "batch_size": [8, 64]},
+        cv=3,
+        n_jobs=2,
+    )
+    grid.fit(X, y)
+    assert set(grid.best_params_) == {"eta0", "batch_size"}
+    assert grid.cv_results_["mean_test_score"].shape == (6,)
+    assert grid.best_score_ > 0.85
+
+
+def test_grid_over_mode_and_batch_size(binary):
+    X, y = binary
+    grid = GridSearchCV(
+        GDClassifier(random_state=0),
+        {"mode": list(MODES), "batch_size": [4, 32]},
+        cv=2,
+    ).fit(X, y)
+    assert np.all(np.isfinite(grid.cv_results_["mean_test_score"]))
+
+
+def test_warm_start_and_coef_init(binary):
+    X, y = binary
+    clf = GDClassifier(mode="batch", loss="log_loss", warm_start=True).fit(X, y)
+    coef = clf.coef_.copy()
+    clf.fit(X, y)
+    # warm start from the optimum: converges at once, stays there
+    assert clf.n_iter_ <= 2
+    np.testing.assert_allclose(clf.coef_, coef, rtol=1e-3, atol=1e-5)
+    with pytest.raises(ValueError, match="coef_init"):
+        GDClassifier().fit(X, y, coef_init=np.zeros(3))
+
+
+def test_sparsify_densify(binary):
+    X, y = binary
+    clf = GDClassifier(penalty="l1", alpha=0.01, random_state=0).fit(X, y)
+    dense_pred = clf.predict(X)
+    clf.sparsify()
+    assert sp.issparse(clf.coef_)
+    np.testing.assert_array_equal(clf.predict(X), dense_pred)
+    clf.densify()
+    assert isinstance(clf.coef_, np.ndarray)
+
+
+def test_feature_names_in(binary):
+    pd = pytest.importorskip("pandas")
+    X, y = binary
+    df = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+    clf = GDClassifier(random_state=0).fit(df, y)
+    np.testing.assert_array_equal(clf.feature_names_in_, df.columns)
+    assert clf.n_features_in_ == X.shape[1]
+
+
+def test_class_weight_balanced_equals_sample_weight(binary):
+    X, y = binary
+    idx = np.r_[np.flatnonzero(y == 0), np.flatnonzero(y == 1)[:100]]
+    X, y = X[idx], y[idx]
+    kw = dict(mode="batch", loss="log_loss")
+    a = GDClassifier(class_weight="balanced", **kw).fit(X, y)
+    w = len(y) / (2 * np.bincount(y))
+    b = GDClassifier(**kw).fit(X, y, sample_weight=w[y])
+    np.testing.assert_allclose(a.coef_, b.coef_, rtol=1e-6)
