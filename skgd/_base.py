@@ -185,8 +185,10 @@ class BaseGD(BaseEstimator):
         * batch mode on a smooth loss: the norm of the gradient mapping is at
           most ``tol * max(alpha, 1e-8) * max(||(w, b)||, 1e-3)``, which bounds
           the relative distance to the optimum by about ``tol``;
-        * otherwise: the epoch's objective has not decreased by ``tol`` for
-          ``n_iter_no_change`` epochs (as scikit-learn's SGD).
+        * otherwise: the epoch's running objective has not decreased by
+          ``tol`` for ``n_iter_no_change`` epochs.  In sgd and minibatch modes
+          this is scikit-learn's running objective: the mean over the rows of
+          the epoch of the (unweighted) loss plus the penalty.
 
         With ``learning_rate='adaptive'`` a firing rule divides the step
         by 5 instead of stopping, until it is below 1e-6.
@@ -240,8 +242,11 @@ class BaseGD(BaseEstimator):
                     return epoch + 1, curve, scores
                 continue
             else:
-                no_improvement = no_improvement + 1 if obj > best_obj - tol else 0
-                best_obj = min(best_obj, obj)
+                # stochastic modes: scikit-learn's running objective (mean
+                # unweighted loss plus penalty), so that n_iter_ matches
+                stop = getattr(runner, "stop_value", obj)
+                no_improvement = no_improvement + 1 if stop > best_obj - tol else 0
+                best_obj = min(best_obj, stop)
             if no_improvement >= self.n_iter_no_change:
                 if schedule.on_no_improvement():
                     no_improvement = 0

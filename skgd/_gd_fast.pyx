@@ -194,14 +194,14 @@ cdef class WeightState:
             self.avg_c = 0.0
             self.wscale = 1.0
 
-    cdef inline void set_v(self, Py_ssize_t j, double new) noexcept nogil:
-        """Set v[j], keeping the norms and the averaged sum consistent."""
+    cdef inline void set_v(self, Py_ssize_t j, double new, bint keep_average) noexcept nogil:
+        """Set v[j], keeping the norms (and the averaged sum if asked) consistent."""
         cdef double old = self.v[j]
         self.v[j] = new
         if self.penalty != PENALTY_NONE:
             self.sq_norm += self.wscale * self.wscale * (new * new - old * old)
             self.l1_norm += self.wscale * (fabs(new) - fabs(old))
-        if self.avg_c != 0.0:
+        if keep_average and self.avg_c != 0.0:
             self.avg_sum[j] -= self.avg_c * (new - old)
 
 
@@ -233,7 +233,7 @@ cdef inline void add_row(WeightState st, const floating* x, const int32_t* idx,
     else:
         for k in range(nnz):
             j = idx[k]
-            st.set_v(j, st.v[j] + cv * x[k])
+            st.set_v(j, st.v[j] + cv * x[k], True)
 
 
 cdef inline void l1_row(WeightState st, const int32_t* idx, int nnz) noexcept nogil:
@@ -254,7 +254,10 @@ cdef inline void l1_row(WeightState st, const int32_t* idx, int nnz) noexcept no
         elif wscale * z < 0.0:
             new = min(0.0, z + (st.u - st.q[j]) / wscale)
         if new != z:
-            st.set_v(j, new)
+            # Not compensated in the averaged sum: the truncation applies to
+            # the average too, with the weight of the iterates averaged so
+            # far (scikit-learn's averaged SGD does the same).
+            st.set_v(j, new, False)
             st.q[j] += wscale * (new - z)
 
 

@@ -6,7 +6,7 @@ Every class implements ``loss(y, p)`` and ``dloss(y, p) = dL/dp`` as
 reference in :mod:`skgd._losses`.  Classification losses expect
 ``y`` in {-1, +1}.
 """
-from libc.math cimport exp, fabs, log1p
+from libc.math cimport exp, fabs, log, log1p
 
 import numpy as np
 
@@ -110,26 +110,41 @@ cdef class ModifiedHuber(CyLoss):
 
 
 cdef class LogLoss(CyLoss):
-    """L = log(1 + exp(-y p)), the binomial deviance for y in {-1, +1}."""
+    """L = log(1 + exp(-y p)), the binomial deviance for y in {-1, +1}.
+
+    Written as ``log(1 + exp(p)) - y01 p`` with ``y01 = (y + 1) / 2`` and the
+    same floating-point branches as scikit-learn's half-binomial loss, so that
+    sgd mode reproduces ``SGDClassifier`` to the last bit.
+    """
 
     cdef double loss(self, double y, double p) noexcept nogil:
-        cdef double z = -p * y
-        # log1p(exp(z)) without overflow
-        if z > 0:
-            return z + log1p(exp(-z))
-        return log1p(exp(z))
+        cdef double y01 = 1.0 if y > 0 else 0.0
+        return log1pexp(p) - y01 * p
 
     cdef double dloss(self, double y, double p) noexcept nogil:
-        # -y * sigmoid(-y p), written to avoid overflow of exp
-        cdef double z = p * y
+        # sigmoid(p) - y01
+        cdef double y01 = 1.0 if y > 0 else 0.0
         cdef double e
-        if z > 0:
-            e = exp(-z)
-            return -y * e / (1.0 + e)
-        return -y / (1.0 + exp(z))
+        if p > -37:
+            e = exp(-p)
+            return ((1 - y01) - y01 * e) / (1 + e)
+        return exp(p) - y01
 
     def __reduce__(self):
         return LogLoss, ()
+
+
+cdef inline double log1pexp(double x) noexcept nogil:
+    """log(1 + exp(x)) without overflow or loss of precision."""
+    if x <= -37:
+        return exp(x)
+    elif x <= -2:
+        return log1p(exp(x))
+    elif x <= 18:
+        return log(1.0 + exp(x))
+    elif x <= 33.3:
+        return x + exp(-x)
+    return x
 
 
 cdef class SquaredError(CyLoss):

@@ -131,7 +131,8 @@ class StochasticRunner:
             pb.sample_weight, order, self.batch_size, etas,
         )
         n = max(len(order), 1)
-        self.last_mean_loss = sum_loss / n
+        # scikit-learn's stopping rule looks at the unweighted mean loss
+        self.stop_value = (sum_loss + sum_pen) / n
         if sum_w > 0:
             return sum_wloss / sum_w + sum_pen / n
         return sum_pen / n
