@@ -132,6 +132,24 @@ def test_partial_fit_sgd_equals_fit_one_epoch(binary):
     assert full.t_ == part.t_
 
 
+@pytest.mark.parametrize("mode", ["sgd", "minibatch"])
+@pytest.mark.parametrize("average", [False, True, 50])
+def test_partial_fit_chunks_equal_one_epoch(multiclass, mode, average):
+    # shuffle=False, an l2 penalty and chunks that are multiples of
+    # batch_size: streaming the chunks is exactly one epoch of fit,
+    # averaging state and update counter included
+    X, y = multiclass
+    kw = dict(mode=mode, batch_size=5, shuffle=False, average=average,
+              learning_rate="invscaling", eta0=0.05)
+    full = GDClassifier(max_iter=1, tol=None, **kw).fit(X, y)
+    stream = GDClassifier(**kw)
+    for chunk in np.array_split(np.arange(len(y)), 6):
+        stream.partial_fit(X[chunk], y[chunk], classes=np.unique(y))
+    np.testing.assert_allclose(stream.coef_, full.coef_, rtol=1e-10)
+    np.testing.assert_allclose(stream.intercept_, full.intercept_, rtol=1e-10)
+    assert stream.t_ == full.t_
+
+
 def test_partial_fit_errors(binary):
     X, y = binary
     clf = GDClassifier()

@@ -109,10 +109,12 @@ def test_class_weight_dict_matches():
 
 @pytest.mark.parametrize(
     "target, average",
-    # scikit-learn <= 1.9 loses the standard intercepts of a multiclass
-    # averaged model after the second partial_fit call (its intercept_
-    # aliases _average_intercept), so that case is compared on binary only.
-    [("binary", True), ("binary", False), ("multiclass", False)],
+    # With averaging, scikit-learn 1.9 restarts the standard (non-averaged)
+    # intercept of the next partial_fit call from a stale value once the
+    # averaged model is published (its _standard_intercept is not updated);
+    # skgd carries it over, so averaged streams are compared with skgd's own
+    # one-epoch fit in test_estimators.py instead.
+    [("binary", False), ("multiclass", False)],
 )
 def test_partial_fit_matches(target, average):
     y = Y_BIN if target == "binary" else Y_MULTI

@@ -1,0 +1,205 @@
+"""Plain NumPy oracles of the skgd passes.
+
+Nothing here is clever: weights are one float64 array ``w`` (no scale
+factor), rows are visited with Python loops, and every formula is the one
+written in the docstring of :func:`skgd._gd_fast.run_epoch`:
+
+* for each batch of ``m`` rows (in ``order``), with the weights *before* the
+  step, ``upd_i = -eta * s_i * clip(dL(y_i, p_i), -1e12, 1e12)``;
+* L2 part: ``w *= max(0, 1 - eta * alpha * (1 - l1_ratio))``;
+* ``w += sum_i upd_i / m * x_i`` and ``b += sum_i upd_i / m``;
+* L1 part: the cumulative penalty of Tsuruoka et al. (2009),
+  ``u += l1_ratio * eta * alpha`` then, for every coordinate ``j`` touched by
+  a row of the batch (every column for dense rows, the stored indices for
+  CSR rows), ``w_j <- max(0, w_j - (u + q_j))`` if ``w_j > 0``,
+  ``w_j <- min(0, w_j + (u - q_j))`` if ``w_j < 0``, and ``q_j`` accumulates
+  what ``w_j`` actually received;
+* averaging (when ``0 < average_start <= t``) adds the iterate ``(w, b)``
+  reached at the end of the update to a running sum;
+* ``t += 1``.
+
+A second oracle, :func:`full_gradient_step`, is one proximal gradient step on
+``F(w, b) = sum_i s_i L_i / sum_i s_i + alpha R(w)``.
+"""
+
+import numpy as np
+import scipy.sparse as sp
+
+MAX_DLOSS = 1e12
+
+
+def l1_ratio_of(penalty, l1_ratio=0.15):
+    """The effective L1 share of a scikit-learn ``penalty`` name."""
+    return {None: 0.0, "l2": 0.0, "l1": 1.0, "elasticnet": l1_ratio}[penalty]
+
+
+def penalty_value(w, penalty, alpha, l1_ratio):
+    """``alpha * ((1 - r) / 2 ||w||^2 + r ||w||_1)`` (0 without a penalty)."""
+    if penalty is None:
+        return 0.0
+    r = l1_ratio_of(penalty, l1_ratio)
+    total = 0.0
+    for wj in w:
+        total += (1.0 - r) * 0.5 * wj * wj + r * abs(wj)
+    return alpha * total
+
+
+def soft_threshold(w, thr):
+    out = np.zeros_like(w)
+    for j, wj in enumerate(w):
+        if wj > thr:
+            out[j] = wj - thr
+        elif wj < -thr:
+            out[j] = wj + thr
+    return out
+
+
+def touched_mask(X):
+    """Boolean (n_samples, n_features): which coordinates a row touches.
+
+    A dense row touches every column; a CSR row touches its stored indices
+    (explicit zeros included).
+    """
+    n, d = X.shape
+    if not sp.issparse(X):
+        return np.ones((n, d), dtype=bool)
+    X = sp.csr_matrix(X)
+    mask = np.zeros((n, d), dtype=bool)
+    for i in range(n):
+        mask[i, X.indices[X.indptr[i]:X.indptr[i + 1]]] = True
+    return mask
+
+
+def dense_rows(X):
+    """The rows of ``X`` as a float64 dense array (float32 values kept exact)."""
+    if sp.issparse(X):
+        X = X.toarray()
+    return np.asarray(X, dtype=np.float64)
+
+
+class ReferenceState:
+    """Weights, intercept, cumulative-penalty and averaging state."""
+
+    def __init__(self, coef, intercept=0.0, t=1, average_start=0):
+        self.w = np.array(coef, dtype=np.float64)
+        self.b = float(intercept)
+        self.u = 0.0
+        self.q = np.zeros_like(self.w)
+        self.t = int(t)
+        self.average_start = int(average_start)
+        self.avg_sum = np.zeros_like(self.w)
+        self.avg_b_sum = 0.0
+        self.n_averaged = 0
+
+    def average_coef(self):
+        if self.n_averaged == 0:
+            return np.zeros_like(self.w)
+        return self.avg_sum / self.n_averaged
+
+    def average_intercept(self):
+        if self.n_averaged == 0:
+            return 0.0
+        return self.avg_b_sum / self.n_averaged
+
+
+def run_epoch(state, X, y, sample_weight, order, batch_size, etas, loss,
+              penalty, alpha, l1_ratio=0.15, fit_intercept=True):
+    """One epoch of minibatch gradient descent, updating ``state`` in place.
+
+    ``loss`` is a :class:`skgd._losses.Loss` (its NumPy ``loss``/``dloss``
+    are used on scalars).  Averaging (``0 < average_start <= t``) sums the
+    iterates, i.e. the weights and intercept at the end of each update.
+
+    Returns ``(sum_loss, sum_weighted_loss, sum_weight, sum_penalty,
+    n_updates)`` with the meaning of :func:`skgd._gd_fast.run_epoch`.
+    """
+    rows = dense_rows(X)
+    touched = touched_mask(X)
+    y = np.asarray(y, dtype=np.float64)
+    sample_weight = np.asarray(sample_weight, dtype=np.float64)
+    r = l1_ratio_of(penalty, l1_ratio)
+    has_l2 = penalty in ("l2", "elasticnet")
+    has_l1 = penalty in ("l1", "elasticnet")
+    sum_loss = sum_wloss = sum_w = sum_pen = 0.0
+    n_updates = 0
+    order = list(order)
+    for bi, start in enumerate(range(0, len(order), batch_size)):
+        batch = order[start:start + batch_size]
+        m = len(batch)
+        eta = float(etas[bi])
+        pen = penalty_value(state.w, penalty, alpha, l1_ratio)
+        upd = []
+        for i in batch:
+            p = float(np.dot(rows[i], state.w)) + state.b
+            lv = float(loss.loss(y[i], p))
+            sum_loss += lv
+            sum_wloss += sample_weight[i] * lv
+            sum_w += sample_weight[i]
+            sum_pen += pen
+            d = min(max(float(loss.dloss(y[i], p)), -MAX_DLOSS), MAX_DLOSS)
+            upd.append(-eta * d * sample_weight[i])
+        if has_l2:
+            state.w = state.w * max(0.0, 1.0 - eta * alpha * (1.0 - r))
+        ib = 0.0
+        for i, c in zip(batch, upd):
+            state.w = state.w + (c / m) * rows[i]
+            ib += c / m
+        if fit_intercept:
+            state.b += ib
+        if has_l1:
+            state.u += r * eta * alpha
+            cols = np.flatnonzero(touched[batch].any(axis=0))
+            for j in cols:
+                z = state.w[j]
+                if z > 0.0:
+                    state.w[j] = max(0.0, z - (state.u + state.q[j]))
+                elif z < 0.0:
+                    state.w[j] = min(0.0, z + (state.u - state.q[j]))
+                state.q[j] += state.w[j] - z
+        if 0 < state.average_start <= state.t:
+            state.avg_sum = state.avg_sum + state.w
+            state.avg_b_sum += state.b
+            state.n_averaged += 1
+        state.t += 1
+        n_updates += 1
+    return sum_loss, sum_wloss, sum_w, sum_pen, n_updates
+
+
+def full_gradient_step(X, y, sample_weight, coef, intercept, eta, loss, penalty,
+                       alpha, l1_ratio=0.15, fit_intercept=True):
+    """One proximal (sub)gradient step on the batch objective ``F``.
+
+    ``grad = sum_i s_i dL(y_i, p_i) x_i / sum_i s_i + alpha (1 - r) w``;
+    ``w <- soft_threshold(w - eta grad, eta alpha r)``,
+    ``b <- b - eta sum_i s_i dL(y_i, p_i) / sum_i s_i``.
+    """
+    rows = dense_rows(X)
+    w = np.array(coef, dtype=np.float64)
+    b = float(intercept)
+    s = np.asarray(sample_weight, dtype=np.float64)
+    total = s.sum()
+    r = l1_ratio_of(penalty, l1_ratio)
+    mu = alpha * (1.0 - r) if penalty is not None else 0.0
+    lam = alpha * r if penalty is not None else 0.0
+    gw = np.zeros_like(w)
+    gb = 0.0
+    for i in range(rows.shape[0]):
+        p = float(np.dot(rows[i], w)) + b
+        d = float(loss.dloss(y[i], p)) * s[i] / total
+        gw += d * rows[i]
+        gb += d
+    gw += mu * w
+    w_new = soft_threshold(w - eta * gw, eta * lam)
+    b_new = b - eta * gb if fit_intercept else b
+    return w_new, b_new
+
+
+def objective(X, y, sample_weight, coef, intercept, loss, penalty, alpha,
+              l1_ratio=0.15):
+    """``F(w, b) = sum_i s_i L_i / sum_i s_i + alpha R(w)``."""
+    rows = dense_rows(X)
+    s = np.asarray(sample_weight, dtype=np.float64)
+    total = 0.0
+    for i in range(rows.shape[0]):
+        total += s[i] * float(loss.loss(y[i], float(np.dot(rows[i], coef)) + intercept))
+    return total / s.sum() + penalty_value(coef, penalty, alpha, l1_ratio)

@@ -1,0 +1,336 @@
+"""The compiled pass ``skgd._gd_fast.run_epoch`` against the NumPy reference
+``tests/_reference.py`` (dense loops over rows, no weight scale, eager
+cumulative L1 on the touched coordinates)."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from numpy.testing import assert_allclose, assert_array_equal
+
+import _reference as ref
+from conftest import (
+    COEF0,
+    N_SAMPLES,
+    as_container,
+    compiled_epochs,
+    make_data,
+    make_sparse_data,
+    reference_epochs,
+    task_of,
+)
+from skgd._gd_fast import RowIndex, WeightState, run_epoch
+from skgd._losses import CLASSIFICATION_LOSSES, get_loss
+from skgd._modes import Data
+from skgd._penalties import get_penalty
+
+ALL_LOSSES = list(CLASSIFICATION_LOSSES)  # includes every regression loss
+PENALTIES = [None, "l2", "l1", "elasticnet"]
+BATCH_SIZES = [1, 3, N_SAMPLES]
+RTOL, ATOL = 1e-10, 1e-12
+
+
+def _weights(seed=42, n=N_SAMPLES):
+    return np.random.RandomState(seed).uniform(0.2, 2.0, n)
+
+
+def assert_same_run(state, outs, rstate, routs, rtol=RTOL, atol=ATOL):
+    """Compiled and reference runs agree: weights, intercept, counters, sums."""
+    assert_allclose(state.coef(), rstate.w, rtol=rtol, atol=atol)
+    assert_allclose(state.intercept, rstate.b, rtol=rtol, atol=atol)
+    assert state.t == rstate.t
+    for out, rout in zip(outs, routs):
+        assert out[4] == rout[4]  # number of updates
+        assert_allclose(out[:4], rout[:4], rtol=rtol, atol=atol)
+
+
+@pytest.mark.parametrize("container", ["dense", "csr"])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+@pytest.mark.parametrize("penalty", PENALTIES)
+@pytest.mark.parametrize("loss", ALL_LOSSES)
+@pytest.mark.parametrize("batch_size", BATCH_SIZES)
+def test_run_epoch_matches_reference(batch_size, loss, penalty, fit_intercept,
+                                     container):
+    # sparse-ish data with two all-zero rows, random sample weights, two
+    # epochs (the cumulative-penalty state carries over), shuffled orders
+    X, y = make_sparse_data(task_of(loss))
+    Xc = as_container(X, container)
+    sw = _weights()
+    kw = dict(batch_size=batch_size, fit_intercept=fit_intercept)
+    state, outs = compiled_epochs(Xc, y, sw, loss, penalty, **kw)
+    rstate, routs = reference_epochs(Xc, y, sw, loss, penalty, **kw)
+    assert_same_run(state, outs, rstate, routs)
+    if not fit_intercept:
+        assert state.intercept == 0.1
+    # the tracked norms give the penalty of the current weights
+    assert_allclose(
+        state.penalty_value(),
+        ref.penalty_value(rstate.w, penalty, 0.05, 0.15), rtol=1e-10, atol=1e-14,
+    )
+
+
+@pytest.mark.parametrize("batch_size", BATCH_SIZES)
+@pytest.mark.parametrize("penalty", PENALTIES)
+def test_run_epoch_unit_weights_many_epochs(batch_size, penalty):
+    """Longer runs (10 epochs) stay on the reference path."""
+    X, y = make_data("binary", density=0.7, empty_rows=(4,))
+    kw = dict(batch_size=batch_size, n_epochs=10, alpha=0.02)
+    sw = np.ones(N_SAMPLES)
+    for cont in ("dense", "csr"):
+        Xc = as_container(X, cont)
+        state, outs = compiled_epochs(Xc, y, sw, "log_loss", penalty, **kw)
+        rstate, routs = reference_epochs(Xc, y, sw, "log_loss", penalty, **kw)
+        assert_same_run(state, outs, rstate, routs)
+
+
+# ----------------------------------------------------------------------------
+# dense == CSR
+
+
+@pytest.mark.parametrize("loss", ["hinge", "log_loss", "squared_error", "huber"])
+@pytest.mark.parametrize("penalty", [None, "l2"])
+@pytest.mark.parametrize("batch_size", BATCH_SIZES)
+def test_dense_equals_csr_with_zeros(batch_size, penalty, loss):
+    """Without an L1 part, zeros (and empty rows) change nothing."""
+    X, y = make_sparse_data(task_of(loss))
+    sw = _weights()
+    kw = dict(batch_size=batch_size, n_epochs=3)
+    sd, od = compiled_epochs(as_container(X, "dense"), y, sw, loss, penalty, **kw)
+    sc, oc = compiled_epochs(as_container(X, "csr"), y, sw, loss, penalty, **kw)
+    assert_allclose(sd.coef(), sc.coef(), rtol=0, atol=1e-12)
+    assert_allclose(sd.intercept, sc.intercept, rtol=0, atol=1e-12)
+    assert_allclose(np.array(od), np.array(oc), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("loss", ["hinge", "log_loss", "squared_error"])
+@pytest.mark.parametrize("penalty", PENALTIES)
+@pytest.mark.parametrize("batch_size", BATCH_SIZES)
+def test_dense_equals_csr_storing_every_entry(batch_size, penalty, loss):
+    """A CSR matrix that stores every entry (explicit zeros included) touches
+    the same coordinates as dense rows, so every penalty agrees."""
+    X, y = make_sparse_data(task_of(loss))
+    sw = _weights()
+    kw = dict(batch_size=batch_size, n_epochs=3)
+    sd, _ = compiled_epochs(as_container(X, "dense"), y, sw, loss, penalty, **kw)
+    sc, _ = compiled_epochs(as_container(X, "csr_all"), y, sw, loss, penalty, **kw)
+    assert_allclose(sd.coef(), sc.coef(), rtol=0, atol=1e-12)
+    assert_allclose(sd.intercept, sc.intercept, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("penalty", PENALTIES)
+def test_csr_unsorted_and_int64_indices(penalty):
+    X, y = make_sparse_data()
+    A = sp.csr_matrix(X)
+    # reverse the entries of every row; int64 index arrays
+    data, indices = A.data.copy(), A.indices.copy()
+    for i in range(A.shape[0]):
+        s = slice(A.indptr[i], A.indptr[i + 1])
+        data[s], indices[s] = data[s][::-1], indices[s][::-1]
+    B = sp.csr_matrix((data, indices.astype(np.int64), A.indptr.astype(np.int64)),
+                      shape=A.shape)
+    assert not B.has_sorted_indices
+    sw = _weights()
+    sa, _ = compiled_epochs(A, y, sw, "squared_error", penalty, batch_size=3)
+    sb, _ = compiled_epochs(B, y, sw, "squared_error", penalty, batch_size=3)
+    assert_allclose(sa.coef(), sb.coef(), rtol=1e-13, atol=1e-14)
+    assert_allclose(sa.intercept, sb.intercept, rtol=1e-13, atol=1e-14)
+
+
+@pytest.mark.parametrize("penalty", PENALTIES)
+@pytest.mark.parametrize("batch_size", [1, 4])
+def test_csr_without_any_nonzero(batch_size, penalty):
+    """An all-zero CSR matrix (nnz = 0): only the intercept (and the L2
+    shrinkage) move, as in the reference."""
+    n, d = 9, 4
+    X = sp.csr_matrix((n, d))
+    y = np.linspace(-1.0, 2.0, n)
+    sw = _weights(n=n)
+    coef0 = np.array([0.3, -0.2, 0.0, 1.0])
+    kw = dict(batch_size=batch_size, coef0=coef0)
+    state, outs = compiled_epochs(X, y, sw, "squared_error", penalty, **kw)
+    rstate, routs = reference_epochs(X, y, sw, "squared_error", penalty, **kw)
+    assert_same_run(state, outs, rstate, routs)
+    assert state.intercept != 0.1
+    if penalty in (None, "l1"):
+        # untouched coordinates never receive the (lazy) L1 penalty
+        assert_array_equal(state.coef(), coef0)
+
+
+# ----------------------------------------------------------------------------
+# float32
+
+
+@pytest.mark.parametrize("container", ["dense", "csr"])
+@pytest.mark.parametrize("penalty", PENALTIES)
+@pytest.mark.parametrize("batch_size", [1, 3])
+def test_float32_data(batch_size, penalty, container):
+    """float32 data is read as is and accumulated in float64: the pass equals
+    the reference on the float32 values, and is close to the float64 run."""
+    X, y = make_sparse_data()
+    sw = _weights()
+    X32 = as_container(X, container, np.float32)
+    assert Data(X32).data.dtype == np.float32
+    kw = dict(batch_size=batch_size, n_epochs=3)
+    s32, o32 = compiled_epochs(X32, y, sw, "squared_error", penalty, **kw)
+    r32, ro32 = reference_epochs(X32, y, sw, "squared_error", penalty, **kw)
+    assert_same_run(s32, o32, r32, ro32)
+    s64, _ = compiled_epochs(as_container(X, container), y, sw, "squared_error",
+                             penalty, **kw)
+    assert_allclose(s32.coef(), s64.coef(), rtol=1e-5, atol=1e-6)
+    assert_allclose(s32.intercept, s64.intercept, rtol=1e-5, atol=1e-6)
+
+
+# ----------------------------------------------------------------------------
+# averaging
+
+AVERAGING_BUG = pytest.mark.xfail(
+    reason="run_epoch adds the iterate to the average before the L1 step of the "
+    "update (skgd/_gd_fast.pyx, averaging block placed before `if has_l1:`), so "
+    "the average misses every update's L1 shrinkage",
+    strict=True,
+)
+
+
+def _averaging_cases():
+    cases = []
+    for penalty in PENALTIES:
+        for average_start in (1, 6, 1000):
+            for batch_size in (1, 3):
+                marks = ()
+                if penalty in ("l1", "elasticnet") and average_start < 1000:
+                    marks = (AVERAGING_BUG,)
+                cases.append(pytest.param(penalty, average_start, batch_size,
+                                          marks=marks))
+    return cases
+
+
+@pytest.mark.parametrize("container", ["dense", "csr"])
+@pytest.mark.parametrize("penalty, average_start, batch_size", _averaging_cases())
+def test_averaging_matches_reference(penalty, average_start, batch_size, container):
+    """The averaged weights are the mean of the iterates of the updates with
+    ``t >= average_start`` (average_start=1000: never reached)."""
+    X, y = make_sparse_data()
+    Xc = as_container(X, container)
+    sw = _weights()
+    kw = dict(batch_size=batch_size, average_start=average_start, n_epochs=3)
+    state, outs = compiled_epochs(Xc, y, sw, "squared_error", penalty, **kw)
+    rstate, routs = reference_epochs(Xc, y, sw, "squared_error", penalty, **kw)
+    assert_same_run(state, outs, rstate, routs)
+    assert state.n_averaged == rstate.n_averaged
+    assert_allclose(state.average_coef(), rstate.average_coef(), rtol=RTOL, atol=ATOL)
+    assert_allclose(state.average_intercept(), rstate.average_intercept(),
+                    rtol=RTOL, atol=ATOL)
+
+
+@pytest.mark.parametrize("penalty", [None, "l2"])
+def test_averaging_resumes_from_saved_average(penalty):
+    """A new state built from (coef, intercept, average, n_averaged) continues
+    the average exactly (what partial_fit does between calls)."""
+    X, y = make_sparse_data()
+    Xc = as_container(X, "csr")
+    sw = _weights()
+    kw = dict(batch_size=2, average_start=4)
+    whole, _ = compiled_epochs(Xc, y, sw, "squared_error", penalty, n_epochs=2, **kw)
+    first, _ = compiled_epochs(Xc, y, sw, "squared_error", penalty, n_epochs=1, **kw)
+    pen = get_penalty(penalty, 0.05, 0.15)
+    resumed = WeightState(first.coef(), first.intercept, int(pen.kind), pen.alpha,
+                          pen.l1_ratio, True, first.t, 4, first.average_coef(),
+                          first.average_intercept(), first.n_averaged)
+    # second epoch: same ordering as the second epoch of `whole`
+    resumed, _ = compiled_epochs(Xc, y, sw, "squared_error", penalty, n_epochs=1,
+                                 shuffle_seed=1, state=resumed, **kw)
+    assert resumed.t == whole.t
+    assert resumed.n_averaged == whole.n_averaged
+    assert_allclose(resumed.coef(), whole.coef(), rtol=1e-12, atol=1e-14)
+    assert_allclose(resumed.average_coef(), whole.average_coef(), rtol=1e-12,
+                    atol=1e-14)
+    assert_allclose(resumed.average_intercept(), whole.average_intercept(),
+                    rtol=1e-12, atol=1e-14)
+
+
+# ----------------------------------------------------------------------------
+# weight scale, clipping, edge cases
+
+
+# (averaging with an L1 part is covered, and marked, in the averaging tests)
+@pytest.mark.parametrize("penalty, average_start",
+                         [("l2", 0), ("l2", 1), ("elasticnet", 0)])
+@pytest.mark.parametrize("eta_alpha", [0.9, 1.5])
+def test_strong_shrinkage_rescales_or_zeroes(eta_alpha, penalty, average_start):
+    """eta*alpha = 0.9 shrinks by 0.1 per update (the scale is folded into v
+    after 9 updates); eta*alpha >= 1 sets the weights to zero (never negative)."""
+    X, y = make_sparse_data()
+    sw = _weights()
+    kw = dict(alpha=eta_alpha, etas=lambda t: np.ones(len(t)), l1_ratio=0.0001,
+              average_start=average_start, n_epochs=2)
+    for cont in ("dense", "csr"):
+        Xc = as_container(X, cont)
+        state, outs = compiled_epochs(Xc, y, sw, "squared_error", penalty, **kw)
+        rstate, routs = reference_epochs(Xc, y, sw, "squared_error", penalty, **kw)
+        assert_same_run(state, outs, rstate, routs)
+        # the lazy average avg_sum + avg_c * v cancels terms of size
+        # |w| * (old wscale / new wscale), up to 1 / MIN_WSCALE = 1e9 times |w|:
+        # rounding of order 1e-16 * 1e9 is inherent to the representation
+        assert_allclose(state.average_coef(), rstate.average_coef(), rtol=1e-6,
+                        atol=1e-8)
+        assert_allclose(state.penalty_value(),
+                        ref.penalty_value(rstate.w, penalty, eta_alpha, 0.0001),
+                        rtol=1e-8, atol=1e-12)
+
+
+def test_derivative_is_clipped():
+    """|dL| is clipped at 1e12 (overflow guard), as in the reference."""
+    X, y = make_data()
+    y = y * 1e14
+    sw = np.ones(N_SAMPLES)
+    kw = dict(etas=lambda t: np.full(len(t), 1e-13), n_epochs=1, penalty=None)
+    state, outs = compiled_epochs(X, y, sw, "squared_error", **kw)
+    rstate, routs = reference_epochs(X, y, sw, "squared_error", **kw)
+    assert_same_run(state, outs, rstate, routs)
+    # every |dL| = |p - y| ~ 1e14 is clipped: each step moves b by eta * 1e12
+    assert_allclose(abs(state.intercept - 0.1), 0.1 * abs(np.sign(y).sum()),
+                    rtol=1e-6)
+
+
+def _bare_state(d=3):
+    return WeightState(np.zeros(d), 0.0, 0, 0.0, 0.0, True)
+
+
+def test_empty_order_and_short_etas():
+    X = np.ones((4, 3))
+    data = Data(X)
+    y, sw = np.ones(4), np.ones(4)
+    cy = get_loss("squared_error").compiled()
+    st = _bare_state()
+    out = run_epoch(st, cy, data.data, data.rows, y, sw, np.array([], dtype=np.intp),
+                    2, np.array([]))
+    assert out == (0.0, 0.0, 0.0, 0.0, 0) and st.t == 1
+    with pytest.raises(ValueError, match="etas has 1 entries, need 2"):
+        run_epoch(st, cy, data.data, data.rows, y, sw, np.arange(4, dtype=np.intp),
+                  2, np.array([0.1]))
+
+
+def test_order_selects_and_repeats_rows():
+    """Only the rows in ``order`` are visited, repeats included."""
+    X, y = make_data()
+    sw = _weights()
+    order = np.array([3, 3, 0, 12, 5], dtype=np.intp)
+    etas = np.array([0.1, 0.2, 0.05])
+    cy, loss = get_loss("huber", 0.25).compiled(), get_loss("huber", 0.25)
+    st = WeightState(COEF0, 0.1, 3, 0.05, 0.5, True)
+    data = Data(X)
+    out = run_epoch(st, cy, data.data, data.rows, y, sw, order, 2, etas)
+    rst = ref.ReferenceState(COEF0, 0.1)
+    rout = ref.run_epoch(rst, X, y, sw, order, 2, etas, loss, "elasticnet", 0.05, 0.5)
+    assert_same_run(st, [out], rst, [rout])
+
+
+def test_row_index_dense_and_csr_views():
+    """RowIndex exposes what the pass reads: indices, indptr, stride."""
+    X = np.arange(6.0).reshape(2, 3)
+    dense = Data(X)
+    assert dense.rows.stride == 3
+    assert_array_equal(dense.rows.indices, [0, 1, 2])
+    csr = Data(sp.csr_matrix(X))
+    assert csr.rows.stride == 0
+    assert_array_equal(csr.rows.indptr, [0, 2, 5])
+    assert isinstance(csr.rows, RowIndex)

@@ -1,0 +1,93 @@
+"""Step-size schedules against their formulas (t counts updates from 1)."""
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+from skgd._losses import CLASSIFICATION_LOSSES, get_loss
+from skgd._schedules import (
+    Adaptive,
+    Constant,
+    InverseScaling,
+    Optimal,
+    get_schedule,
+)
+
+T = np.arange(1, 51)
+
+
+def test_constant():
+    assert_allclose(Constant(0.07).etas(T), np.full(50, 0.07), rtol=0)
+    assert Constant(0.07).on_no_improvement() is False
+
+
+@pytest.mark.parametrize("eta0, power_t", [(0.01, 0.25), (0.5, 0.5), (1.0, 1.0),
+                                           (0.2, 0.0)])
+def test_invscaling(eta0, power_t):
+    s = InverseScaling(eta0, power_t)
+    expected = [eta0 / t**power_t for t in range(1, 51)]
+    assert_allclose(s.etas(T), expected, rtol=1e-15)
+    assert_allclose(s.etas([1]), [eta0], rtol=0)
+
+
+def _sklearn_t0(alpha, loss):
+    # scikit-learn's _plain_sgd: typw = sqrt(1 / sqrt(alpha));
+    # initial_eta0 = typw / max(1, dloss(y=1, p=-typw)); t0 = 1 / (initial_eta0 alpha)
+    typw = np.sqrt(1.0 / np.sqrt(alpha))
+    dl = float(loss.dloss(np.array([1.0]), np.array([-typw]))[0])
+    return 1.0 / (typw / max(1.0, dl) * alpha), typw / max(1.0, dl)
+
+
+@pytest.mark.parametrize("loss", list(CLASSIFICATION_LOSSES))
+@pytest.mark.parametrize("alpha", [1e-4, 0.01, 3.0])
+def test_optimal(alpha, loss):
+    lo = get_loss(loss, 0.1)
+    s = Optimal(alpha, lo)
+    t0, first = _sklearn_t0(alpha, lo)
+    assert_allclose(s.t0, t0, rtol=1e-14)
+    expected = [1.0 / (alpha * (t0 + t - 1)) for t in range(1, 51)]
+    assert_allclose(s.etas(T), expected, rtol=1e-14)
+    # the first step is the "typical weight" typw / max(1, dL(1, -typw))
+    assert_allclose(s.etas([1])[0], first, rtol=1e-14)
+
+
+def test_optimal_known_value():
+    # alpha = 1e-4: typw = 1e-4 ** -0.25 = 10, hinge dL(1, -10) = -1 -> eta_1 = 10
+    s = Optimal(1e-4, get_loss("hinge"))
+    assert_allclose(s.t0, 1000.0, rtol=1e-14)
+    assert_allclose(s.etas([1, 2, 1001]), [10.0, 1e4 / 1001, 5.0], rtol=1e-14)
+
+
+def test_adaptive_divides_by_5_until_1e_6():
+    s = Adaptive(1.0)
+    assert_allclose(s.etas([1, 2, 3]), [1.0, 1.0, 1.0], rtol=0)
+    seen = [s.eta]
+    while s.on_no_improvement():
+        seen.append(s.eta)
+        assert_allclose(s.etas([7]), [s.eta], rtol=0)
+    # 1, 0.2, ..., 5^-9 = 5.12e-7: divided while eta > 1e-6, then stop
+    assert_allclose(seen, [5.0**-k for k in range(10)], rtol=1e-14)
+    assert seen[-2] > 1e-6 >= seen[-1]
+    assert s.on_no_improvement() is False
+    assert_allclose(s.eta, 5.0**-9, rtol=1e-14)
+
+
+def test_adaptive_from_just_above_floor():
+    s = Adaptive(1.2e-6)
+    assert s.on_no_improvement() is True
+    assert_allclose(s.eta, 2.4e-7, rtol=1e-14)
+    assert s.on_no_improvement() is False
+
+
+@pytest.mark.parametrize(
+    "name, cls",
+    [("constant", Constant), ("pa1", Constant), ("pa2", Constant),
+     ("invscaling", InverseScaling), ("optimal", Optimal), ("adaptive", Adaptive)],
+)
+def test_get_schedule(name, cls):
+    s = get_schedule(name, 0.05, 0.3, 0.01, get_loss("log_loss"))
+    assert type(s) is cls
+    if cls is not Optimal:
+        assert_allclose(s.etas([1])[0], 0.05, rtol=1e-15)
+    with pytest.raises(ValueError, match="unknown learning_rate"):
+        get_schedule("bogus", 0.05, 0.3, 0.01, get_loss("log_loss"))
