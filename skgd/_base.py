@@ -36,6 +36,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from ._callbacks import CallbackSupportMixin, NullContext
 from ._losses import get_loss
 from ._modes import BatchRunner, Data, Problem, StochasticRunner
 from ._penalties import get_penalty
@@ -45,7 +46,7 @@ from ._validation import check_params
 MAX_INT = np.iinfo(np.int32).max
 
 
-class BaseGD(BaseEstimator):
+class BaseGD(CallbackSupportMixin, BaseEstimator):
     """Base class of the gradient-descent linear models (not public)."""
 
     _parameter_constraints: dict = {
@@ -129,7 +130,7 @@ class BaseGD(BaseEstimator):
     # ------------------------------------------------------------------
     # one problem
     def _fit_problem(self, data, y, sample_weight, val_mask, k, max_iter, seed,
-                     partial, score_fn):
+                     partial, score_fn, ctx=None):
         """Fit output ``k`` (one binary or regression problem) in place.
 
         Returns the number of epochs run, the loss curve and the
@@ -165,8 +166,9 @@ class BaseGD(BaseEstimator):
         def score(coef, intercept, mask):
             return score_fn(coef, intercept, data, problem.y, problem.sample_weight, mask)
 
+        ctx = NullContext() if ctx is None else ctx
         n_iter, curve, scores = self._epoch_loop(
-            runner, problem, schedule, max_iter, val_mask, score
+            runner, problem, schedule, max_iter, val_mask, score, ctx, k
         )
         self._standard_coef[k] = runner.coef()
         self._standard_intercept[k] = runner.intercept()
@@ -175,7 +177,8 @@ class BaseGD(BaseEstimator):
             self._n_averaged[k] = runner.n_averaged
         return n_iter, curve, scores, runner.t
 
-    def _epoch_loop(self, runner, problem, schedule, max_iter, val_mask, score_fn):
+    def _epoch_loop(self, runner, problem, schedule, max_iter, val_mask, score_fn,
+                    ctx, k):
         """Run epochs until the stopping rule fires or ``max_iter`` is reached.
 
         Stopping rules (``tol=None`` disables them):
@@ -191,7 +194,9 @@ class BaseGD(BaseEstimator):
           the epoch of the (unweighted) loss plus the penalty.
 
         With ``learning_rate='adaptive'`` a firing rule divides the step
-        by 5 instead of stopping, until it is below 1e-6.
+        by 5 instead of stopping, until it is below 1e-6.  Each epoch is a
+        leaf task of ``ctx`` for scikit-learn's callbacks; a callback that
+        returns True at the end of an epoch stops the loop.
         """
         tol = -np.inf if self.tol is None else self.tol
         best_obj, best_score = np.inf, -np.inf
@@ -204,6 +209,8 @@ class BaseGD(BaseEstimator):
         for epoch in range(max_iter):
             if self.verbose:
                 print(f"-- Epoch {epoch + 1}")
+            task = ctx.subcontext(task_name=f"epoch {epoch + 1}")
+            task.call_on_fit_task_begin(estimator=self, X=problem.data.X, y=problem.y)
             obj = runner.epoch()
             if not (np.isfinite(obj) and runner.is_finite()):
                 raise ValueError(
@@ -213,6 +220,11 @@ class BaseGD(BaseEstimator):
                     "StandardScaler or MinMaxScaler."
                 )
             curve.append(float(obj))
+            if task.call_on_fit_task_end(
+                estimator=self, X=problem.data.X, y=problem.y,
+                reconstruction_attributes=lambda: self._snapshot(k, runner, epoch + 1),
+            ):
+                break
             score = None
             if self.early_stopping:
                 score = score_fn(runner.coef(), runner.intercept(), val_mask)
@@ -281,6 +293,17 @@ class BaseGD(BaseEstimator):
         intercept = self._average_intercept if use_avg else self._standard_intercept
         self.coef_ = np.array(coef, dtype=dtype)
         self.intercept_ = np.array(intercept, dtype=dtype)
+
+    def _snapshot(self, k, runner, n_iter):
+        """Fitted attributes of the model as it is during an epoch loop."""
+        coef = self._standard_coef.copy()
+        intercept = self._standard_intercept.copy()
+        coef[k], intercept[k] = runner.coef(), runner.intercept()
+        attrs = {"coef_": coef, "intercept_": intercept, "n_iter_": n_iter,
+                 "t_": float(runner.t)}
+        if not hasattr(self, "classes_"):
+            attrs["coef_"] = coef.ravel()
+        return attrs
 
     def _warn_convergence(self, max_iter):
         if self.tol is not None and self.n_iter_ == max_iter:

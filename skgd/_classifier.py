@@ -355,6 +355,17 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
         val_mask = self._validation_split(y, sample_weight)
         data = self._data(X)
         seeds = self._seeds(n_outputs)
+        # one task per binary problem (if several), one leaf task per epoch
+        ctx = self._init_callback_context(
+            max_subtasks=max_iter if n_outputs == 1 else n_outputs
+        )
+        ctx.call_on_fit_task_begin(
+            estimator=self, X=X, y=y, metadata={"sample_weight": sample_weight}
+        )
+        tasks = [ctx] if n_outputs == 1 else [
+            ctx.subcontext(task_name=f"class {c} vs rest", max_subtasks=max_iter)
+            for c in classes
+        ]
 
         def problem(k):
             if n_outputs == 1:
@@ -365,10 +376,15 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
                 w_pos, w_neg = cw[k], 1.0
             y_k = np.where(pos, 1.0, -1.0)
             s_k = sample_weight * np.where(pos, w_pos, w_neg)
-            return self._fit_problem(
+            if n_outputs > 1:
+                tasks[k].call_on_fit_task_begin(estimator=self, X=X, y=y)
+            result = self._fit_problem(
                 data, y_k, s_k, val_mask, k, max_iter, seeds[k], partial,
-                self._validation_score,
+                self._validation_score, tasks[k],
             )
+            if n_outputs > 1:
+                tasks[k].call_on_fit_task_end(estimator=self, X=X, y=y)
+            return result
 
         if n_outputs == 1 or self.n_jobs in (None, 1):
             results = [problem(k) for k in range(n_outputs)]
@@ -387,6 +403,10 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
             self.best_validation_score_ = None
         self.t_ = float(max(r[3] for r in results))
         self._publish(X.dtype)
+        ctx.call_on_fit_task_end(
+            estimator=self, X=X, y=y, metadata={"sample_weight": sample_weight},
+            reconstruction_attributes={},
+        )
 
     def _dict_class_weight(self, classes):
         cw = np.ones(len(classes))

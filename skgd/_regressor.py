@@ -270,9 +270,13 @@ class GDRegressor(RegressorMixin, BaseGD):
         val_mask = self._validation_split(y, sample_weight)
         data = self._data(X)
         seed = self._seeds(1)[0]
+        ctx = self._init_callback_context(max_subtasks=max_iter)
+        ctx.call_on_fit_task_begin(
+            estimator=self, X=X, y=y, metadata={"sample_weight": sample_weight}
+        )
         n_iter, curve, scores, t = self._fit_problem(
             data, y, sample_weight, val_mask, 0, max_iter, seed, partial,
-            self._validation_score,
+            self._validation_score, ctx,
         )
         self.n_iter_ = n_iter
         self.loss_curve_ = curve
@@ -285,6 +289,10 @@ class GDRegressor(RegressorMixin, BaseGD):
         self.t_ = float(t)
         self._publish(X.dtype)
         self.coef_ = self.coef_.ravel()
+        ctx.call_on_fit_task_end(
+            estimator=self, X=X, y=y, metadata={"sample_weight": sample_weight},
+            reconstruction_attributes={},
+        )
 
     @staticmethod
     def _validation_score(coef, intercept, data, y, sample_weight, mask):
