@@ -145,12 +145,16 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         t = self.t_
         coef = self._standard_coef[k]
         intercept = self._standard_intercept[k]
+        avg = self._average_start > 0
         if self.mode == "batch":
             runner = BatchRunner(
-                problem, coef, intercept, schedule, t, accelerate=not partial
+                problem, coef, intercept, schedule, t, accelerate=not partial,
+                average_start=self._average_start,
+                avg_coef=self._average_coef[k] if avg else None,
+                avg_intercept=float(self._average_intercept[k]) if avg else 0.0,
+                n_averaged=int(self._n_averaged[k]) if avg else 0,
             )
         else:
-            avg = self._average_start > 0
             runner = StochasticRunner(
                 problem, coef, intercept, schedule,
                 self._rows_per_update(len(train)), t,
@@ -172,7 +176,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         )
         self._standard_coef[k] = runner.coef()
         self._standard_intercept[k] = runner.intercept()
-        if self.mode != "batch" and self._average_start > 0:
+        if avg:
             self._average_coef[k], self._average_intercept[k] = runner.average()
             self._n_averaged[k] = runner.n_averaged
         return n_iter, curve, scores, runner.t
@@ -231,11 +235,12 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                 scores.append(score)
             if self.verbose:
                 w = runner.coef()
+                mean_loss = getattr(runner, "mean_loss", obj - problem.penalty.value(w))
+                objective = getattr(runner, "stop_value", obj)
                 msg = (
                     f"Norm: {np.linalg.norm(w):.2f}, NNZs: {np.count_nonzero(w)}, "
                     f"Bias: {runner.intercept():.6f}, T: {(epoch + 1) * n_train}, "
-                    f"Avg. loss: {obj - problem.penalty.value(w):f}, "
-                    f"Objective: {obj:f}"
+                    f"Avg. loss: {mean_loss:f}, Objective: {objective:f}"
                 )
                 if score is not None:
                     msg += f", Validation score: {score:f}"
@@ -287,8 +292,6 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
     def _publish(self, dtype):
         """Set ``coef_`` / ``intercept_`` from the internal state."""
         use_avg = self._average_start > 0 and self._average_start <= self.t_ - 1
-        if self.mode == "batch":
-            use_avg = False
         coef = self._average_coef if use_avg else self._standard_coef
         intercept = self._average_intercept if use_avg else self._standard_intercept
         self.coef_ = np.array(coef, dtype=dtype)
@@ -304,6 +307,26 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         if not hasattr(self, "classes_"):
             attrs["coef_"] = coef.ravel()
         return attrs
+
+    def _skip_chunk(self, X, sample_weight, first):
+        """Whether a partial_fit chunk has only zero weights (then a no-op).
+
+        On a first call the model is still initialised (zero weights), so
+        that the estimator is fitted.
+        """
+        if sample_weight is None or np.any(np.asarray(sample_weight)):
+            return False
+        if first:
+            n_outputs = 1 if not hasattr(self, "classes_") or len(self.classes_) == 2 \
+                else len(self.classes_)
+            self._allocate(n_outputs, X.shape[1])
+            self.n_iter_ = 0
+            self.loss_curve_ = []
+            self.validation_scores_ = self.best_validation_score_ = None
+            self._publish(X.dtype)
+            if not hasattr(self, "classes_"):
+                self.coef_ = self.coef_.ravel()
+        return True
 
     def _warn_convergence(self, max_iter):
         if self.tol is not None and self.n_iter_ == max_iter:

@@ -88,12 +88,16 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
         Number of epochs without improvement before stopping.
     class_weight : dict, 'balanced' or None, default=None
         Weights of the classes, multiplied into the sample weights.
+        ``'balanced'`` uses ``n_samples / (n_classes * count(class))``; in
+        ``partial_fit`` the counts are those of all the chunks seen so far
+        (scikit-learn's ``SGDClassifier`` refuses 'balanced' there).
     warm_start : bool, default=False
         Start ``fit`` from the previous solution.
     average : bool or int, default=False
         Average the weights over the updates (ASGD); an integer ``k`` starts
-        averaging at update ``k``.  Used by sgd and minibatch modes; batch
-        mode converges to the optimum and does not average.
+        averaging at update ``k``.  In batch mode the iterates are averaged
+        too (useful with the subgradient steps of non-smooth losses; on a
+        smooth loss the last iterate converges faster than the average).
     mode : {'sgd', 'minibatch', 'batch'}, default='sgd'
         Rows per update: one, ``batch_size``, or all of them.
     batch_size : int, default=32
@@ -262,7 +266,7 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
                 coef_init = self.coef_
             if intercept_init is None:
                 intercept_init = self.intercept_
-        for attr in ("classes_", "_standard_coef"):
+        for attr in ("classes_", "_standard_coef", "_class_counts"):
             if hasattr(self, attr):
                 delattr(self, attr)
         X, y = validate_data(
@@ -302,14 +306,6 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
         first = not hasattr(self, "classes_")
         if first:
             self._validate_for_fit(for_partial_fit=True)
-            if self.class_weight == "balanced":
-                raise ValueError(
-                    "class_weight 'balanced' is not supported for partial_fit: the "
-                    "class frequencies of the whole stream are unknown. Compute "
-                    "them with sklearn.utils.compute_class_weight('balanced', "
-                    "classes=classes, y=y) on a large sample of the targets and "
-                    "pass the resulting dict as class_weight."
-                )
         X, y = validate_data(
             self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32],
             order="C", accept_large_sparse=False, reset=first,
@@ -323,6 +319,8 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
                 f"{self.classes_.tolist()}; pass every label of the stream as "
                 "`classes` on the first call of partial_fit."
             )
+        if self._skip_chunk(X, sample_weight, first):
+            return self
         self._fit_chunk(X, y, self.classes_, sample_weight, 1, None, None, partial=True)
         return self
 
@@ -349,8 +347,7 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
                 )
             self._allocate(n_outputs, n_features, coef_init, intercept_init)
         sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
-        cw = compute_class_weight(self.class_weight, classes=classes, y=y) \
-            if isinstance(self.class_weight, str) else self._dict_class_weight(classes)
+        cw = self._class_weights(classes, y, partial)
         self._expanded_class_weight = cw
         val_mask = self._validation_split(y, sample_weight)
         data = self._data(X)
@@ -407,6 +404,21 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
             estimator=self, X=X, y=y, metadata={"sample_weight": sample_weight},
             reconstruction_attributes={},
         )
+
+    def _class_weights(self, classes, y, partial):
+        """Weight of each class; 'balanced' over the whole stream in partial_fit."""
+        if self.class_weight != "balanced":
+            return self._dict_class_weight(classes)
+        if not partial:
+            return compute_class_weight("balanced", classes=classes, y=y)
+        counts = np.array([np.sum(y == c) for c in classes], dtype=np.float64)
+        if getattr(self, "_class_counts", None) is None or len(
+            self._class_counts
+        ) != len(classes):
+            self._class_counts = np.zeros(len(classes))
+        self._class_counts += counts
+        seen = self._class_counts
+        return np.where(seen > 0, seen.sum() / (len(classes) * np.maximum(seen, 1)), 1.0)
 
     def _dict_class_weight(self, classes):
         cw = np.ones(len(classes))

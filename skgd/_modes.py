@@ -132,6 +132,7 @@ class StochasticRunner:
         )
         n = max(len(order), 1)
         # scikit-learn's stopping rule looks at the unweighted mean loss
+        self.mean_loss = sum_loss / n
         self.stop_value = (sum_loss + sum_pen) / n
         if sum_w > 0:
             return sum_wloss / sum_w + sum_pen / n
@@ -194,8 +195,15 @@ def lipschitz_constant(problem, n_iter=20, seed=0):
 class BatchRunner:
     """Full-gradient descent: FISTA for smooth losses, subgradient otherwise."""
 
-    def __init__(self, problem, coef, intercept, schedule, t, accelerate=True):
+    def __init__(self, problem, coef, intercept, schedule, t, accelerate=True,
+                 average_start=0, avg_coef=None, avg_intercept=0.0, n_averaged=0):
         self.problem = problem
+        # averaging: running mean of the iterates of updates t >= average_start
+        self.average_start = int(average_start)
+        self.n_averaged = int(n_averaged)
+        self.avg_w = (np.zeros(len(coef)) if avg_coef is None
+                      else np.array(avg_coef, dtype=np.float64))
+        self.avg_b = float(avg_intercept)
         self.schedule = schedule
         self.t_ = int(t)
         self.w = np.array(coef, dtype=np.float64)
@@ -278,6 +286,10 @@ class BatchRunner:
         self.w, self.b, self.p, self.obj = w_new, b_new, p_new, obj_new
         if obj_new < self.best[0]:
             self.best = (obj_new, w_new, b_new)
+        if 0 < self.average_start <= self.t_:
+            self.n_averaged += 1
+            self.avg_w += (self.coef() - self.avg_w) / self.n_averaged
+            self.avg_b += (self.intercept() - self.avg_b) / self.n_averaged
         self.t_ += 1
         return obj_new
 
@@ -290,6 +302,9 @@ class BatchRunner:
                 + 0.5 * self.L * (np.dot(dw, dw) + db * db)
                 + pen.l1_strength * np.abs(w_new).sum())
         return obj_new <= quad + rtol * abs(quad)
+
+    def average(self):
+        return self.avg_w.copy(), self.avg_b
 
     def coef(self):
         return (self.w if self.smooth else self.best[1]).copy()

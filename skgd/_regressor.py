@@ -69,7 +69,8 @@ class GDRegressor(RegressorMixin, BaseGD):
         Start ``fit`` from the previous solution.
     average : bool or int, default=False
         Average the weights over the updates (ASGD); an integer ``k`` starts
-        averaging at update ``k``.  Not used in batch mode.
+        averaging at update ``k``.  In batch mode the iterates are averaged
+        too.
     mode : {'sgd', 'minibatch', 'batch'}, default='sgd'
         Rows per update: one, ``batch_size``, or all of them.
     batch_size : int, default=32
@@ -249,6 +250,8 @@ class GDRegressor(RegressorMixin, BaseGD):
             self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32],
             order="C", accept_large_sparse=False, y_numeric=True, reset=first,
         )
+        if self._skip_chunk(X, sample_weight, first):
+            return self
         self._fit_chunk(X, y, sample_weight, 1, None, None, partial=True)
         return self
 
