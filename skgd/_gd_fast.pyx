@@ -236,16 +236,20 @@ cdef inline void add_row(WeightState st, const floating* x, const int32_t* idx,
             st.set_v(j, st.v[j] + cv * x[k], True)
 
 
-cdef inline void l1_row(WeightState st, const int32_t* idx, int nnz) noexcept nogil:
-    """Apply the cumulative L1 penalty to the coordinates of one row.
+cdef inline void l1_row(WeightState st, const floating* x, const int32_t* idx,
+                        int nnz) noexcept nogil:
+    """Apply the cumulative L1 penalty to the nonzero coordinates of one row.
 
-    Idempotent for a given ``u``: a coordinate seen twice in one minibatch
-    is penalised once.
+    Zero entries are skipped, so that a dense row, a CSR row and a CSR row
+    with explicit zeros all give the same model.  Idempotent for a given
+    ``u``: a coordinate seen twice in one minibatch is penalised once.
     """
     cdef int k
     cdef Py_ssize_t j
     cdef double z, new, wscale = st.wscale
     for k in range(nnz):
+        if x[k] == 0:
+            continue
         j = idx[k]
         z = st.v[j]
         new = z
@@ -283,7 +287,8 @@ def run_epoch(WeightState st, CyLoss loss, const floating[::1] data,
         w <- (1 - eta alpha (1 - l1_ratio)) w - eta / m sum_i s_i dL(y_i, p_i) x_i
         b <- b - eta / m sum_i s_i dL(y_i, p_i)
 
-        followed by the cumulative L1 step on the touched coordinates,
+        followed by the cumulative L1 step on the nonzero coordinates of
+        the batch's rows,
 
     with ``m`` the number of rows in the batch and ``s_i`` the sample weight.
 
@@ -406,7 +411,7 @@ def run_epoch(WeightState st, CyLoss loss, const floating[::1] data,
                 st.u += st.l1_ratio * eta * st.alpha
                 for k in range(start, end):
                     nnz = row_view(&data[0], rows, order[k], &x, &idx)
-                    l1_row(st, idx, nnz)
+                    l1_row(st, x, idx, nnz)
             st.t += 1
             n_updates += 1
     return sum_loss, sum_wloss, sum_w, sum_pen, n_updates

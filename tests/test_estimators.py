@@ -175,6 +175,7 @@ def test_divergence_error_names_epoch(mode):
             reg.fit(X, y)
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_batch_mode_needs_no_step_tuning_on_badly_scaled_data():
     # the Lipschitz step adapts to the scale of X: no divergence, exact optimum
     from sklearn.linear_model import Ridge

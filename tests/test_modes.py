@@ -81,13 +81,16 @@ FULL_CASES = [(p, k) for p in (None, "l2") for k in (1, 8)] + [
 ]
 
 
+@pytest.mark.parametrize("extra_rows, shuffle", [(0, False), (17, True)])
 @pytest.mark.parametrize("schedule", ["constant", "invscaling"])
 @pytest.mark.parametrize("penalty, n_epochs", FULL_CASES)
 @pytest.mark.parametrize("loss", ["log_loss", "hinge", "squared_error", "huber"])
-def test_minibatch_of_all_rows_is_full_gradient(loss, penalty, n_epochs, schedule):
+def test_minibatch_of_all_rows_is_full_gradient(loss, penalty, n_epochs, schedule,
+                                                extra_rows, shuffle):
     """batch_size >= n: one update per epoch, the step of the full gradient of
     F at a fixed eta; sample weights of mean 1 make the minibatch mean
-    (divides by m) and F's weighted mean (divides by sum s) the same."""
+    (divides by m) and F's weighted mean (divides by sum s) the same.
+    batch_size > n with shuffling: the order only changes rounding."""
     X, y = _data(loss)
     n = X.shape[0]
     sw = np.random.RandomState(0).uniform(0.2, 1.8, n)
@@ -98,12 +101,11 @@ def test_minibatch_of_all_rows_is_full_gradient(loss, penalty, n_epochs, schedul
     w, b = _full_gradient_path(X, y, sw, loss, penalty, alpha, etas)
     kw = dict(loss=loss, penalty=penalty, alpha=alpha, learning_rate=schedule,
               eta0=eta0, power_t=0.5, max_iter=n_epochs, tol=None, mode="minibatch")
-    for batch_size, shuffle in ((n, False), (n + 17, True)):
-        est = _estimator(loss)(batch_size=batch_size, shuffle=shuffle,
-                               random_state=1, **kw).fit(X, y, sample_weight=sw)
-        assert_allclose(est.coef_.ravel(), w, rtol=1e-10, atol=1e-13)
-        assert_allclose(est.intercept_, [b], rtol=1e-10, atol=1e-13)
-        assert est.t_ == n_epochs + 1
+    est = _estimator(loss)(batch_size=n + extra_rows, shuffle=shuffle,
+                           random_state=1, **kw).fit(X, y, sample_weight=sw)
+    assert_allclose(est.coef_.ravel(), w, rtol=1e-10, atol=1e-13)
+    assert_allclose(est.intercept_, [b], rtol=1e-10, atol=1e-13)
+    assert est.t_ == n_epochs + 1
 
 
 def _best_iterate(X, y, sw, loss, penalty, alpha, etas):
@@ -205,16 +207,7 @@ def test_minibatch_estimator_matches_reference_epochs(penalty, schedule):
         assert_allclose(sched.etas([1, 12]), [0.2, 0.2 / 12**0.4], rtol=1e-15)
 
 
-@pytest.mark.parametrize(
-    "penalty",
-    [None, "l2",
-     pytest.param("l1", marks=pytest.mark.xfail(
-         reason="averaged iterate taken before the update's L1 step "
-                "(skgd/_gd_fast.pyx run_epoch)", strict=True)),
-     pytest.param("elasticnet", marks=pytest.mark.xfail(
-         reason="averaged iterate taken before the update's L1 step "
-                "(skgd/_gd_fast.pyx run_epoch)", strict=True))],
-)
+@pytest.mark.parametrize("penalty", [None, "l2", "l1", "elasticnet"])
 @pytest.mark.parametrize("mode", ["sgd", "minibatch"])
 def test_average_over_the_last_update_is_the_last_iterate(mode, penalty):
     """average=k averages the updates t >= k; with k the last update the
@@ -232,27 +225,12 @@ def test_average_over_the_last_update_is_the_last_iterate(mode, penalty):
 # ----------------------------------------------------------------------------
 # dense == CSR
 
-DENSE_CSR_BUG = pytest.mark.xfail(
-    reason="with an L1 part, dense rows apply the cumulative penalty to every "
-    "column before it enters the next predictions, CSR rows only to their "
-    "stored columns: the models differ, contrary to the GDClassifier Notes "
-    "('the intercept step is the same for dense and sparse input, so both give "
-    "the same model')",
-    strict=True,
-)
-
-
 def _dense_csr_cases():
     cases = []
     for mode in ("sgd", "minibatch", "batch"):
         for penalty in (None, "l2", "l1", "elasticnet"):
             for loss in ("hinge", "log_loss", "squared_error"):
-                marks = ()
-                if mode != "batch" and penalty in ("l1", "elasticnet"):
-                    if loss == "hinge" and penalty == "l1":
-                        continue  # on this data set the two happen to coincide
-                    marks = (DENSE_CSR_BUG,)
-                cases.append(pytest.param(mode, penalty, loss, marks=marks))
+                cases.append(pytest.param(mode, penalty, loss))
     return cases
 
 
@@ -355,19 +333,26 @@ PENALTIES = [None, "l2", "l1", "elasticnet"]
 
 
 def _sklearn_cases():
-    cases = [(GDClassifier, SGDClassifier, loss, p, s)
+    cases = [(GDClassifier, SGDClassifier, loss, p, s, False)
              for loss in CLF_LOSSES for p in PENALTIES for s in SCHEDULES]
     # 'optimal' starts with eta_1 = alpha^(-1/4): the unbounded regression
     # losses blow up to ~1e13 before they recover, both libraries agree only to
     # rounding there and the epoch at which tol fires becomes chaotic
-    cases += [(GDRegressor, SGDRegressor, loss, p, s)
+    cases += [(GDRegressor, SGDRegressor, loss, p, s, False)
               for loss in REG_LOSSES for p in PENALTIES for s in SCHEDULES
               if s != "optimal" or loss in ("huber", "epsilon_insensitive")]
-    # a classifier on a regression loss, and multiclass one-vs-rest
-    cases += [(GDClassifier, SGDClassifier, "huber", "elasticnet", "invscaling"),
+    # classifiers on regression losses
+    cases += [(GDClassifier, SGDClassifier, "huber", "elasticnet", "invscaling", False),
               (GDClassifier, SGDClassifier, "squared_epsilon_insensitive", "l2",
-               "constant")]
-    return [pytest.param(*c, id=f"{c[0].__name__}-{c[2]}-{c[3]}-{c[4]}")
+               "constant", False)]
+    # averaging (with an L1 part: scikit-learn's truncation of the average)
+    cases += [(GDClassifier, SGDClassifier, "hinge", "l1", "constant", True),
+              (GDClassifier, SGDClassifier, "log_loss", "elasticnet", "optimal", 10),
+              (GDClassifier, SGDClassifier, "modified_huber", "l2", "invscaling", 7),
+              (GDRegressor, SGDRegressor, "squared_error", "elasticnet", "invscaling",
+               True),
+              (GDRegressor, SGDRegressor, "huber", "l1", "optimal", 50)]
+    return [pytest.param(*c, id=f"{c[0].__name__}-{c[2]}-{c[3]}-{c[4]}-avg{c[5]}")
             for c in cases]
 
 
@@ -378,11 +363,14 @@ def sgd_data():
     return {GDClassifier: (Xc, yc), GDRegressor: (Xr, yr)}
 
 
-@pytest.mark.parametrize("Est, SkEst, loss, penalty, learning_rate", _sklearn_cases())
-def test_sgd_matches_sklearn(sgd_data, Est, SkEst, loss, penalty, learning_rate):
+@pytest.mark.parametrize("Est, SkEst, loss, penalty, learning_rate, average",
+                         _sklearn_cases())
+def test_sgd_matches_sklearn(sgd_data, Est, SkEst, loss, penalty, learning_rate,
+                             average):
     X, y = sgd_data[Est]
     kw = dict(loss=loss, penalty=penalty, learning_rate=learning_rate,
-              shuffle=False, random_state=0, alpha=1e-3, eta0=0.01, max_iter=200)
+              shuffle=False, random_state=0, alpha=1e-3, eta0=0.01, max_iter=200,
+              average=average)
     gd = Est(**kw).fit(X, y)
     sk = SkEst(**kw).fit(X, y)
     assert gd.n_iter_ == sk.n_iter_
@@ -391,16 +379,6 @@ def test_sgd_matches_sklearn(sgd_data, Est, SkEst, loss, penalty, learning_rate)
     assert_allclose(gd.intercept_, sk.intercept_, rtol=1e-8, atol=1e-12)
 
 
-ESTIMATOR_TYPE_BUG = pytest.mark.xfail(
-    reason="skgd reads est._estimator_type (skgd/_validation.py:23 for pa1/pa2, "
-    "skgd/_base.py:110 for early_stopping), an attribute scikit-learn 1.9 no "
-    "longer has: AttributeError",
-    raises=AttributeError,
-    strict=True,
-)
-
-
-@ESTIMATOR_TYPE_BUG
 @pytest.mark.parametrize("penalty", [None, "l2"])
 @pytest.mark.parametrize("learning_rate", ["pa1", "pa2"])
 @pytest.mark.parametrize("Est, SkEst, loss", [
@@ -418,7 +396,6 @@ def test_sgd_passive_aggressive_matches_sklearn(sgd_data, Est, SkEst, loss,
     assert_allclose(gd.intercept_, sk.intercept_, rtol=1e-8, atol=1e-12)
 
 
-@ESTIMATOR_TYPE_BUG
 @pytest.mark.parametrize("Est, SkEst, loss", [
     (GDClassifier, SGDClassifier, "hinge"),
     (GDClassifier, SGDClassifier, "log_loss"),

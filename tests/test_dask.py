@@ -1,0 +1,249 @@
+"""Dask input on a real (in-process) distributed cluster.
+
+* batch mode: ``fit_dask_batch`` sums the gradient over the blocks on the
+  workers and gives the in-memory batch fit to rounding;
+* sgd / minibatch: ``dask_ml.wrappers.Incremental`` streams the blocks
+  through ``partial_fit``, as a loop of ``partial_fit`` calls on the blocks.
+"""
+
+import threading
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.datasets import make_classification, make_regression
+
+da = pytest.importorskip("dask.array")
+distributed = pytest.importorskip("distributed")
+dask_ml_wrappers = pytest.importorskip("dask_ml.wrappers")
+
+from skgd import GDClassifier, GDRegressor  # noqa: E402
+from skgd._dask import fit_dask_batch, is_dask_collection  # noqa: E402
+
+N, D, CHUNK = 400, 5, 100
+RTOL = 1e-10
+
+
+@pytest.fixture(scope="module")
+def client():
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None,
+    ) as cluster, distributed.Client(cluster) as c:
+        yield c
+
+
+# the in-process workers make the blocks of BlockSource arrays from here
+_SOURCES = {}
+_LOCK = threading.Lock()
+
+
+def _make_block(key, block_info=None):
+    (start, stop), _ = block_info[None]["array-location"]
+    src = _SOURCES[key]
+    with _LOCK:
+        src.calls[start] = src.calls.get(start, 0) + 1
+    return src.X[start:stop].copy()
+
+
+class BlockSource:
+    """A dask array whose blocks are made on the workers (the graph holds a
+    key, not the data), counting how often each block is made."""
+
+    def __init__(self, X):
+        self.X = X
+        self.calls = {}
+        self.key = f"source-{id(self)}"
+        _SOURCES[self.key] = self
+
+    def dask(self):
+        n, d = self.X.shape
+        return da.map_blocks(
+            _make_block, self.key,
+            chunks=(da.core.normalize_chunks(CHUNK, (n,))[0], (d,)),
+            dtype=self.X.dtype, meta=np.empty((0, 0), dtype=self.X.dtype),
+        )
+
+
+@pytest.fixture
+def gathered(client, monkeypatch):
+    """The sizes of every result the client gathers from the cluster."""
+    sizes = []
+    gather = distributed.Client.gather
+
+    def recording_gather(self, futures, *args, **kwargs):
+        out = gather(self, futures, *args, **kwargs)
+
+        def walk(o):
+            if isinstance(o, (list, tuple)):
+                for e in o:
+                    walk(e)
+            elif isinstance(o, dict):
+                for e in o.values():
+                    walk(e)
+            else:
+                sizes.append(int(np.size(o)))
+
+        walk(out)
+        return out
+
+    monkeypatch.setattr(distributed.Client, "gather", recording_gather)
+    return sizes
+
+
+def rel_diff(a, b):
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-300)
+
+
+def assert_same_fit(est_dask, est_mem, rtol=RTOL):
+    assert est_dask.n_iter_ == est_mem.n_iter_
+    assert est_dask.t_ == est_mem.t_
+    assert est_dask.coef_.shape == est_mem.coef_.shape
+    assert est_dask.coef_.dtype == est_mem.coef_.dtype
+    assert rel_diff(est_dask.coef_, est_mem.coef_) <= rtol
+    assert rel_diff(est_dask.intercept_, est_mem.intercept_) <= rtol
+    np.testing.assert_allclose(est_dask.loss_curve_, est_mem.loss_curve_, rtol=rtol)
+    assert est_dask.n_features_in_ == est_mem.n_features_in_
+
+
+def classification(n_classes, seed=0):
+    X, y = make_classification(
+        N, D, n_informative=3, n_redundant=0, n_classes=n_classes, random_state=seed
+    )
+    return X, y
+
+
+def regression(seed=0):
+    X, y = make_regression(N, D, noise=1.0, random_state=seed)
+    return X, y
+
+
+# ----------------------------------------------------------------------
+# batch mode: blocks stay on the workers, same fit as in memory
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_classifier_batch_equals_in_memory(client, gathered, n_classes):
+    X, y = classification(n_classes)
+    src = BlockSource(X)
+    params = dict(loss="log_loss", mode="batch", alpha=1e-2)
+    est = fit_dask_batch(GDClassifier(**params), src.dask(), da.from_array(y, CHUNK))
+    ref = GDClassifier(**params).fit(X, y)
+    assert ref.n_iter_ < ref.max_iter  # the stopping rule fired, in both
+    assert_same_fit(est, ref)
+    np.testing.assert_array_equal(est.classes_, ref.classes_)
+    if n_classes > 2:
+        for a, b in zip(est.loss_curves_, ref.loss_curves_):
+            np.testing.assert_allclose(a, b, rtol=RTOL)
+    # X was made once on the workers (persisted), never again ...
+    assert src.calls == {start: 1 for start in range(0, N, CHUNK)}
+    # ... and nothing of the size of a row vector came back to the client
+    assert gathered and max(gathered) <= D + 1
+
+
+def test_regressor_batch_equals_in_memory(client, gathered):
+    X, y = regression()
+    src = BlockSource(X)
+    params = dict(mode="batch", alpha=1e-3)
+    est = fit_dask_batch(GDRegressor(**params), src.dask(), da.from_array(y, CHUNK))
+    ref = GDRegressor(**params).fit(X, y)
+    assert ref.n_iter_ < ref.max_iter
+    assert_same_fit(est, ref)
+    assert est.coef_.shape == (D,)
+    assert src.calls == {start: 1 for start in range(0, N, CHUNK)}
+    assert gathered and max(gathered) <= D + 1
+    np.testing.assert_allclose(
+        est.predict(X), ref.predict(X), rtol=1e-10, atol=1e-10
+    )
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        dict(loss="log_loss", class_weight="balanced", penalty="elasticnet",
+             l1_ratio=0.5, alpha=1e-2),
+        dict(loss="hinge", learning_rate="invscaling", eta0=0.1, average=True),
+        dict(loss="squared_hinge", fit_intercept=False, penalty="l1", alpha=1e-3),
+    ],
+    ids=["balanced-elasticnet", "hinge-averaged", "no-intercept-l1"],
+)
+def test_classifier_batch_options(client, params):
+    # a fixed number of epochs (tol=None), weighted, uneven chunks, 3 classes
+    X, y = classification(3, seed=1)
+    sw = np.random.RandomState(0).uniform(0.5, 2.0, N)
+    params = dict(params, mode="batch", tol=None, max_iter=6)
+    Xd = da.from_array(X, chunks=((150, 150, 100), (3, 2)))
+    est = fit_dask_batch(
+        GDClassifier(**params), Xd, da.from_array(y, 70), sample_weight=sw
+    )
+    ref = GDClassifier(**params).fit(X, y, sample_weight=sw)
+    assert_same_fit(est, ref)
+
+
+def test_regressor_batch_float32_and_warm_start(client):
+    X, y = regression(seed=2)
+    X32 = X.astype(np.float32)
+    params = dict(mode="batch", loss="huber", epsilon=1.0, tol=None, max_iter=5,
+                  warm_start=True)
+    est = GDRegressor(**params)
+    fit_dask_batch(est, da.from_array(X32, CHUNK), da.from_array(y, CHUNK))
+    ref = GDRegressor(**params).fit(X32, y)
+    # float32 rows summed per block in float32: rounding of float32
+    assert est.coef_.dtype == np.float32
+    assert rel_diff(est.coef_, ref.coef_) <= 1e-5
+    # warm start from the previous solution, on float64 data
+    fit_dask_batch(est, da.from_array(X, CHUNK), da.from_array(y, CHUNK))
+    ref.fit(X, y)
+    assert est.coef_.dtype == np.float64
+    assert rel_diff(est.coef_, ref.coef_) <= 1e-5
+
+
+def test_dask_input_checks(client):
+    X, y = classification(2)
+    Xd, yd = da.from_array(X, CHUNK), da.from_array(y, CHUNK)
+    with pytest.raises(ValueError, match=r"mode='batch'.*Incremental"):
+        fit_dask_batch(GDClassifier(mode="sgd"), Xd, yd)
+    with pytest.raises(ValueError, match="early_stopping"):
+        fit_dask_batch(GDClassifier(mode="batch", early_stopping=True), Xd, yd)
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        fit_dask_batch(GDClassifier(mode="batch"), Xd, yd[:-1])
+    bad = X.copy()
+    bad[7, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        fit_dask_batch(GDClassifier(mode="batch"), da.from_array(bad, CHUNK), yd)
+    with pytest.raises(ValueError, match="greater than one"):
+        fit_dask_batch(GDClassifier(mode="batch"), Xd, da.zeros(N, chunks=CHUNK))
+    assert is_dask_collection(Xd) and not is_dask_collection(X)
+
+
+# ----------------------------------------------------------------------
+# sgd / minibatch: dask-ml streams the blocks through partial_fit
+@pytest.mark.parametrize("mode", ["sgd", "minibatch"])
+def test_incremental_streams_blocks_through_partial_fit(client, mode):
+    X, y = classification(2)
+    params = dict(loss="log_loss", mode=mode, shuffle=False, random_state=0)
+    inc = dask_ml_wrappers.Incremental(
+        GDClassifier(**params), scoring="accuracy", shuffle_blocks=False
+    )
+    inc.fit(da.from_array(X, CHUNK), da.from_array(y, CHUNK), classes=[0, 1])
+    ref = GDClassifier(**params)
+    for start in range(0, N, CHUNK):
+        ref.partial_fit(X[start:start + CHUNK], y[start:start + CHUNK], classes=[0, 1])
+    np.testing.assert_allclose(inc.estimator_.coef_, ref.coef_, rtol=1e-12)
+    np.testing.assert_allclose(inc.estimator_.intercept_, ref.intercept_, rtol=1e-12)
+    assert inc.estimator_.t_ == ref.t_
+    assert inc.score(da.from_array(X, CHUNK), da.from_array(y, CHUNK)) > 0.7
+
+
+def test_incremental_regressor(client):
+    X, y = regression()
+    params = dict(mode="minibatch", batch_size=16, shuffle=False, random_state=0)
+    inc = dask_ml_wrappers.Incremental(GDRegressor(**params), shuffle_blocks=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        inc.fit(da.from_array(X, CHUNK), da.from_array(y, CHUNK))
+    ref = GDRegressor(**params)
+    for start in range(0, N, CHUNK):
+        ref.partial_fit(X[start:start + CHUNK], y[start:start + CHUNK])
+    np.testing.assert_allclose(inc.estimator_.coef_, ref.coef_, rtol=1e-12)
+    pred = inc.predict(da.from_array(X, CHUNK))
+    assert is_dask_collection(pred)
+    np.testing.assert_allclose(pred.compute(), ref.predict(X), rtol=1e-12)
