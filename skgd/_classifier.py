@@ -151,8 +151,12 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
     weight as in scikit-learn, which is a step on ``F`` when the weights
     average to 1.  The L2 part shrinks the weights, the L1 part is applied by
     the cumulative penalty of Tsuruoka et al. (2009), both in O(nnz) per
-    update on sparse data.  Unlike scikit-learn, the intercept step is the
-    same for dense and sparse input, so both give the same model.
+    update on sparse data.  Unlike scikit-learn, dense and sparse input give
+    the same model: the intercept step is the same for both (scikit-learn
+    damps it by 0.01 on sparse data), and the L1 step only visits the nonzero
+    entries of a row, dense or sparse (scikit-learn also penalises the zero
+    entries of dense rows).  With ``shuffle=False`` on dense data without
+    exact zeros, sgd mode reproduces ``SGDClassifier`` to rounding.
 
     The stopping rule compares the epoch's objective (or the validation
     score with early stopping) with the best so far, as scikit-learn.  Batch
