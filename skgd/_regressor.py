@@ -94,7 +94,7 @@ class GDRegressor(RegressorMixin, BaseGD):
         Best validation score, with early stopping (else None).
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of the features, when ``X`` has string column names.
 
     See Also
