@@ -13,6 +13,7 @@ from sklearn.utils.multiclass import _check_partial_fit_first_call, check_classi
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from ._base import BaseGD
+from ._dask import fit_dask_batch, is_dask_collection
 from ._losses import CLASSIFICATION_LOSSES
 from ._validation import check_init_array
 
@@ -265,6 +266,9 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
             Fitted estimator.
         """
         self._validate_for_fit(for_partial_fit=False)
+        if is_dask_collection(X):
+            return fit_dask_batch(self, X, y, sample_weight=sample_weight,
+                                  coef_init=coef_init, intercept_init=intercept_init)
         if self.warm_start and hasattr(self, "coef_"):
             if coef_init is None:
                 coef_init = self.coef_
