@@ -133,7 +133,7 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
     See Also
     --------
     GDRegressor : The regressor of the same family.
-    sklearn.linear_model.SGDClassifier : scikit-learn's per-sample version.
+    sklearn.linear_model.SGDClassifier : Scikit-learn's per-sample version.
 
     Notes
     -----

@@ -101,7 +101,7 @@ class GDRegressor(RegressorMixin, BaseGD):
     See Also
     --------
     GDClassifier : The classifier of the same family.
-    sklearn.linear_model.SGDRegressor : scikit-learn's per-sample version.
+    sklearn.linear_model.SGDRegressor : Scikit-learn's per-sample version.
 
     Notes
     -----

@@ -1,0 +1,36 @@
+"""numpydoc validation of the public API."""
+
+import inspect
+
+import pytest
+
+import skgd
+
+numpydoc_validation = pytest.importorskip("numpydoc.validate")
+
+# GL08: no docstring (inherited scikit-learn helpers such as set_*_request);
+# ES01 / SA01 / EX01: extended summary, See Also and Examples on every method
+# would be noise; RT02: scikit-learn writes "self : object".
+IGNORED = {"GL08", "ES01", "SA01", "EX01", "RT02", "SS05", "PR02"}
+
+
+def _public_objects():
+    for name in skgd.__all__:
+        obj = getattr(skgd, name)
+        if not inspect.isclass(obj):
+            continue
+        yield f"skgd.{name}"
+        for meth, member in inspect.getmembers(obj):
+            if meth.startswith("_") or not callable(member):
+                continue
+            # methods defined by skgd, not inherited from scikit-learn
+            owner = next(k for k in obj.__mro__ if meth in vars(k))
+            if owner.__module__.startswith("skgd"):
+                yield f"skgd.{name}.{meth}"
+
+
+@pytest.mark.parametrize("import_path", sorted(set(_public_objects())))
+def test_docstring(import_path):
+    result = numpydoc_validation.validate(import_path)
+    errors = [(code, msg) for code, msg in result["errors"] if code not in IGNORED]
+    assert not errors, "\n".join(f"{code}: {msg}" for code, msg in errors)
