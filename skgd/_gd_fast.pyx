@@ -82,6 +82,44 @@ cdef inline int row_view(const floating* data, RowIndex rows, Py_ssize_t i,
     return <int> (rows.indptr[i + 1] - start)
 
 
+cdef extern from *:
+    """
+    #define SKGD_PREFETCH(p) __builtin_prefetch((const void*)(p))
+    """
+    void SKGD_PREFETCH(const void* p) noexcept nogil
+
+
+cdef inline void prefetch_row_start(RowIndex rows, Py_ssize_t i, const double* y,
+                                    const double* sample_weight) noexcept nogil:
+    """Prefetch the target, the weight and the CSR row pointer of row ``i``."""
+    SKGD_PREFETCH(y + i)
+    SKGD_PREFETCH(sample_weight + i)
+    if rows.stride == 0:
+        SKGD_PREFETCH(&rows.indptr[i])
+
+
+cdef inline void prefetch_row(const floating* data, RowIndex rows,
+                              Py_ssize_t i) noexcept nogil:
+    """Prefetch the values (and CSR column indices) of row ``i``.
+
+    Reads the row pointer of a CSR row: prefetch it first
+    (:func:`prefetch_row_start`).
+    """
+    cdef const floating* x
+    cdef const int32_t* idx
+    cdef int k
+    cdef int nnz = row_view(data, rows, i, &x, &idx)
+    k = 0
+    while k < nnz:
+        SKGD_PREFETCH(x + k)
+        k += 64 // sizeof(floating)
+    if rows.stride == 0:
+        k = 0
+        while k < nnz:
+            SKGD_PREFETCH(idx + k)
+            k += 16
+
+
 cdef class WeightState:
     """Weights, intercept and every per-fit state a pass reads and updates.
 
@@ -223,17 +261,41 @@ cdef inline double dot(WeightState st, const floating* x, const int32_t* idx,
 
 cdef inline void add_row(WeightState st, const floating* x, const int32_t* idx,
                          int nnz, double c) noexcept nogil:
-    """w += c * x in O(nnz)."""
-    cdef double cv = c / st.wscale
+    """w += c * x in O(nnz), keeping the norms and the averaged sum consistent.
+
+    The arithmetic, in the same order, is that of ``set_v``, but the state's
+    fields are read into locals once: updated through ``st`` for every
+    coordinate, ``sq_norm`` and ``l1_norm`` form a chain through memory (the
+    compiler must assume the stores to ``v`` may alias them).
+    """
+    cdef double wscale = st.wscale
+    cdef double cv = c / wscale
+    cdef double w2 = wscale * wscale
+    cdef double avg_c = st.avg_c
+    cdef double sq_norm = st.sq_norm
+    cdef double l1_norm = st.l1_norm
+    cdef double* v = &st.v[0]
+    cdef double* avg_sum = &st.avg_sum[0]
+    cdef bint norms = st.penalty != PENALTY_NONE
+    cdef double old, new
     cdef int k
     cdef Py_ssize_t j
-    if st.penalty == PENALTY_NONE and st.avg_c == 0.0:
+    if not norms and avg_c == 0.0:
         for k in range(nnz):
-            st.v[idx[k]] += cv * x[k]
-    else:
-        for k in range(nnz):
-            j = idx[k]
-            st.set_v(j, st.v[j] + cv * x[k], True)
+            v[idx[k]] += cv * x[k]
+        return
+    for k in range(nnz):
+        j = idx[k]
+        old = v[j]
+        new = old + cv * x[k]
+        v[j] = new
+        if norms:
+            sq_norm += w2 * (new * new - old * old)
+            l1_norm += wscale * (fabs(new) - fabs(old))
+        if avg_c != 0.0:
+            avg_sum[j] -= avg_c * (new - old)
+    st.sq_norm = sq_norm
+    st.l1_norm = l1_norm
 
 
 cdef inline void l1_row(WeightState st, const floating* x, const int32_t* idx,
@@ -357,10 +419,18 @@ def run_epoch(WeightState st, CyLoss loss, const floating[::1] data,
             # 1. derivatives at the weights before the step
             for k in range(start, end):
                 i = order[k]
-                nnz = row_view(&data[0], rows, i, &x, &idx)
-                p = dot(st, x, idx, nnz) + st.intercept
+                # Rows come in random order: every row starts with cache
+                # misses (row pointer, target, weight, then the row).  Ask
+                # for the next rows' lines now, and read this row's target
+                # and weight before its dot product, so the misses overlap.
+                if k + 2 < n:
+                    prefetch_row_start(rows, order[k + 2], &y[0], &sample_weight[0])
+                if k + 1 < n:
+                    prefetch_row(&data[0], rows, order[k + 1])
                 yi = y[i]
                 s = sample_weight[i]
+                nnz = row_view(&data[0], rows, i, &x, &idx)
+                p = dot(st, x, idx, nnz) + st.intercept
                 lv = loss.loss(yi, p)
                 sum_loss += lv
                 sum_wloss += s * lv

@@ -19,6 +19,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._gd_fast import RowIndex, StepRule, WeightState, run_epoch
+from ._penalties import dot
 
 
 class Data:
@@ -82,7 +83,7 @@ class Problem:
         s = self.sample_weight[tr]
         lv = self.loss.loss(self.y[tr], p[tr] if len(p) != len(tr) else p)
         total = s.sum()
-        mean = float(np.dot(s, lv) / total) if total > 0 else 0.0
+        mean = float(dot(s, lv) / total) if total > 0 else 0.0
         return mean + self.penalty.value(coef)
 
 
@@ -179,7 +180,7 @@ def lipschitz_constant(problem, n_iter=20, seed=0):
         v[d] = 0.0
     lam = 0.0
     for _ in range(n_iter):
-        nv = np.linalg.norm(v)
+        nv = np.sqrt(dot(v, v))
         if nv == 0:
             return 1.0
         v /= nv
@@ -187,7 +188,7 @@ def lipschitz_constant(problem, n_iter=20, seed=0):
         new = np.empty(d + 1)
         new[:d] = data.rmatvec(r)
         new[d] = r.sum() if problem.fit_intercept else 0.0
-        lam = float(np.dot(v, new))
+        lam = float(dot(v, new))
         v = new
     return max(lam, 1e-12)
 
@@ -237,7 +238,7 @@ class BatchRunner:
 
     def _objective(self, w, p):
         pb = self.problem
-        return float(np.dot(self.s, pb.loss.loss(pb.y, p))) + pb.penalty.value(w)
+        return float(dot(self.s, pb.loss.loss(pb.y, p))) + pb.penalty.value(w)
 
     def _gradient(self, w, p):
         pb = self.problem
@@ -273,11 +274,11 @@ class BatchRunner:
             # the power-iteration estimate of L was too small: back off
             self.L *= 2.0
         gmap = np.concatenate([zw - w_new, [zb - b_new]]) / eta
-        self.grad_mapping_norm = float(np.linalg.norm(gmap))
+        self.grad_mapping_norm = float(np.sqrt(dot(gmap, gmap)))
         if self.accelerate:
             # adaptive restart (O'Donoghue & Candes, 2015): drop momentum when
             # it points against the step just taken
-            if np.dot(zw - w_new, w_new - self.w) + (zb - b_new) * (b_new - self.b) > 0:
+            if dot(zw - w_new, w_new - self.w) + (zb - b_new) * (b_new - self.b) > 0:
                 self.theta = 1.0
             theta_new = (1.0 + np.sqrt(1.0 + 4.0 * self.theta**2)) / 2.0
             self.beta = (self.theta - 1.0) / theta_new
@@ -298,8 +299,8 @@ class BatchRunner:
         obj_z = self._objective(zw, zp)
         dw, db = w_new - zw, b_new - zb
         pen = self.problem.penalty
-        quad = (obj_z - pen.l1_strength * np.abs(zw).sum() + np.dot(gw, dw) + gb * db
-                + 0.5 * self.L * (np.dot(dw, dw) + db * db)
+        quad = (obj_z - pen.l1_strength * np.abs(zw).sum() + dot(gw, dw) + gb * db
+                + 0.5 * self.L * (dot(dw, dw) + db * db)
                 + pen.l1_strength * np.abs(w_new).sum())
         return obj_new <= quad + rtol * abs(quad)
 
