@@ -19,7 +19,7 @@ def _instances():
         yield GDRegressor(mode=mode, batch_size=8, random_state=0)
     # a few loss / penalty combinations
     yield GDClassifier(loss="log_loss", penalty="elasticnet", mode="batch", random_state=0)
-    yield GDClassifier(loss="hinge", penalty="l1", mode="minibatch",
+    yield GDClassifier(loss="hinge", penalty="l1", mode="minibatch", batch_size=8,
                        random_state=0)
     yield GDClassifier(loss="log_loss", average=True, mode="sgd", random_state=0)
     yield GDRegressor(loss="huber", penalty="l1", mode="batch", random_state=0)

@@ -36,7 +36,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._callbacks import CallbackSupportMixin, NullContext
+from ._callbacks import CallbackSupportMixin, NullContext, has_callbacks
 from ._losses import get_loss
 from ._modes import BatchRunner, Data, Problem, StochasticRunner
 from ._penalties import get_penalty
@@ -170,7 +170,9 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         def score(coef, intercept, mask):
             return score_fn(coef, intercept, data, problem.y, problem.sample_weight, mask)
 
-        ctx = NullContext() if ctx is None else ctx
+        if ctx is None or not has_callbacks(self):
+            # no callback: skip building a task per epoch
+            ctx = NullContext()
         n_iter, curve, scores = self._epoch_loop(
             runner, problem, schedule, max_iter, val_mask, score, ctx, k
         )

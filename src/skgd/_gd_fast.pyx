@@ -14,7 +14,7 @@ plus the data array), so the pass never branches on sparsity and a sparse
 update costs O(nnz of the batch).
 """
 from libc.math cimport fabs, isfinite
-from libc.stdint cimport int32_t, int64_t
+from libc.stdint cimport int32_t, int64_t, uint64_t
 
 import numpy as np
 
@@ -214,6 +214,17 @@ cdef class WeightState:
             return 0.0
         return self.avg_intercept_sum / self.n_averaged
 
+    def is_finite(self):
+        """Whether the weights, their scale and the intercept are all finite."""
+        cdef Py_ssize_t j
+        cdef bint finite = isfinite(self.wscale) and isfinite(self.intercept)
+        with nogil:
+            for j in range(self.v.shape[0]):
+                if not finite:
+                    break
+                finite = isfinite(self.v[j])
+        return bool(finite)
+
     def penalty_value(self):
         """alpha * ((1 - l1_ratio) / 2 ||w||^2 + l1_ratio ||w||_1), tracked."""
         return penalty_value(self)
@@ -238,7 +249,8 @@ cdef class WeightState:
         self.v[j] = new
         if self.penalty != PENALTY_NONE:
             self.sq_norm += self.wscale * self.wscale * (new * new - old * old)
-            self.l1_norm += self.wscale * (fabs(new) - fabs(old))
+            if self.l1_ratio > 0.0:
+                self.l1_norm += self.wscale * (fabs(new) - fabs(old))
         if keep_average and self.avg_c != 0.0:
             self.avg_sum[j] -= self.avg_c * (new - old)
 
@@ -277,6 +289,8 @@ cdef inline void add_row(WeightState st, const floating* x, const int32_t* idx,
     cdef double* v = &st.v[0]
     cdef double* avg_sum = &st.avg_sum[0]
     cdef bint norms = st.penalty != PENALTY_NONE
+    # the L1 norm only enters the objective when l1_ratio > 0
+    cdef bint l1 = norms and st.l1_ratio > 0.0
     cdef double old, new
     cdef int k
     cdef Py_ssize_t j
@@ -291,7 +305,8 @@ cdef inline void add_row(WeightState st, const floating* x, const int32_t* idx,
         v[j] = new
         if norms:
             sq_norm += w2 * (new * new - old * old)
-            l1_norm += wscale * (fabs(new) - fabs(old))
+            if l1:
+                l1_norm += wscale * (fabs(new) - fabs(old))
         if avg_c != 0.0:
             avg_sum[j] -= avg_c * (new - old)
     st.sq_norm = sq_norm
@@ -333,6 +348,33 @@ cdef inline double sqnorm(const floating* x, int nnz) noexcept nogil:
     for k in range(nnz):
         s += x[k] * x[k]
     return s
+
+
+cdef inline uint64_t splitmix64(uint64_t* state) noexcept nogil:
+    """Next output of the splitmix64 generator (Steele et al., 2014)."""
+    cdef uint64_t z
+    state[0] += <uint64_t> 0x9E3779B97F4A7C15
+    z = state[0]
+    z = (z ^ (z >> 30)) * <uint64_t> 0xBF58476D1CE4E5B9
+    z = (z ^ (z >> 27)) * <uint64_t> 0x94D049BB133111EB
+    return z ^ (z >> 31)
+
+
+def shuffle(Py_ssize_t[::1] order, uint64_t seed):
+    """Shuffle ``order`` in place (Fisher-Yates), deterministically from ``seed``.
+
+    The estimators draw ``seed`` from their ``random_state`` once per epoch;
+    shuffling here costs a few nanoseconds per row, a fraction of a NumPy
+    permutation's cost on small data sets.
+    """
+    cdef Py_ssize_t i, j, tmp
+    cdef uint64_t state = seed
+    with nogil:
+        for i in range(order.shape[0] - 1, 0, -1):
+            j = <Py_ssize_t> (splitmix64(&state) % <uint64_t> (i + 1))
+            tmp = order[i]
+            order[i] = order[j]
+            order[j] = tmp
 
 
 @cython.cdivision(True)

@@ -18,7 +18,7 @@ estimator's epoch loop (``_base.py``) drives runners and never sees rows.
 import numpy as np
 import scipy.sparse as sp
 
-from ._gd_fast import RowIndex, StepRule, WeightState, run_epoch
+from ._gd_fast import RowIndex, StepRule, WeightState, run_epoch, shuffle
 from ._penalties import dot
 
 
@@ -107,6 +107,7 @@ class StochasticRunner:
             self.state.pa_c = pa_c
             self.state.margin_loss = problem.loss.name in ("hinge", "perceptron")
         self.schedule = schedule
+        self.order = problem.train.copy()
         self.batch_size = int(batch_size)
         self.rng = rng
         self.shuffle = shuffle
@@ -123,7 +124,12 @@ class StochasticRunner:
         as scikit-learn's SGD reports it.
         """
         pb = self.problem
-        order = self.rng.permutation(pb.train) if self.shuffle else pb.train
+        if self.shuffle:
+            # the ordering of this epoch, drawn from the random state
+            order = self.order
+            shuffle(order, int(self.rng.randint(np.iinfo(np.int64).max)))
+        else:
+            order = pb.train
         n_updates = -(-len(order) // self.batch_size)
         t = self.state.t + np.arange(n_updates)
         etas = np.ascontiguousarray(self.schedule.etas(t), dtype=np.float64)
@@ -153,10 +159,7 @@ class StochasticRunner:
         return self.state.n_averaged
 
     def is_finite(self):
-        st = self.state
-        return np.isfinite(st.intercept) and np.isfinite(st.wscale) and bool(
-            np.all(np.isfinite(st.v))
-        )
+        return self.state.is_finite()
 
 
 def lipschitz_constant(problem, n_iter=20, seed=0):
