@@ -11,7 +11,7 @@ on two problems, and prints one table row per fit:
   2**16 features, about 30 nonzeros per row; see :func:`make_sparse_text`).
 
 Every model uses the same parameters (``loss="log_loss"``, ``alpha=1e-4``,
-``tol=1e-3``, ``max_iter=200``, ``random_state=0``).  The splits are seeded,
+``tol=1e-3``, ``max_iter=1000``, ``random_state=0``).  The splits are seeded,
 so everything but the timings is reproducible.  ``--plot FILE`` also saves the
 per-epoch training objective (``loss_curve_``) of the skgd fits to a PNG; it
 needs matplotlib.
@@ -178,8 +178,8 @@ def main(argv=None):
         Command-line arguments (without the program name); None reads
         ``sys.argv[1:]``.  ``--plot FILE`` saves the loss curves of the skgd
         fits to a PNG (needs matplotlib); ``--max-iter N`` changes the
-        epoch budget of every model (default 200; scikit-learn's
-        default is 1000).
+        epoch budget of every model (default 1000, scikit-learn's
+        default).
 
     Returns
     -------
@@ -201,8 +201,8 @@ def main(argv=None):
     parser.add_argument("--plot", metavar="FILE", default=None,
                         help="save the loss curves (loss_curve_) of the skgd fits "
                         "to this PNG file (needs matplotlib)")
-    parser.add_argument("--max-iter", type=int, default=200, metavar="N",
-                        help="maximum number of epochs of every model (default: 200)")
+    parser.add_argument("--max-iter", type=int, default=1000, metavar="N",
+                        help="maximum number of epochs of every model (default: 1000)")
     args = parser.parse_args(argv)
     if args.max_iter < 1:
         parser.error("--max-iter must be at least 1")
