@@ -98,3 +98,34 @@ def test_no_callbacks_no_state(data):
     clf = GDClassifier(max_iter=2, tol=None).fit(X, y)
     assert not hasattr(clf, "_callback_fit_ctx")
     np.testing.assert_array_equal(clf.predict(X).shape, y.shape)
+
+
+def test_works_without_sklearn_callback_module():
+    # a scikit-learn without sklearn.callback: skgd falls back to a null
+    # context and fits as usual (run in a fresh interpreter)
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent("""
+        import sys
+        # scikit-learn's own modules import sklearn.callback in 1.9: load them
+        # first, then make the import fail for skgd, as with sklearn < 1.9
+        import sklearn.linear_model, sklearn.metrics, sklearn.model_selection
+        sys.modules["sklearn.callback"] = None
+        import numpy as np
+        from skgd import GDClassifier
+        from skgd._callbacks import NullContext
+        est = GDClassifier(max_iter=3, tol=None)
+        assert isinstance(est._init_callback_context(), NullContext)
+        X = np.random.RandomState(0).randn(40, 3)
+        y = (X[:, 0] > 0).astype(int)
+        # the fit itself, without scikit-learn's _fit_context (which imports
+        # sklearn.callback in 1.9)
+        GDClassifier.fit.__wrapped__(est, X, y)
+        assert est.n_iter_ == 3 and est.score(X, y) > 0.8
+        print("ok")
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
