@@ -1,6 +1,5 @@
 """scikit-learn's common estimator checks over both estimators in every mode."""
 
-import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skgd import GDClassifier, GDRegressor

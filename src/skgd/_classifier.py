@@ -342,43 +342,19 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
             )
         self.classes_ = classes
         n_outputs = 1 if n_classes == 2 else n_classes
-        n_features = X.shape[1]
         if not hasattr(self, "_standard_coef"):
-            if coef_init is not None:
-                coef_init = check_init_array(
-                    coef_init, (n_outputs, n_features) if np.ndim(coef_init) == 2
-                    else (n_features,), "coef_init", X.dtype,
-                ).reshape(n_outputs, n_features)
-            if intercept_init is not None:
-                intercept_init = check_init_array(
-                    np.ravel(intercept_init), (n_outputs,), "intercept_init", X.dtype
-                )
-            self._allocate(n_outputs, n_features, coef_init, intercept_init)
+            self._init_weights(n_outputs, X, coef_init, intercept_init)
         sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
         cw = self._class_weights(classes, y, partial)
         self._expanded_class_weight = cw
         val_mask = self._validation_split(y, sample_weight)
         data = self._data(X)
         seeds = self._seeds(n_outputs)
-        # one task per binary problem (if several), one leaf task per epoch
-        ctx = self._init_callback_context(
-            max_subtasks=max_iter if n_outputs == 1 else n_outputs
-        )
-        ctx.call_on_fit_task_begin(
-            estimator=self, X=X, y=y, metadata={"sample_weight": sample_weight}
-        )
-        tasks = [ctx] if n_outputs == 1 else [
-            ctx.subcontext(task_name=f"class {c} vs rest", max_subtasks=max_iter)
-            for c in classes
-        ]
+        ctx, tasks = self._open_tasks(X, y, sample_weight, n_outputs, max_iter)
 
         def problem(k):
-            if n_outputs == 1:
-                pos = y == classes[1]
-                w_pos, w_neg = cw[1], cw[0]
-            else:
-                pos = y == classes[k]
-                w_pos, w_neg = cw[k], 1.0
+            label, w_pos, w_neg = self._one_vs_rest(k, cw)
+            pos = y == label
             y_k = np.where(pos, 1.0, -1.0)
             s_k = sample_weight * np.where(pos, w_pos, w_neg)
             if n_outputs > 1:
@@ -412,6 +388,48 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
             estimator=self, X=X, y=y, metadata={"sample_weight": sample_weight},
             reconstruction_attributes={},
         )
+
+    def _init_weights(self, n_outputs, X, coef_init, intercept_init):
+        """Allocate the state, from ``coef_init`` / ``intercept_init`` if given."""
+        n_features = X.shape[1]
+        if coef_init is not None:
+            coef_init = check_init_array(
+                coef_init, (n_outputs, n_features) if np.ndim(coef_init) == 2
+                else (n_features,), "coef_init", X.dtype,
+            ).reshape(n_outputs, n_features)
+        if intercept_init is not None:
+            intercept_init = check_init_array(
+                np.ravel(intercept_init), (n_outputs,), "intercept_init", X.dtype
+            )
+        self._allocate(n_outputs, n_features, coef_init, intercept_init)
+
+    def _one_vs_rest(self, k, class_weight):
+        """Positive label and weights of the positive and other rows of problem k.
+
+        As scikit-learn: a binary problem weighs each class by its class
+        weight; a one-vs-rest problem weighs its positive class only.
+        """
+        if len(self.classes_) == 2:
+            return self.classes_[1], class_weight[1], class_weight[0]
+        return self.classes_[k], class_weight[k], 1.0
+
+    def _open_tasks(self, X, y, sample_weight, n_outputs, max_iter):
+        """The callback context of the fit and one task per binary problem.
+
+        The tree is: the fit, one task per one-vs-rest problem when there
+        are several, one leaf task per epoch.
+        """
+        ctx = self._init_callback_context(
+            max_subtasks=max_iter if n_outputs == 1 else n_outputs
+        )
+        ctx.call_on_fit_task_begin(
+            estimator=self, X=X, y=y, metadata={"sample_weight": sample_weight}
+        )
+        tasks = [ctx] if n_outputs == 1 else [
+            ctx.subcontext(task_name=f"class {c} vs rest", max_subtasks=max_iter)
+            for c in self.classes_
+        ]
+        return ctx, tasks
 
     def _class_weights(self, classes, y, partial):
         """Weight of each class; 'balanced' over the whole stream in partial_fit."""

@@ -276,42 +276,22 @@ class DaskBatchRunner(BatchRunner):
     objects; the objective and the gradient are one dask computation each.
     """
 
-    def __init__(self, problem, coef, intercept, schedule, t, accelerate=True,
-                 average_start=0, avg_coef=None, avg_intercept=0.0, n_averaged=0):
-        # as BatchRunner.__init__, with the row vectors on the workers
-        self.problem = problem
-        self.average_start = int(average_start)
-        self.n_averaged = int(n_averaged)
-        self.avg_w = (np.zeros(len(coef)) if avg_coef is None
-                      else np.array(avg_coef, dtype=np.float64))
-        self.avg_b = float(avg_intercept)
-        self.schedule = schedule
-        self.t_ = int(t)
-        self.w = np.array(coef, dtype=np.float64)
-        self.b = float(intercept)
-        pb = problem
-        self.smooth = pb.loss.smoothness is not None
-        self.accelerate = accelerate and self.smooth
-        s = pb.sample_weight
+    def _normalised_weights(self):
+        s = self.problem.sample_weight
         total = float(s.sum().compute())
-        self.s = (s / total if total > 0 else s * 0.0).persist()
-        self.p = pb.data.matvec(self.w, self.b)
-        self.obj = self._objective(self.w, self.p)
-        if self.smooth:
-            key = (self.s.name, pb.fit_intercept)
-            if total <= 0:
-                lam = 1.0
-            elif key in pb.data.lipschitz_cache:
-                lam = pb.data.lipschitz_cache[key]
-            else:
-                lam = pb.data.lipschitz_cache[key] = dask_lipschitz_constant(pb, self.s)
-            self.L = pb.loss.smoothness * lam * 1.02 + pb.penalty.l2_strength
-            self.L = max(self.L, 1e-12)
-        self.w_prev, self.b_prev, self.p_prev = self.w, self.b, self.p
-        self.theta = 1.0
-        self.beta = 0.0
-        self.grad_mapping_norm = np.inf
-        self.best = (self.obj, self.w, self.b)
+        self._total_weight = total
+        return (s / total if total > 0 else s * 0.0).persist()
+
+    def _gram_top_eigenvalue(self):
+        # one-vs-rest problems with the same weights share the estimate
+        pb = self.problem
+        if self._total_weight <= 0:
+            return 1.0
+        key = (self.s.name, pb.fit_intercept)
+        cache = pb.data.lipschitz_cache
+        if key not in cache:
+            cache[key] = dask_lipschitz_constant(pb, self.s)
+        return cache[key]
 
     def _objective(self, w, p):
         pb = self.problem
@@ -539,17 +519,7 @@ def _fit_classifier(est, X, y, sample_weight, coef_init, intercept_init):
         )
     est.classes_ = classes
     n_outputs = 1 if n_classes == 2 else n_classes
-    n_features = X.shape[1]
-    if coef_init is not None:
-        coef_init = check_init_array(
-            coef_init, (n_outputs, n_features) if np.ndim(coef_init) == 2
-            else (n_features,), "coef_init", X.dtype,
-        ).reshape(n_outputs, n_features)
-    if intercept_init is not None:
-        intercept_init = check_init_array(
-            np.ravel(intercept_init), (n_outputs,), "intercept_init", X.dtype
-        )
-    est._allocate(n_outputs, n_features, coef_init, intercept_init)
+    est._init_weights(n_outputs, X, coef_init, intercept_init)
     if isinstance(est.class_weight, str):  # 'balanced', as compute_class_weight
         counts = np.asarray(counts, dtype=np.float64)
         cw = counts.sum() / (n_classes * counts)
@@ -557,24 +527,11 @@ def _fit_classifier(est, X, y, sample_weight, coef_init, intercept_init):
         cw = est._dict_class_weight(classes)
     est._expanded_class_weight = cw
     data = DaskData(X)
-    ctx = est._init_callback_context(
-        max_subtasks=est.max_iter if n_outputs == 1 else n_outputs
-    )
-    ctx.call_on_fit_task_begin(
-        estimator=est, X=X, y=y, metadata={"sample_weight": sample_weight}
-    )
-    tasks = [ctx] if n_outputs == 1 else [
-        ctx.subcontext(task_name=f"class {c!r} vs rest", max_subtasks=est.max_iter)
-        for c in classes
-    ]
+    ctx, tasks = est._open_tasks(X, y, sample_weight, n_outputs, est.max_iter)
     results = []
     for k in range(n_outputs):
-        if n_outputs == 1:
-            pos = y == classes[1]
-            w_pos, w_neg = cw[1], cw[0]
-        else:
-            pos = y == classes[k]
-            w_pos, w_neg = cw[k], 1.0
+        label, w_pos, w_neg = est._one_vs_rest(k, cw)
+        pos = y == label
         y_k = da.where(pos, 1.0, -1.0).astype(np.float64).persist()
         if w_pos == w_neg:
             # the same numbers as with where(pos, ...), and a graph (hence a

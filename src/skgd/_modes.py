@@ -215,15 +215,11 @@ class BatchRunner:
         pb = problem
         self.smooth = pb.loss.smoothness is not None
         self.accelerate = accelerate and self.smooth
-        tr = pb.train
-        s = pb.sample_weight[tr]
-        self.s = np.zeros(pb.data.n_samples)
-        total = s.sum()
-        self.s[tr] = s / total if total > 0 else 0.0
+        self.s = self._normalised_weights()
         self.p = pb.data.matvec(self.w, self.b)
         self.obj = self._objective(self.w, self.p)
         if self.smooth:
-            lam = lipschitz_constant(pb)
+            lam = self._gram_top_eigenvalue()
             self.L = pb.loss.smoothness * lam * 1.02 + pb.penalty.l2_strength
             self.L = max(self.L, 1e-12)
         # momentum state: previous iterate and its predictions
@@ -238,6 +234,19 @@ class BatchRunner:
     @property
     def t(self):
         return self.t_
+
+    def _normalised_weights(self):
+        """``s_i / sum(s)`` on the training rows, 0 on held-out rows."""
+        pb = self.problem
+        tr = pb.train
+        s = np.zeros(pb.data.n_samples)
+        total = pb.sample_weight[tr].sum()
+        s[tr] = pb.sample_weight[tr] / total if total > 0 else 0.0
+        return s
+
+    def _gram_top_eigenvalue(self):
+        """Largest eigenvalue of the weighted Gram matrix (power iteration)."""
+        return lipschitz_constant(self.problem)
 
     def _objective(self, w, p):
         pb = self.problem
