@@ -300,3 +300,18 @@ def test_class_weight_balanced_equals_sample_weight(binary):
     w = len(y) / (2 * np.bincount(y))
     b = GDClassifier(**kw).fit(X, y, sample_weight=w[y])
     np.testing.assert_allclose(a.coef_, b.coef_, rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("sparse", [False, True])
+def test_data_is_never_copied(binary, dtype, sparse):
+    # the row view reads the caller's array: no float64 upcast, no densifying
+    from skgd._modes import Data
+
+    X = binary[0].astype(dtype)
+    X = sp.csr_matrix(X) if sparse else X
+    data = Data(X)
+    assert data.data.dtype == dtype
+    assert np.shares_memory(data.data, X.data if sparse else X)
+    if sparse:
+        assert np.shares_memory(data.rows.indices, X.indices)
