@@ -72,9 +72,9 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
 'pa1', 'pa2'}, default='optimal'
         Step-size schedule; ``t`` counts updates (see Notes).  ``'pa1'`` and
         ``'pa2'`` (passive-aggressive, hinge loss) exist only in sgd mode.
-        In batch mode with a smooth loss the step is ``1 / L`` (Lipschitz
-        constant of the gradient) with Nesterov acceleration, and the
-        schedule parameters are not used.
+        In batch mode with a smooth loss the step is ``1 / L_k``
+        (backtracking from the Lipschitz constant of the gradient) with
+        Nesterov acceleration, and the schedule parameters are not used.
     eta0 : float, default=0.01
         Initial step size of the 'constant', 'invscaling' and 'adaptive'
         schedules, in ``(0, inf)``; the aggressiveness ``C`` for 'pa1'/'pa2'.

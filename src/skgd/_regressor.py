@@ -53,8 +53,9 @@ class GDRegressor(RegressorMixin, BaseGD):
 'pa1', 'pa2'}, default='invscaling'
         Step-size schedule; ``t`` counts updates.  ``'pa1'`` / ``'pa2'``
         (passive-aggressive, ``epsilon_insensitive`` loss) exist only in sgd
-        mode.  Batch mode with a smooth loss uses the step ``1 / L`` with
-        Nesterov acceleration instead.
+        mode.  Batch mode with a smooth loss uses the step ``1 / L_k``
+        (backtracking from the Lipschitz constant) with Nesterov acceleration
+        instead.
     eta0 : float, default=0.01
         Initial step size, in ``(0, inf)``.
     power_t : float, default=0.25
