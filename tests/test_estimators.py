@@ -315,3 +315,16 @@ def test_data_is_never_copied(binary, dtype, sparse):
     assert np.shares_memory(data.data, X.data if sparse else X)
     if sparse:
         assert np.shares_memory(data.rows.indices, X.indices)
+
+
+def test_sparse_with_64bit_indices(binary):
+    # load_svmlight_file returns int64 indices: accepted, same model
+    X, y = binary
+    X32 = sp.csr_matrix(X)
+    X64 = X32.copy()
+    X64.indices = X64.indices.astype(np.int64)
+    X64.indptr = X64.indptr.astype(np.int64)
+    kw = dict(random_state=0, max_iter=3, tol=None)
+    a = GDClassifier(**kw).fit(X32, y)
+    b = GDClassifier(**kw).fit(X64, y)
+    np.testing.assert_array_equal(a.coef_, b.coef_)

@@ -279,7 +279,7 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
                 delattr(self, attr)
         X, y = validate_data(
             self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32],
-            order="C", accept_large_sparse=False,
+            order="C", accept_large_sparse=True,
         )
         check_classification_targets(y)
         classes = np.unique(y)
@@ -316,7 +316,7 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
             self._validate_for_fit(for_partial_fit=True)
         X, y = validate_data(
             self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32],
-            order="C", accept_large_sparse=False, reset=first,
+            order="C", accept_large_sparse=True, reset=first,
         )
         check_classification_targets(y)
         _check_partial_fit_first_call(self, classes)

@@ -309,7 +309,7 @@ class DaskBatchRunner(BatchRunner):
         ))
         gw = g[:-1] + pb.penalty.gradient_smooth(w)
         gb = float(g[-1]) if pb.fit_intercept else 0.0
-        return gw, gb
+        return gw, gb, None
 
 
 # ----------------------------------------------------------------------

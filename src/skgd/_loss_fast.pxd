@@ -8,6 +8,7 @@
 cdef class CyLoss:
     cdef double loss(self, double y, double p) noexcept nogil
     cdef double dloss(self, double y, double p) noexcept nogil
+    cdef double loss_dloss(self, double y, double p, double* d) noexcept nogil
 
 
 cdef class Hinge(CyLoss):

@@ -20,6 +20,40 @@ cdef class CyLoss:
     cdef double dloss(self, double y, double p) noexcept nogil:
         return 0.0
 
+    cdef double loss_dloss(self, double y, double p, double* d) noexcept nogil:
+        """L(y, p), with dL/dp written to ``d[0]`` (one call for batch mode)."""
+        d[0] = self.dloss(y, p)
+        return self.loss(y, p)
+
+    def weighted_sum(self, const double[::1] y, const double[::1] p,
+                     const double[::1] s):
+        """``sum_i s[i] L(y[i], p[i])`` in one compiled pass (batch mode)."""
+        cdef double total = 0.0
+        cdef Py_ssize_t i
+        with nogil:
+            for i in range(y.shape[0]):
+                if s[i] != 0.0:
+                    total += s[i] * self.loss(y[i], p[i])
+        return total
+
+    def weighted_gradient(self, const double[::1] y, const double[::1] p,
+                          const double[::1] s, double[::1] out):
+        """``out[i] = s[i] dL(y[i], p[i])``; returns ``sum_i s[i] L(y[i], p[i])``.
+
+        The loss and its derivative in one pass, for batch mode (``out`` is
+        written in place).
+        """
+        cdef double total = 0.0, d
+        cdef Py_ssize_t i
+        with nogil:
+            for i in range(y.shape[0]):
+                if s[i] != 0.0:
+                    total += s[i] * self.loss_dloss(y[i], p[i], &d)
+                    out[i] = s[i] * d
+                else:
+                    out[i] = 0.0
+        return total
+
     def py_loss(self, y, p):
         """Loss of each pair (y[i], p[i]) as a float64 array."""
         cdef double[::1] yy = np.ascontiguousarray(y, dtype=np.float64)
@@ -129,6 +163,17 @@ cdef class LogLoss(CyLoss):
             e = exp(-p)
             return ((1 - y01) - y01 * e) / (1 + e)
         return exp(p) - y01
+
+    cdef double loss_dloss(self, double y, double p, double* d) noexcept nogil:
+        # one exp for both: with e = exp(-|p|), log(1 + exp(p)) is
+        # max(p, 0) + log1p(e) and sigmoid(p) is 1 / (1 + e) or e / (1 + e)
+        cdef double y01 = 1.0 if y > 0 else 0.0
+        cdef double e = exp(-fabs(p))
+        if p >= 0:
+            d[0] = 1.0 / (1.0 + e) - y01
+            return p + log1p(e) - y01 * p
+        d[0] = e / (1.0 + e) - y01
+        return log1p(e) - y01 * p
 
     def __reduce__(self):
         return LogLoss, ()

@@ -33,10 +33,19 @@ class Data:
 
     def __init__(self, X):
         self.X = X
+        self._XT = None
         self.n_samples, self.n_features = X.shape
         self.dtype = X.dtype
         if sp.issparse(X):
+            if self.n_features > np.iinfo(np.int32).max:
+                raise ValueError(
+                    f"X has {self.n_features} columns; skgd's sparse rows index "
+                    "columns with 32-bit integers (at most 2**31 - 1 columns). "
+                    "Hash the features into fewer columns."
+                )
             self.data = X.data
+            # 64-bit column indices (e.g. from load_svmlight_file) are
+            # narrowed once per fit: a copy of the indices, not of the data
             indices = np.asarray(X.indices, dtype=np.int32)
             indptr = np.asarray(X.indptr, dtype=np.int64)
             self.rows = RowIndex(indices, indptr, 0)
@@ -54,7 +63,11 @@ class Data:
 
     def rmatvec(self, r):
         """``X.T @ r`` in float64, computed in the data's precision."""
-        out = self.X.T @ r.astype(self.dtype, copy=False)
+        if self._XT is None:
+            # a CSC view of the same arrays, built once (building it costs
+            # about as much as the product on small matrices)
+            self._XT = self.X.T
+        out = self._XT @ r.astype(self.dtype, copy=False)
         return np.asarray(out, dtype=np.float64).ravel()
 
 
@@ -251,14 +264,16 @@ class BatchRunner:
 
     def _objective(self, w, p):
         pb = self.problem
-        return float(dot(self.s, pb.loss.loss(pb.y, p))) + pb.penalty.value(w)
+        return pb.cy_loss.weighted_sum(pb.y, p, self.s) + pb.penalty.value(w)
 
     def _gradient(self, w, p):
+        """Gradient at (w, p) and the objective there (None if not computed)."""
         pb = self.problem
-        r = self.s * pb.loss.dloss(pb.y, p)
+        r = np.empty_like(self.s)
+        loss = pb.cy_loss.weighted_gradient(pb.y, p, self.s, r)
         gw = pb.data.rmatvec(r) + pb.penalty.gradient_smooth(w)
         gb = float(r.sum()) if pb.fit_intercept else 0.0
-        return gw, gb
+        return gw, gb, loss + pb.penalty.value(w)
 
     def epoch(self):
         """One (accelerated) proximal gradient step; returns the objective."""
@@ -270,7 +285,9 @@ class BatchRunner:
             zp = self.p + beta * (self.p - self.p_prev)
         else:
             zw, zb, zp = self.w, self.b, self.p
-        gw, gb = self._gradient(zw, zp)
+        gw, gb, obj_z = self._gradient(zw, zp)
+        if obj_z is None:
+            obj_z = self._objective(zw, zp) if self.smooth else None
         # the predictions are computed in the data's precision: compare
         # objectives up to that rounding
         rtol = 1e-12 if pb.data.dtype == np.float64 else 1e-5
@@ -288,7 +305,7 @@ class BatchRunner:
             p_new = pb.data.matvec(w_new, b_new)
             obj_new = self._objective(w_new, p_new)
             if not self.smooth or (np.isfinite(obj_new) and self._sufficient_decrease(
-                zw, zb, zp, gw, gb, w_new, b_new, obj_new, rtol
+                obj_z, zw, zb, gw, gb, w_new, b_new, obj_new, rtol
             )):
                 break
             # the step was too long for the local curvature: back off
@@ -314,9 +331,8 @@ class BatchRunner:
         self.t_ += 1
         return obj_new
 
-    def _sufficient_decrease(self, zw, zb, zp, gw, gb, w_new, b_new, obj_new, rtol):
+    def _sufficient_decrease(self, obj_z, zw, zb, gw, gb, w_new, b_new, obj_new, rtol):
         # majorisation check at the extrapolated point z
-        obj_z = self._objective(zw, zp)
         dw, db = w_new - zw, b_new - zb
         pen = self.problem.penalty
         quad = (obj_z - pen.l1_strength * np.abs(zw).sum() + dot(gw, dw) + gb * db

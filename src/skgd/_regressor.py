@@ -223,7 +223,7 @@ class GDRegressor(RegressorMixin, BaseGD):
             del self._standard_coef
         X, y = validate_data(
             self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32],
-            order="C", accept_large_sparse=False, y_numeric=True,
+            order="C", accept_large_sparse=True, y_numeric=True,
         )
         self._fit_chunk(X, y, sample_weight, self.max_iter, coef_init, intercept_init,
                         partial=False)
@@ -253,7 +253,7 @@ class GDRegressor(RegressorMixin, BaseGD):
             self._validate_for_fit(for_partial_fit=True)
         X, y = validate_data(
             self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32],
-            order="C", accept_large_sparse=False, y_numeric=True, reset=first,
+            order="C", accept_large_sparse=True, y_numeric=True, reset=first,
         )
         if self._skip_chunk(X, sample_weight, first):
             return self
