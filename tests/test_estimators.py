@@ -328,3 +328,14 @@ def test_sparse_with_64bit_indices(binary):
     a = GDClassifier(**kw).fit(X32, y)
     b = GDClassifier(**kw).fit(X64, y)
     np.testing.assert_array_equal(a.coef_, b.coef_)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_n_jobs_gives_the_same_model(multiclass, mode):
+    # the one-vs-rest problems run in threads; seeds are drawn per class
+    X, y = multiclass
+    kw = dict(mode=mode, random_state=0, max_iter=5, tol=None)
+    one = GDClassifier(n_jobs=1, **kw).fit(X, y)
+    two = GDClassifier(n_jobs=2, **kw).fit(X, y)
+    np.testing.assert_array_equal(one.coef_, two.coef_)
+    np.testing.assert_array_equal(one.intercept_, two.intercept_)
