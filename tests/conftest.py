@@ -1,12 +1,12 @@
 """Small seeded data sets and the two ways of running epochs (compiled pass
 and NumPy reference) shared by the oracle tests."""
 
+import _reference as ref
 import numpy as np
 import pytest
 import scipy.sparse as sp
-
-import _reference as ref
 from skgd._gd_fast import WeightState, run_epoch
+
 from skgd._losses import get_loss
 from skgd._modes import Data
 from skgd._penalties import get_penalty

@@ -18,8 +18,8 @@ da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
 dask_ml_wrappers = pytest.importorskip("dask_ml.wrappers")
 
-from skgd import GDClassifier, GDRegressor  # noqa: E402
 import skgd._dask as skgd_dask  # noqa: E402
+from skgd import GDClassifier, GDRegressor  # noqa: E402
 from skgd._dask import fit_dask_batch, is_dask_collection  # noqa: E402
 
 N, D, CHUNK = 300, 5, 100

@@ -2,12 +2,10 @@
 ``tests/_reference.py`` (dense loops over rows, no weight scale, eager
 cumulative L1 on the touched coordinates)."""
 
+import _reference as ref
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from numpy.testing import assert_allclose, assert_array_equal
-
-import _reference as ref
 from conftest import (
     COEF0,
     N_SAMPLES,
@@ -18,7 +16,9 @@ from conftest import (
     reference_epochs,
     task_of,
 )
+from numpy.testing import assert_allclose, assert_array_equal
 from skgd._gd_fast import RowIndex, WeightState, run_epoch
+
 from skgd._losses import CLASSIFICATION_LOSSES, get_loss
 from skgd._modes import Data
 from skgd._penalties import get_penalty

@@ -5,8 +5,10 @@ SGDRegressor step by step)."""
 
 import warnings
 
+import _reference as ref
 import numpy as np
 import pytest
+from conftest import as_container, make_data, make_sparse_data
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.datasets import make_classification, make_regression
 from sklearn.exceptions import ConvergenceWarning
@@ -19,8 +21,6 @@ from sklearn.linear_model import (
 )
 from sklearn.preprocessing import StandardScaler
 
-import _reference as ref
-from conftest import as_container, make_data, make_sparse_data
 from skgd import GDClassifier, GDRegressor
 from skgd._losses import get_loss
 

@@ -1,11 +1,9 @@
 """Penalties: values, strengths, soft thresholding, and the lazy (cumulative)
 L1 penalty of the compiled pass against the eager NumPy reference."""
 
+import _reference as ref
 import numpy as np
 import pytest
-from numpy.testing import assert_allclose, assert_array_equal
-
-import _reference as ref
 from conftest import (
     COEF0,
     N_SAMPLES,
@@ -15,7 +13,9 @@ from conftest import (
     make_sparse_data,
     reference_epochs,
 )
+from numpy.testing import assert_allclose, assert_array_equal
 from skgd._gd_fast import PenaltyKind
+
 from skgd._losses import get_loss
 from skgd._penalties import get_penalty
 

@@ -24,6 +24,7 @@ and fitted attributes.  It never loops over samples: :mod:`skgd._modes`
 does, through the compiled passes.
 """
 
+import functools
 import time
 import warnings
 from numbers import Integral, Real
@@ -84,7 +85,9 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         return get_penalty(self.penalty, self.alpha, l1_ratio)
 
     def _schedule(self, loss):
-        return get_schedule(self.learning_rate, self.eta0, self.power_t, self.alpha, loss)
+        return get_schedule(
+            self.learning_rate, self.eta0, self.power_t, self.alpha, loss
+        )
 
     @property
     def _average_start(self):
@@ -110,7 +113,9 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         splitter = (
             StratifiedShuffleSplit if is_classifier(self) else ShuffleSplit
         )
-        cv = splitter(test_size=self.validation_fraction, random_state=self.random_state)
+        cv = splitter(
+            test_size=self.validation_fraction, random_state=self.random_state
+        )
         idx_train, idx_val = next(cv.split(np.zeros((n, 1)), y))
         if idx_train.shape[0] == 0 or idx_val.shape[0] == 0:
             raise ValueError(
@@ -168,7 +173,9 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                 pa_c=self.eta0,
             )
         def score(coef, intercept, mask):
-            return score_fn(coef, intercept, data, problem.y, problem.sample_weight, mask)
+            return score_fn(
+                coef, intercept, data, problem.y, problem.sample_weight, mask
+            )
 
         if ctx is None or not has_callbacks(self):
             # no callback: skip building a task per epoch
@@ -228,7 +235,9 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             curve.append(float(obj))
             if task.call_on_fit_task_end(
                 estimator=self, X=problem.data.X, y=problem.y,
-                reconstruction_attributes=lambda: self._snapshot(k, runner, epoch + 1),
+                reconstruction_attributes=functools.partial(
+                    self._snapshot, k, runner, epoch + 1
+                ),
             ):
                 break
             score = None
@@ -336,6 +345,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                 "Maximum number of iteration reached before convergence. Consider "
                 "increasing max_iter to improve the fit.",
                 ConvergenceWarning,
+                stacklevel=3,
             )
 
     def _seeds(self, n):

@@ -9,8 +9,15 @@ from sklearn.linear_model._base import LinearClassifierMixin
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.multiclass import _check_partial_fit_first_call, check_classification_targets
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.multiclass import (
+    _check_partial_fit_first_call,
+    check_classification_targets,
+)
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_is_fitted,
+    validate_data,
+)
 
 from ._base import BaseGD
 from ._dask import fit_dask_batch, is_dask_collection
@@ -444,7 +451,8 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
             self._class_counts = np.zeros(len(classes))
         self._class_counts += counts
         seen = self._class_counts
-        return np.where(seen > 0, seen.sum() / (len(classes) * np.maximum(seen, 1)), 1.0)
+        balanced = seen.sum() / (len(classes) * np.maximum(seen, 1))
+        return np.where(seen > 0, balanced, 1.0)
 
     def _dict_class_weight(self, classes):
         cw = np.ones(len(classes))

@@ -206,7 +206,8 @@ cdef class WeightState:
         """The averaged weights as a new float64 array (zeros before averaging)."""
         if self.n_averaged == 0:
             return np.zeros(self.v.shape[0])
-        return (np.asarray(self.avg_sum) + self.avg_c * np.asarray(self.v)) / self.n_averaged
+        total = np.asarray(self.avg_sum) + self.avg_c * np.asarray(self.v)
+        return total / self.n_averaged
 
     def average_intercept(self):
         """The averaged intercept (0 before averaging)."""
@@ -243,7 +244,8 @@ cdef class WeightState:
             self.avg_c = 0.0
             self.wscale = 1.0
 
-    cdef inline void set_v(self, Py_ssize_t j, double new, bint keep_average) noexcept nogil:
+    cdef inline void set_v(self, Py_ssize_t j, double new,
+                           bint keep_average) noexcept nogil:
         """Set v[j], keeping the norms (and the averaged sum if asked) consistent."""
         cdef double old = self.v[j]
         self.v[j] = new

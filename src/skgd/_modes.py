@@ -59,7 +59,8 @@ class Data:
 
     def matvec(self, w, b=0.0):
         """``X @ w + b`` in float64, computed in the data's precision."""
-        return np.asarray(self.X @ w.astype(self.dtype, copy=False), dtype=np.float64) + b
+        p = self.X @ w.astype(self.dtype, copy=False)
+        return np.asarray(p, dtype=np.float64) + b
 
     def rmatvec(self, r):
         """``X.T @ r`` in float64, computed in the data's precision."""
@@ -299,7 +300,10 @@ class BatchRunner:
             # ill-conditioned problems this cuts the iterations 3 to 8 times.
             self.L *= 0.9
         for _ in range(60):
-            eta = 1.0 / self.L if self.smooth else float(self.schedule.etas([self.t_])[0])
+            if self.smooth:
+                eta = 1.0 / self.L
+            else:
+                eta = float(self.schedule.etas([self.t_])[0])
             w_new = pb.penalty.prox_l1(zw - eta * gw, eta)
             b_new = zb - eta * gb
             p_new = pb.data.matvec(w_new, b_new)
