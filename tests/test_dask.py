@@ -6,7 +6,6 @@
   through ``partial_fit``, as a loop of ``partial_fit`` calls on the blocks.
 """
 
-import inspect
 import threading
 import warnings
 
@@ -25,9 +24,6 @@ from skgd._dask import fit_dask_batch, is_dask_collection  # noqa: E402
 N, D, CHUNK = 300, 5, 100
 N_BLOCKS = N // CHUNK
 RTOL = 1e-10
-# GDClassifier.fit / GDRegressor.fit hand dask input to fit_dask_batch
-DISPATCH = all("fit_dask_batch" in inspect.getsource(cls.fit)
-               for cls in (GDClassifier, GDRegressor))
 
 
 @pytest.fixture(scope="module")
@@ -249,7 +245,6 @@ def test_string_labels_sparse_chunks_and_dataframe(client):
     assert_same_fit(est, ref)
 
 
-@pytest.mark.skipif(not DISPATCH, reason="fit does not dispatch dask input yet")
 def test_fit_dispatches_dask_input(client, gathered):
     X, y = classification(2)
     Xd, yd = da.from_array(X, CHUNK), da.from_array(y, CHUNK)

@@ -42,7 +42,7 @@ from ._losses import get_loss
 from ._modes import BatchRunner, Data, Problem, StochasticRunner
 from ._penalties import get_penalty
 from ._schedules import get_schedule
-from ._validation import check_params
+from ._validation import check_init_array, check_params
 
 MAX_INT = np.iinfo(np.int32).max
 
@@ -138,8 +138,8 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                      partial, score_fn, ctx=None):
         """Fit output ``k`` (one binary or regression problem) in place.
 
-        Returns the number of epochs run, the loss curve and the
-        validation scores.
+        Returns the number of epochs run, the loss curve, the validation
+        scores and the update counter reached.
         """
         loss = self._loss()
         train = np.flatnonzero(~val_mask)
@@ -147,45 +147,54 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             data, y, sample_weight, loss, self._penalty(), self.fit_intercept, train
         )
         schedule = self._schedule(loss)
-        t = self.t_
-        coef = self._standard_coef[k]
-        intercept = self._standard_intercept[k]
-        avg = self._average_start > 0
-        if self.mode == "batch":
-            runner = BatchRunner(
-                problem, coef, intercept, schedule, t, accelerate=not partial,
-                average_start=self._average_start,
-                avg_coef=self._average_coef[k] if avg else None,
-                avg_intercept=float(self._average_intercept[k]) if avg else 0.0,
-                n_averaged=int(self._n_averaged[k]) if avg else 0,
-            )
-        else:
-            runner = StochasticRunner(
-                problem, coef, intercept, schedule,
-                self._rows_per_update(len(train)), t,
-                np.random.RandomState(seed), self.shuffle,
-                average_start=self._average_start,
-                avg_coef=self._average_coef[k] if avg else None,
-                avg_intercept=float(self._average_intercept[k]) if avg else 0.0,
-                n_averaged=int(self._n_averaged[k]) if avg else 0,
-                step_rule=self.learning_rate if self.learning_rate in ("pa1", "pa2")
-                else "gradient",
-                pa_c=self.eta0,
-            )
+        runner = self._make_runner(problem, schedule, k, seed, partial)
+
         def score(coef, intercept, mask):
             return score_fn(
                 coef, intercept, data, problem.y, problem.sample_weight, mask
             )
 
+        return self._run_problem(
+            runner, problem, schedule, k, max_iter, val_mask, score, ctx
+        )
+
+    def _make_runner(self, problem, schedule, k, seed, partial,
+                     batch_runner=BatchRunner):
+        """The runner of output ``k`` for this mode, from the stored state."""
+        coef, intercept = self._standard_coef[k], self._standard_intercept[k]
+        averaging = {"average_start": self._average_start}
+        if self._average_start > 0:
+            averaging.update(
+                avg_coef=self._average_coef[k],
+                avg_intercept=float(self._average_intercept[k]),
+                n_averaged=int(self._n_averaged[k]),
+            )
+        if self.mode == "batch":
+            return batch_runner(
+                problem, coef, intercept, schedule, self.t_, accelerate=not partial,
+                **averaging,
+            )
+        pa = self.learning_rate in ("pa1", "pa2")
+        return StochasticRunner(
+            problem, coef, intercept, schedule,
+            self._rows_per_update(len(problem.train)), self.t_,
+            np.random.RandomState(seed), self.shuffle,
+            step_rule=self.learning_rate if pa else "gradient", pa_c=self.eta0,
+            **averaging,
+        )
+
+    def _run_problem(self, runner, problem, schedule, k, max_iter, val_mask,
+                     score_fn, ctx):
+        """Run the epoch loop of output ``k`` and store its weights."""
         if ctx is None or not has_callbacks(self):
             # no callback: skip building a task per epoch
             ctx = NullContext()
         n_iter, curve, scores = self._epoch_loop(
-            runner, problem, schedule, max_iter, val_mask, score, ctx, k
+            runner, problem, schedule, max_iter, val_mask, score_fn, ctx, k
         )
         self._standard_coef[k] = runner.coef()
         self._standard_intercept[k] = runner.intercept()
-        if avg:
+        if self._average_start > 0:
             self._average_coef[k], self._average_intercept[k] = runner.average()
             self._n_averaged[k] = runner.n_averaged
         return n_iter, curve, scores, runner.t
@@ -287,6 +296,66 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
 
     # ------------------------------------------------------------------
     # state
+    def _reset_for_fit(self, coef_init, intercept_init):
+        """Forget the previous fit; return the initial weights to start from.
+
+        With ``warm_start``, the previous solution is the start unless
+        ``coef_init`` / ``intercept_init`` are given.
+        """
+        if self.warm_start and hasattr(self, "coef_"):
+            if coef_init is None:
+                coef_init = self.coef_
+            if intercept_init is None:
+                intercept_init = self.intercept_
+        for attr in ("classes_", "_standard_coef", "_class_counts"):
+            if hasattr(self, attr):
+                delattr(self, attr)
+        return coef_init, intercept_init
+
+    def _init_weights(self, n_outputs, X, coef_init, intercept_init):
+        """Allocate the state, from ``coef_init`` / ``intercept_init`` if given.
+
+        The classifier takes ``coef_init`` of shape (n_outputs, n_features) or,
+        binary, (n_features,); the regressor (n_features,).
+        """
+        n_features = X.shape[1]
+        if coef_init is not None:
+            two_d = is_classifier(self) and np.ndim(coef_init) == 2
+            shape = (n_outputs, n_features) if two_d else (n_features,)
+            coef_init = check_init_array(
+                coef_init, shape, "coef_init", X.dtype
+            ).reshape(n_outputs, n_features)
+        if intercept_init is not None:
+            intercept_init = check_init_array(
+                np.ravel(intercept_init), (n_outputs,), "intercept_init", X.dtype
+            )
+        self._allocate(n_outputs, n_features, coef_init, intercept_init)
+
+    def _finish_fit(self, results, X, y, sample_weight, ctx):
+        """Set the fitted attributes from the problems' results; close ``ctx``.
+
+        ``results`` holds ``(n_iter, loss_curve, validation_scores, t)`` per
+        output; a multiclass fit reports its largest ``n_iter`` and ``t``.
+        """
+        self.n_iter_ = max(r[0] for r in results)
+        if is_classifier(self):
+            self.loss_curves_ = [r[1] for r in results]
+        self.loss_curve_ = results[-1][1]
+        if self.early_stopping:
+            self.validation_scores_ = results[-1][2]
+            self.best_validation_score_ = max(self.validation_scores_)
+        else:
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+        self.t_ = float(max(r[3] for r in results))
+        self._publish(X.dtype)
+        if not is_classifier(self):
+            self.coef_ = self.coef_.ravel()
+        ctx.call_on_fit_task_end(
+            estimator=self, X=X, y=y, metadata={"sample_weight": sample_weight},
+            reconstruction_attributes={},
+        )
+
     def _allocate(self, n_outputs, n_features, coef_init=None, intercept_init=None):
         """Fresh weights (or the given initial ones) and averaging state."""
         self._standard_coef = np.zeros((n_outputs, n_features))

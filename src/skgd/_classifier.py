@@ -22,7 +22,6 @@ from sklearn.utils.validation import (
 from ._base import BaseGD
 from ._dask import fit_dask_batch, is_dask_collection
 from ._losses import CLASSIFICATION_LOSSES
-from ._validation import check_init_array
 
 
 def _loss_has_proba(est):
@@ -276,14 +275,7 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
         if is_dask_collection(X):
             return fit_dask_batch(self, X, y, sample_weight=sample_weight,
                                   coef_init=coef_init, intercept_init=intercept_init)
-        if self.warm_start and hasattr(self, "coef_"):
-            if coef_init is None:
-                coef_init = self.coef_
-            if intercept_init is None:
-                intercept_init = self.intercept_
-        for attr in ("classes_", "_standard_coef", "_class_counts"):
-            if hasattr(self, attr):
-                delattr(self, attr)
+        coef_init, intercept_init = self._reset_for_fit(coef_init, intercept_init)
         X, y = validate_data(
             self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32],
             order="C", accept_large_sparse=True,
@@ -380,35 +372,7 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
             results = Parallel(n_jobs=self.n_jobs, prefer="threads")(
                 delayed(problem)(k) for k in range(n_outputs)
             )
-        self.n_iter_ = max(r[0] for r in results)
-        self.loss_curves_ = [r[1] for r in results]
-        self.loss_curve_ = self.loss_curves_[-1]
-        if self.early_stopping:
-            self.validation_scores_ = results[-1][2]
-            self.best_validation_score_ = max(self.validation_scores_)
-        else:
-            self.validation_scores_ = None
-            self.best_validation_score_ = None
-        self.t_ = float(max(r[3] for r in results))
-        self._publish(X.dtype)
-        ctx.call_on_fit_task_end(
-            estimator=self, X=X, y=y, metadata={"sample_weight": sample_weight},
-            reconstruction_attributes={},
-        )
-
-    def _init_weights(self, n_outputs, X, coef_init, intercept_init):
-        """Allocate the state, from ``coef_init`` / ``intercept_init`` if given."""
-        n_features = X.shape[1]
-        if coef_init is not None:
-            coef_init = check_init_array(
-                coef_init, (n_outputs, n_features) if np.ndim(coef_init) == 2
-                else (n_features,), "coef_init", X.dtype,
-            ).reshape(n_outputs, n_features)
-        if intercept_init is not None:
-            intercept_init = check_init_array(
-                np.ravel(intercept_init), (n_outputs,), "intercept_init", X.dtype
-            )
-        self._allocate(n_outputs, n_features, coef_init, intercept_init)
+        self._finish_fit(results, X, y, sample_weight, ctx)
 
     def _one_vs_rest(self, k, class_weight):
         """Positive label and weights of the positive and other rows of problem k.

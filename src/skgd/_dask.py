@@ -41,8 +41,7 @@ from sklearn.base import is_classifier
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _get_feature_names
 
-from ._modes import BatchRunner
-from ._validation import check_init_array
+from ._modes import BatchRunner, matvec, power_iteration, rmatvec_transposed
 
 
 def is_dask_collection(obj):
@@ -126,13 +125,12 @@ def _evaluate(tree, blocks):
 # per-block kernels (module level: they are shipped to the workers)
 def _block_matvec(X, w, b):
     """``X @ w + b`` of one block, as :meth:`skgd._modes.Data.matvec`."""
-    return np.asarray(X @ w.astype(X.dtype, copy=False), dtype=np.float64).ravel() + b
+    return matvec(X, w, b)
 
 
 def _block_rmatvec(X, r):
     """``X.T @ r`` of one block, as :meth:`skgd._modes.Data.rmatvec`."""
-    out = X.T @ r.astype(X.dtype, copy=False)
-    return np.asarray(out, dtype=np.float64).ravel()
+    return rmatvec_transposed(X.T, r)
 
 
 def _block_gradient(X, y, s, *p_blocks, tree, loss, fit_intercept):
@@ -251,21 +249,13 @@ def dask_lipschitz_constant(problem, s, n_iter=20, seed=0):
     weights (a persisted dask array); one dask computation per iteration."""
     data = problem.data
     d = data.n_features
-    v = np.random.RandomState(seed).uniform(0.5, 1.5, d + 1)
-    if not problem.fit_intercept:
-        v[d] = 0.0
-    lam = 0.0
-    for _ in range(n_iter):
-        nv = np.linalg.norm(v)
-        if nv == 0:
-            return 1.0
-        v = v / nv
-        new = _sum_blocks(_row_blockwise(
+
+    def gram_product(v):
+        return _sum_blocks(_row_blockwise(
             _block_power, d + 1, data.X, s, v=v, fit_intercept=problem.fit_intercept
         ))
-        lam = float(np.dot(v, new))
-        v = new
-    return max(lam, 1e-12)
+
+    return power_iteration(gram_product, d, problem.fit_intercept, n_iter, seed)
 
 
 class DaskBatchRunner(BatchRunner):
@@ -321,17 +311,8 @@ def _as_dask_vector(v, chunks, name, n):
     if hasattr(v, "to_dask_array"):  # dask Series / DataFrame
         v = v.to_dask_array(lengths=True)
     if not is_dask_collection(v):
-        v = np.asarray(v)
-        if v.ndim == 2 and v.shape[1] == 1:
-            v = v.ravel()
-        if v.ndim != 1:
-            raise ValueError(f"{name} should be a 1d array, got an array of shape "
-                             f"{v.shape} instead.")
-        if v.shape[0] != n:
-            raise ValueError(f"Found input variables with inconsistent numbers of "
-                             f"samples: [{n}, {v.shape[0]}] ({name})")
-        return da.from_array(v, chunks=(chunks,))
-    if any(np.isnan(c) for c in v.chunks[0]):
+        v = da.from_array(np.asarray(v))
+    elif any(np.isnan(c) for c in v.chunks[0]):
         v = v.compute_chunk_sizes()
     if v.ndim == 2 and v.shape[1] == 1:
         v = v[:, 0]
@@ -438,14 +419,7 @@ def fit_dask_batch(estimator, X, y, sample_weight=None, coef_init=None,
             "early_stopping is not supported with dask input: hold out a "
             "validation set yourself, or use numpy input."
         )
-    if estimator.warm_start and hasattr(estimator, "coef_"):
-        if coef_init is None:
-            coef_init = estimator.coef_
-        if intercept_init is None:
-            intercept_init = estimator.intercept_
-    for attr in ("classes_", "_standard_coef", "_class_counts"):
-        if hasattr(estimator, attr):
-            delattr(estimator, attr)
+    coef_init, intercept_init = estimator._reset_for_fit(coef_init, intercept_init)
     X, y, sample_weight = _check_dask_input(estimator, X, y, sample_weight)
     if is_classifier(estimator):
         _fit_classifier(estimator, X, y, sample_weight, coef_init, intercept_init)
@@ -487,23 +461,10 @@ def _fit_problem_dask(est, data, y, sample_weight, k, ctx):
     problem = DaskProblem(data, y, sample_weight, loss, est._penalty(),
                           est.fit_intercept)
     schedule = est._schedule(loss)
-    avg = est._average_start > 0
-    runner = DaskBatchRunner(
-        problem, est._standard_coef[k], est._standard_intercept[k], schedule, est.t_,
-        accelerate=True, average_start=est._average_start,
-        avg_coef=est._average_coef[k] if avg else None,
-        avg_intercept=float(est._average_intercept[k]) if avg else 0.0,
-        n_averaged=int(est._n_averaged[k]) if avg else 0,
-    )
-    n_iter, curve, scores = est._epoch_loop(
-        runner, problem, schedule, est.max_iter, None, None, ctx, k
-    )
-    est._standard_coef[k] = runner.coef()
-    est._standard_intercept[k] = runner.intercept()
-    if avg:
-        est._average_coef[k], est._average_intercept[k] = runner.average()
-        est._n_averaged[k] = runner.n_averaged
-    return n_iter, curve, scores, runner.t
+    runner = est._make_runner(problem, schedule, k, None, False,
+                              batch_runner=DaskBatchRunner)
+    return est._run_problem(runner, problem, schedule, k, est.max_iter, None, None,
+                            ctx)
 
 
 def _fit_classifier(est, X, y, sample_weight, coef_init, intercept_init):
@@ -546,43 +507,16 @@ def _fit_classifier(est, X, y, sample_weight, coef_init, intercept_init):
         if n_outputs > 1:
             tasks[k].call_on_fit_task_end(estimator=est, X=X, y=y)
         del y_k, s_k
-    est.n_iter_ = max(r[0] for r in results)
-    est.loss_curves_ = [r[1] for r in results]
-    est.loss_curve_ = est.loss_curves_[-1]
-    est.validation_scores_ = None
-    est.best_validation_score_ = None
-    est.t_ = float(max(r[3] for r in results))
-    est._publish(X.dtype)
-    ctx.call_on_fit_task_end(
-        estimator=est, X=X, y=y, metadata={"sample_weight": sample_weight},
-        reconstruction_attributes={},
-    )
+    est._finish_fit(results, X, y, sample_weight, ctx)
 
 
 def _fit_regressor(est, X, y, sample_weight, coef_init, intercept_init):
     _initial_checks(X, y, sample_weight, classify=False)
-    n_features = X.shape[1]
-    if coef_init is not None:
-        coef_init = check_init_array(coef_init, (n_features,), "coef_init", X.dtype)
-    if intercept_init is not None:
-        intercept_init = check_init_array(
-            np.ravel(intercept_init), (1,), "intercept_init", X.dtype
-        )
-    est._allocate(1, n_features, coef_init, intercept_init)
+    est._init_weights(1, X, coef_init, intercept_init)
     data = DaskData(X)
     ctx = est._init_callback_context(max_subtasks=est.max_iter)
     ctx.call_on_fit_task_begin(
         estimator=est, X=X, y=y, metadata={"sample_weight": sample_weight}
     )
-    n_iter, curve, _, t = _fit_problem_dask(est, data, y, sample_weight, 0, ctx)
-    est.n_iter_ = n_iter
-    est.loss_curve_ = curve
-    est.validation_scores_ = None
-    est.best_validation_score_ = None
-    est.t_ = float(t)
-    est._publish(X.dtype)
-    est.coef_ = est.coef_.ravel()
-    ctx.call_on_fit_task_end(
-        estimator=est, X=X, y=y, metadata={"sample_weight": sample_weight},
-        reconstruction_attributes={},
-    )
+    result = _fit_problem_dask(est, data, y, sample_weight, 0, ctx)
+    est._finish_fit([result], X, y, sample_weight, ctx)

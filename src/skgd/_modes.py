@@ -59,8 +59,7 @@ class Data:
 
     def matvec(self, w, b=0.0):
         """``X @ w + b`` in float64, computed in the data's precision."""
-        p = self.X @ w.astype(self.dtype, copy=False)
-        return np.asarray(p, dtype=np.float64) + b
+        return matvec(self.X, w, b)
 
     def rmatvec(self, r):
         """``X.T @ r`` in float64, computed in the data's precision."""
@@ -68,8 +67,19 @@ class Data:
             # a CSC view of the same arrays, built once (building it costs
             # about as much as the product on small matrices)
             self._XT = self.X.T
-        out = self._XT @ r.astype(self.dtype, copy=False)
-        return np.asarray(out, dtype=np.float64).ravel()
+        return rmatvec_transposed(self._XT, r)
+
+
+def matvec(X, w, b=0.0):
+    """``X @ w + b`` in float64; the product runs in X's precision (no upcast)."""
+    p = X @ w.astype(X.dtype, copy=False)
+    return np.asarray(p, dtype=np.float64).ravel() + b
+
+
+def rmatvec_transposed(XT, r):
+    """``XT @ r`` in float64, with ``XT = X.T``, in X's precision (no upcast)."""
+    out = XT @ r.astype(XT.dtype, copy=False)
+    return np.asarray(out, dtype=np.float64).ravel()
 
 
 class Problem:
@@ -89,17 +99,6 @@ class Problem:
         self.penalty = penalty
         self.fit_intercept = fit_intercept
         self.train = np.ascontiguousarray(train, dtype=np.intp)
-
-    def objective(self, coef, intercept, p=None):
-        """Training objective ``sum s L / sum s + penalty`` at (coef, intercept)."""
-        tr = self.train
-        if p is None:
-            p = self.data.matvec(coef, intercept)
-        s = self.sample_weight[tr]
-        lv = self.loss.loss(self.y[tr], p[tr] if len(p) != len(tr) else p)
-        total = s.sum()
-        mean = float(dot(s, lv) / total) if total > 0 else 0.0
-        return mean + self.penalty.value(coef)
 
 
 class StochasticRunner:
@@ -193,19 +192,34 @@ def lipschitz_constant(problem, n_iter=20, seed=0):
         return 1.0
     s /= total
     d = data.n_features
-    v = np.random.RandomState(seed).uniform(0.5, 1.5, d + 1)
-    if not problem.fit_intercept:
-        v[d] = 0.0
+
+    def gram_product(v):
+        r = s * data.matvec(v[:d], v[d])
+        new = np.empty(d + 1)
+        new[:d] = data.rmatvec(r)
+        new[d] = r.sum() if problem.fit_intercept else 0.0
+        return new
+
+    return power_iteration(gram_product, d, problem.fit_intercept, n_iter, seed)
+
+
+def power_iteration(gram_product, n_features, fit_intercept, n_iter=20, seed=0):
+    """Top eigenvalue of the (n_features + 1)-square operator ``gram_product``.
+
+    The last coordinate is the intercept's (kept at 0 without intercept).
+    Shared by the in-memory and the dask batch runners, so both find the
+    same step.
+    """
+    v = np.random.RandomState(seed).uniform(0.5, 1.5, n_features + 1)
+    if not fit_intercept:
+        v[n_features] = 0.0
     lam = 0.0
     for _ in range(n_iter):
         nv = np.sqrt(dot(v, v))
         if nv == 0:
             return 1.0
-        v /= nv
-        r = s * data.matvec(v[:d], v[d])
-        new = np.empty(d + 1)
-        new[:d] = data.rmatvec(r)
-        new[d] = r.sum() if problem.fit_intercept else 0.0
+        v = v / nv
+        new = gram_product(v)
         lam = float(dot(v, new))
         v = new
     return max(lam, 1e-12)

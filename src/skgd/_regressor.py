@@ -14,7 +14,6 @@ from sklearn.utils.validation import (
 from ._base import BaseGD
 from ._dask import fit_dask_batch, is_dask_collection
 from ._losses import REGRESSION_LOSSES
-from ._validation import check_init_array
 
 
 class GDRegressor(RegressorMixin, BaseGD):
@@ -218,13 +217,7 @@ class GDRegressor(RegressorMixin, BaseGD):
         if is_dask_collection(X):
             return fit_dask_batch(self, X, y, sample_weight=sample_weight,
                                   coef_init=coef_init, intercept_init=intercept_init)
-        if self.warm_start and hasattr(self, "coef_"):
-            if coef_init is None:
-                coef_init = self.coef_
-            if intercept_init is None:
-                intercept_init = self.intercept_
-        if hasattr(self, "_standard_coef"):
-            del self._standard_coef
+        coef_init, intercept_init = self._reset_for_fit(coef_init, intercept_init)
         X, y = validate_data(
             self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32],
             order="C", accept_large_sparse=True, y_numeric=True,
@@ -266,17 +259,8 @@ class GDRegressor(RegressorMixin, BaseGD):
 
     def _fit_chunk(self, X, y, sample_weight, max_iter, coef_init, intercept_init,
                    partial):
-        n_features = X.shape[1]
         if not hasattr(self, "_standard_coef"):
-            if coef_init is not None:
-                coef_init = check_init_array(
-                    coef_init, (n_features,), "coef_init", X.dtype
-                )
-            if intercept_init is not None:
-                intercept_init = check_init_array(
-                    np.ravel(intercept_init), (1,), "intercept_init", X.dtype
-                )
-            self._allocate(1, n_features, coef_init, intercept_init)
+            self._init_weights(1, X, coef_init, intercept_init)
         sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
         y = np.asarray(y, dtype=np.float64)
         val_mask = self._validation_split(y, sample_weight)
@@ -286,25 +270,11 @@ class GDRegressor(RegressorMixin, BaseGD):
         ctx.call_on_fit_task_begin(
             estimator=self, X=X, y=y, metadata={"sample_weight": sample_weight}
         )
-        n_iter, curve, scores, t = self._fit_problem(
+        result = self._fit_problem(
             data, y, sample_weight, val_mask, 0, max_iter, seed, partial,
             self._validation_score, ctx,
         )
-        self.n_iter_ = n_iter
-        self.loss_curve_ = curve
-        if self.early_stopping:
-            self.validation_scores_ = scores
-            self.best_validation_score_ = max(scores)
-        else:
-            self.validation_scores_ = None
-            self.best_validation_score_ = None
-        self.t_ = float(t)
-        self._publish(X.dtype)
-        self.coef_ = self.coef_.ravel()
-        ctx.call_on_fit_task_end(
-            estimator=self, X=X, y=y, metadata={"sample_weight": sample_weight},
-            reconstruction_attributes={},
-        )
+        self._finish_fit([result], X, y, sample_weight, ctx)
 
     @staticmethod
     def _validation_score(coef, intercept, data, y, sample_weight, mask):
