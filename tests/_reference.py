@@ -18,7 +18,7 @@ written in the docstring of :func:`skgd._gd_fast.run_epoch`:
   reached at the end of the update to a running sum (skgd matches this
   mean of iterates without an L1 part; with one it truncates the average as
   scikit-learn does, which the tests check against scikit-learn instead);
-* ``t += 1``.
+* ``t += m`` (``t`` counts rows, as scikit-learn's ``t_``).
 
 A second oracle, :func:`full_gradient_step`, is one proximal gradient step on
 ``F(w, b) = sum_i s_i L_i / sum_i s_i + alpha R(w)``.
@@ -157,7 +157,7 @@ def run_epoch(state, X, y, sample_weight, order, batch_size, etas, loss,
             state.avg_sum = state.avg_sum + state.w
             state.avg_b_sum += state.b
             state.n_averaged += 1
-        state.t += 1
+        state.t += m
         n_updates += 1
     return sum_loss, sum_wloss, sum_w, sum_pen, n_updates
 

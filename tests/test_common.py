@@ -1,10 +1,24 @@
-"""scikit-learn's common estimator checks over both estimators in every mode."""
+"""scikit-learn's common estimator checks over both estimators in every mode.
 
+Every instance uses the defaults, except the parameters a check is about:
+the mode, the batch size, and (batch mode) the loss and penalty whose
+sample-weight handling the equivalence checks test.  No instance carries
+a hand-picked ``tol``, ``max_iter`` or step.
+"""
+
+import pytest
+from sklearn.utils import estimator_checks
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skgd import GDClassifier, GDRegressor
 
-MODES = ("sgd", "minibatch", "batch")
+BATCH_SIZES = (1, 8, 32, 256)
+PENALTIES = ("l2", "l1", "elasticnet", None)
+CLASSIFIER_LOSSES = ("hinge", "log_loss", "modified_huber", "squared_hinge",
+                     "perceptron", "squared_error", "huber", "epsilon_insensitive",
+                     "squared_epsilon_insensitive")
+REGRESSOR_LOSSES = ("squared_error", "huber", "epsilon_insensitive",
+                    "squared_epsilon_insensitive")
 
 SAMPLE_WEIGHT_CHECKS = (
     "check_sample_weight_equivalence_on_dense_data",
@@ -13,27 +27,33 @@ SAMPLE_WEIGHT_CHECKS = (
 
 
 def _instances():
-    for mode in MODES:
-        yield GDClassifier(mode=mode, batch_size=8, random_state=0)
-        yield GDRegressor(mode=mode, batch_size=8, random_state=0)
-    # a few loss / penalty combinations
-    yield GDClassifier(loss="log_loss", penalty="elasticnet", mode="batch", random_state=0)
-    yield GDClassifier(loss="hinge", penalty="l1", mode="minibatch", batch_size=8,
-                       random_state=0)
-    yield GDClassifier(loss="log_loss", average=True, mode="sgd", random_state=0)
-    # converged tightly: weights and repetitions then reach the same optimum
-    # along different (adaptive-step) paths
-    yield GDRegressor(loss="huber", penalty="l1", mode="batch", tol=1e-7,
-                      max_iter=10000, random_state=0)
-    yield GDRegressor(loss="epsilon_insensitive", mode="minibatch", random_state=0)
+    for Est in (GDClassifier, GDRegressor):
+        yield Est()
+        for batch_size in BATCH_SIZES:
+            yield Est(mode="minibatch", batch_size=batch_size)
+        yield Est(mode="batch")
+
+
+def _batch_weight_instances():
+    # batch mode computes the exact weighted objective: a weight of 2 is a
+    # repeated row for every loss and penalty
+    for Est, losses in ((GDClassifier, CLASSIFIER_LOSSES),
+                        (GDRegressor, REGRESSOR_LOSSES)):
+        for loss in losses:
+            for penalty in PENALTIES:
+                if loss == "perceptron" and penalty is not None:
+                    continue  # the optimum is w = 0 (batch mode warns)
+                yield Est(mode="batch", loss=loss, penalty=penalty)
 
 
 def _expected_failed_checks(estimator):
     # Stochastic modes take one step per row (or batch) in a shuffled order:
     # a weight of 2 is not the same as a repeated row, as for scikit-learn's
-    # SGD estimators.  Batch mode computes the exact weighted gradient and
-    # passes these checks.
+    # SGD estimators.
     if estimator.mode == "batch":
+        if estimator.loss == "hinge":  # the default: see KNOWN_WEIGHT_FAILURES
+            reason = "batch mode stops ~tol from the optimum (issue 7)"
+            return {name: reason for name in SAMPLE_WEIGHT_CHECKS}
         return {}
     reason = "stochastic steps: a weight of 2 differs from a repeated row"
     return {name: reason for name in SAMPLE_WEIGHT_CHECKS}
@@ -42,3 +62,38 @@ def _expected_failed_checks(estimator):
 @parametrize_with_checks(list(_instances()), expected_failed_checks=_expected_failed_checks)
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
+
+
+# Known defect (issue 7, item 6, open): at the default tol these fits stop
+# about 1e-3 from the optimum, and the weighted and repeated paths (the
+# same in exact arithmetic, different in rounding) drift apart along the way
+# by more than the checks' 1e-7.  Non-strict: some pass on some platforms.
+KNOWN_WEIGHT_FAILURES = {
+    ("GDClassifier", "hinge", "l2"), ("GDClassifier", "modified_huber", "l2"),
+    ("GDClassifier", "squared_hinge", "l2"), ("GDClassifier", "squared_error", "l1"),
+    ("GDClassifier", "huber", "l1"), ("GDClassifier", "epsilon_insensitive", "l2"),
+    ("GDClassifier", "epsilon_insensitive", "l1"),
+    ("GDClassifier", "epsilon_insensitive", "elasticnet"),
+    ("GDClassifier", "squared_epsilon_insensitive", "l2"),
+    ("GDRegressor", "squared_error", "l1"), ("GDRegressor", "huber", "l1"),
+    ("GDRegressor", "epsilon_insensitive", "l2"),
+    ("GDRegressor", "squared_epsilon_insensitive", "elasticnet"),
+}
+
+
+def _weight_cases():
+    for est in _batch_weight_instances():
+        key = (type(est).__name__, est.loss, est.penalty)
+        marks = ()
+        if key in KNOWN_WEIGHT_FAILURES:
+            marks = pytest.mark.xfail(
+                reason="batch mode stops ~tol from the optimum (issue 7)", strict=False
+            )
+        yield pytest.param(est, marks=marks, id=repr(est).replace("\n", ""))
+
+
+@pytest.mark.parametrize("check_name", SAMPLE_WEIGHT_CHECKS)
+@pytest.mark.parametrize("estimator", list(_weight_cases()))
+def test_batch_mode_sample_weight_equivalence(estimator, check_name):
+    check = getattr(estimator_checks, check_name)
+    check(type(estimator).__name__, estimator)

@@ -218,15 +218,17 @@ def test_average_of_the_last_update_is_the_last_iterate(penalty, batch_size,
     X, y = make_sparse_data()
     Xc = as_container(X, container)
     sw = _weights()
-    n_updates = 2 * -(-N_SAMPLES // batch_size)
+    # t counts rows: the last update starts at row 2 n - m_last (+ 1)
+    m_last = N_SAMPLES - batch_size * (-(-N_SAMPLES // batch_size) - 1)
+    t_last = 1 + 2 * N_SAMPLES - m_last
     kw = dict(batch_size=batch_size, n_epochs=2)
     last, _ = compiled_epochs(Xc, y, sw, "squared_error", penalty,
-                              average_start=n_updates, **kw)
+                              average_start=t_last, **kw)
     assert last.n_averaged == 1
     assert_allclose(last.average_coef(), last.coef(), rtol=1e-13, atol=1e-15)
     assert_allclose(last.average_intercept(), last.intercept, rtol=1e-13)
     never, _ = compiled_epochs(Xc, y, sw, "squared_error", penalty,
-                               average_start=n_updates + 1, **kw)
+                               average_start=t_last + 1, **kw)
     assert never.n_averaged == 0
     assert_array_equal(never.average_coef(), 0.0)
     assert_allclose(never.coef(), last.coef(), rtol=0, atol=0)

@@ -39,6 +39,11 @@ SAMPLE_WEIGHT = np.random.RandomState(0).uniform(0.5, 2.0, 120)
 
 
 def _assert_same(ours, theirs):
+    if ours is None:
+        # skgd stopped with its divergence error: scikit-learn's fit blew up
+        # too (its weights are astronomically large)
+        assert np.abs(theirs.coef_).max() > 1e6
+        return
     np.testing.assert_allclose(ours.coef_, theirs.coef_, rtol=1e-8, atol=1e-12)
     np.testing.assert_allclose(ours.intercept_, theirs.intercept_, rtol=1e-8, atol=1e-12)
     assert ours.n_iter_ == theirs.n_iter_
@@ -50,7 +55,12 @@ def _fit_both(Ours, Theirs, X, y, sample_weight=None, **params):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         theirs = Theirs(**params).fit(X, y, sample_weight=sample_weight)
-        ours = Ours(**params).fit(X, y, sample_weight=sample_weight)
+        try:
+            ours = Ours(**params).fit(X, y, sample_weight=sample_weight)
+        except ValueError as exc:
+            if "diverged" not in str(exc):
+                raise
+            ours = None
     return ours, theirs
 
 

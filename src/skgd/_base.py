@@ -39,12 +39,24 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._callbacks import CallbackSupportMixin, NullContext, has_callbacks
 from ._losses import get_loss
-from ._modes import BatchRunner, Data, Problem, StochasticRunner
+from ._modes import (
+    BatchRunner,
+    Data,
+    Problem,
+    StochasticRunner,
+    expected_smoothness,
+    minibatch_smoothness,
+    row_squared_norms,
+)
 from ._penalties import get_penalty
 from ._schedules import get_schedule
 from ._validation import check_init_array, check_params
 
 MAX_INT = np.iinfo(np.int32).max
+# scikit-learn's damping of the intercept step on sparse data (sgd mode)
+SPARSE_INTERCEPT_DECAY = 0.01
+# an epoch objective this many times the starting one stops the fit
+DIVERGENCE_FACTOR = 1e4
 
 
 class BaseGD(CallbackSupportMixin, BaseEstimator):
@@ -169,19 +181,54 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                 avg_intercept=float(self._average_intercept[k]),
                 n_averaged=int(self._n_averaged[k]),
             )
+        steps = (self._curvature[k] or {}).get(self.mode)
         if self.mode == "batch":
+            L = mu = None
+            if partial and steps is not None:
+                # keep the step found on the earlier chunks (backtracking
+                # corrects it); a smoothed loss narrows over the stream
+                L, mu, n_calls = steps
+                if mu is not None:
+                    mu = BatchRunner.MU_START / np.sqrt(n_calls + 1.0)
             return batch_runner(
                 problem, coef, intercept, schedule, self.t_, accelerate=not partial,
-                **averaging,
+                L=L, mu=mu, **averaging,
             )
         pa = self.learning_rate in ("pa1", "pa2")
+        max_step = np.inf
+        if self.mode == "minibatch":
+            max_step = 1.0 / self._minibatch_smoothness(problem, k, partial)
+        sparse_sgd = self.mode == "sgd" and sp.issparse(problem.data.X)
         return StochasticRunner(
             problem, coef, intercept, schedule,
-            self._rows_per_update(len(problem.train)), self.t_,
-            np.random.RandomState(seed), self.shuffle,
+            self._rows_per_update(len(problem.train)), self.t_, seed, self.shuffle,
             step_rule=self.learning_rate if pa else "gradient", pa_c=self.eta0,
+            max_step=max_step,
+            intercept_decay=SPARSE_INTERCEPT_DECAY if sparse_sgd else 1.0,
             **averaging,
         )
+
+    def _minibatch_smoothness(self, problem, k, partial):
+        """``L_B``, the expected smoothness of a minibatch (its inverse caps the step).
+
+        Estimated on the first call (``L`` by power iteration on a row
+        sample); later ``partial_fit`` calls keep ``L`` and update
+        ``L_max`` with the chunk's rows (one pass over them).
+        """
+        steps = (self._curvature[k] or {}).get("minibatch") if partial else None
+        if steps is None:
+            L, l_max = minibatch_smoothness(problem)
+        else:
+            L, l_max = steps
+            c = problem.loss.smoothness or 1.0
+            tr = problem.train
+            sq = row_squared_norms(problem.data.X)[tr] + float(problem.fit_intercept)
+            if len(tr):
+                l_max = max(l_max, c * float(np.max(problem.sample_weight[tr] * sq))
+                            + problem.penalty.l2_strength)
+        L_B = expected_smoothness(L, l_max, len(problem.train), self.batch_size)
+        self._curvature[k] = {"minibatch": (L, l_max), "step_cap": 1.0 / L_B}
+        return L_B
 
     def _run_problem(self, runner, problem, schedule, k, max_iter, val_mask,
                      score_fn, ctx):
@@ -194,6 +241,10 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         )
         self._standard_coef[k] = runner.coef()
         self._standard_intercept[k] = runner.intercept()
+        if isinstance(runner, BatchRunner):
+            steps = (self._curvature[k] or {}).get("batch")
+            n_calls = 0 if steps is None else steps[2]
+            self._curvature[k] = {"batch": (runner.L, runner.mu, n_calls + 1)}
         if self._average_start > 0:
             self._average_coef[k], self._average_intercept[k] = runner.average()
             self._n_averaged[k] = runner.n_averaged
@@ -207,13 +258,18 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
 
         * early stopping: the validation score has not improved by ``tol``
           for ``n_iter_no_change`` epochs;
-        * batch mode on a smooth loss: the norm of the gradient mapping is at
-          most ``tol * max(alpha, 1e-8) * max(||(w, b)||, 1e-3)``, which bounds
-          the relative distance to the optimum by about ``tol``;
-        * otherwise: the epoch's running objective has not decreased by
-          ``tol`` for ``n_iter_no_change`` epochs.  In sgd and minibatch modes
-          this is scikit-learn's running objective: the mean over the rows of
-          the epoch of the (unweighted) loss plus the penalty.
+        * batch mode: the last ``n_iter_no_change`` iterations moved
+          ``(w, b)`` by less than ``tol`` times its norm, or changed the
+          objective by less than ``tol**2`` relative (:func:`stalled`); for a
+          non-smooth loss, once the smoothing no longer changes the objective
+          by more than ``tol / 10`` relative (``BatchRunner.converged``);
+        * otherwise: the epoch objective has not decreased by ``tol`` for
+          ``n_iter_no_change`` epochs.  In sgd mode this is scikit-learn's
+          running objective (the mean over the rows of the epoch of the
+          unweighted loss, plus the penalty), so that ``n_iter_`` matches
+          scikit-learn's; minibatch mode uses the weighted running objective
+          it reports in ``loss_curve_`` (with class or sample weights the
+          unweighted loss can rise while the objective falls).
 
         With ``learning_rate='adaptive'`` a firing rule divides the step
         by 5 instead of stopping, until it is below 1e-6.  Each epoch is a
@@ -224,10 +280,14 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         best_obj, best_score = np.inf, -np.inf
         no_improvement = 0
         curve, scores = [], []
-        smooth_batch = isinstance(runner, BatchRunner) and runner.smooth
+        own_rule = hasattr(runner, "converged")
         start = time.time()
         n_train = len(problem.train)
         epoch = 0
+        trace = self._objective_trace[k]  # [at the start, at the last epoch]
+        if np.isnan(trace[0]):
+            trace[0] = runner.objective()
+        start_obj = max(float(trace[0]), 1.0)
         for epoch in range(max_iter):
             if self.verbose:
                 print(f"-- Epoch {epoch + 1}")
@@ -238,6 +298,24 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                 raise ValueError(
                     f"Floating-point under-/overflow occurred at epoch #{epoch + 1}: "
                     "the weights are no longer finite. Use a smaller eta0 (or "
+                    "learning_rate='adaptive'), or scale the input data with "
+                    "StandardScaler or MinMaxScaler."
+                )
+            # Divergence: an objective far above the one at the start at the
+            # end of a fit (checked after the loop), or growing over the
+            # calls of partial_fit.  (Large first steps, as the 'optimal'
+            # schedule takes on unscaled or sparse data, can inflate the
+            # objective of the first epochs 1e25 times in fits that then come
+            # down, as in scikit-learn: a large objective alone is no proof.)
+            ratio = obj / start_obj
+            rising = obj >= trace[1]  # False on a problem's first epoch (nan)
+            trace[1] = obj
+            if max_iter == 1 and ratio > DIVERGENCE_FACTOR and rising:
+                # partial_fit: across the calls of a stream
+                raise ValueError(
+                    f"The fit diverged at epoch #{epoch + 1}: the training objective "
+                    f"{obj:.3g} is {ratio:.3g} times its value at the start and not "
+                    "decreasing. Use a smaller eta0 (or "
                     "learning_rate='adaptive'), or scale the input data with "
                     "StandardScaler or MinMaxScaler."
                 )
@@ -269,10 +347,8 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             if self.early_stopping:
                 no_improvement = no_improvement + 1 if score < best_score + tol else 0
                 best_score = max(best_score, score)
-            elif smooth_batch:
-                w_norm = np.sqrt(np.dot(runner.w, runner.w) + runner.b**2)
-                thr = tol * max(problem.penalty.alpha, 1e-8) * max(w_norm, 1e-3)
-                if runner.grad_mapping_norm <= thr:
+            elif own_rule:
+                if runner.converged(self.tol, self.n_iter_no_change):
                     if self.verbose:
                         print(f"Convergence after {epoch + 1} epochs took "
                               f"{time.time() - start:.2f} seconds")
@@ -281,7 +357,9 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             else:
                 # stochastic modes: scikit-learn's running objective (mean
                 # unweighted loss plus penalty), so that n_iter_ matches
-                stop = getattr(runner, "stop_value", obj)
+                stop = obj
+                if self.mode == "sgd":
+                    stop = runner.stop_value
                 no_improvement = no_improvement + 1 if stop > best_obj - tol else 0
                 best_obj = min(best_obj, stop)
             if no_improvement >= self.n_iter_no_change:
@@ -292,7 +370,39 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                     print(f"Convergence after {epoch + 1} epochs took "
                           f"{time.time() - start:.2f} seconds")
                 break
+        if max_iter > 1 and curve and curve[-1] > DIVERGENCE_FACTOR * start_obj:
+            self._check_far_from_start(curve, start_obj, epoch + 1)
         return epoch + 1, curve, scores
+
+    @staticmethod
+    def _check_far_from_start(curve, start_obj, n_epochs):
+        """Raise (still rising) or warn (coming down) for a blown-up objective.
+
+        A run whose objective ends far above its value at the start and
+        has not come down since its first epoch diverged: an error.  One
+        whose first steps overshot and that is coming down (scikit-learn's
+        'optimal' schedule on unscaled data) returns scikit-learn's model,
+        with a warning that it is far from the optimum.
+        """
+        remedy = (
+            "Use a smaller eta0 (or learning_rate='adaptive'), or scale the "
+            "input data with StandardScaler or MinMaxScaler."
+        )
+        ratio = curve[-1] / start_obj
+        if curve[-1] >= curve[0]:
+            raise ValueError(
+                f"The fit diverged: after {n_epochs} epochs the training objective "
+                f"{curve[-1]:.3g} is still {ratio:.3g} times its value at the "
+                f"start. {remedy}"
+            )
+        warnings.warn(
+            f"After {n_epochs} epochs the training objective {curve[-1]:.3g} is "
+            f"still {ratio:.3g} times its value at the start (it is coming down "
+            f"from {max(curve):.3g}): the first steps were far too large for the "
+            f"scale of the data and the model is far from the optimum. {remedy}",
+            ConvergenceWarning,
+            stacklevel=4,
+        )
 
     # ------------------------------------------------------------------
     # state
@@ -367,6 +477,11 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         self._average_coef = np.zeros((n_outputs, n_features))
         self._average_intercept = np.zeros(n_outputs)
         self._n_averaged = np.zeros(n_outputs, dtype=np.int64)
+        # per output: the step estimate kept between partial_fit calls
+        self._curvature = [None] * n_outputs
+        # per output: the objective at the first weights and at the last
+        # epoch (divergence check)
+        self._objective_trace = np.full((n_outputs, 2), np.nan)
         self.t_ = 1.0
 
     def _publish(self, dtype):
@@ -418,8 +533,26 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             )
 
     def _seeds(self, n):
+        """The shuffling seed of each of the ``n`` outputs.
+
+        Drawn from ``random_state`` as scikit-learn's SGD estimators draw
+        theirs (including the draw of their dataset's sampling seed), so that
+        the same ``random_state`` gives the same orderings.
+        """
         rs = check_random_state(self.random_state)
-        return rs.randint(MAX_INT, size=n)
+        if not is_classifier(self):
+            seed = rs.randint(0, MAX_INT)
+            rs.randint(1, MAX_INT)  # scikit-learn's make_dataset draws one
+            return [seed]
+        if n == 1:
+            rs.randint(1, MAX_INT)
+            return [rs.randint(MAX_INT)]
+        seeds = []
+        for class_seed in rs.randint(MAX_INT, size=n):
+            class_rs = np.random.RandomState(class_seed)
+            class_rs.randint(1, MAX_INT)
+            seeds.append(class_rs.randint(MAX_INT))
+        return seeds
 
     # ------------------------------------------------------------------
     # sparse helpers (as scikit-learn's SparseCoefMixin)
@@ -455,6 +588,16 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
 
     def _validate_for_fit(self, for_partial_fit):
         check_params(self, for_partial_fit=for_partial_fit)
+        if self.mode == "batch" and self.loss == "perceptron":
+            warnings.warn(
+                "loss='perceptron' in mode='batch': the perceptron objective "
+                "max(0, -y p) is zero at w = 0, which is its minimum, so batch mode "
+                "(which minimises the objective exactly) returns a model close to "
+                "w = 0. Use mode='sgd' for the perceptron algorithm, or "
+                "loss='hinge' for a large-margin linear classifier.",
+                UserWarning,
+                stacklevel=3,
+            )
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -147,6 +147,15 @@ def _block_objective(y, s, *p_blocks, tree, loss):
     return np.array([[np.dot(s, loss.loss(y, _evaluate(tree, p_blocks)))]])
 
 
+def _block_line(y, s, *blocks, tree, loss):
+    """One block's share of ``(sum s L(y, p), sum s dL(y, p) Xd)``.
+
+    ``tree`` is a ("pair", p, Xd) expression over the row-vector blocks.
+    """
+    p, xd = _evaluate(tree[1], blocks), _evaluate(tree[2], blocks)
+    return np.array([[np.dot(s, loss.loss(y, p)), np.dot(s * loss.dloss(y, p), xd)]])
+
+
 def _block_power(X, s, v, fit_intercept):
     """One block's share of ``Xt S Xt v`` (a power-iteration step)."""
     d = X.shape[1]
@@ -283,11 +292,11 @@ class DaskBatchRunner(BatchRunner):
             cache[key] = dask_lipschitz_constant(pb, self.s)
         return cache[key]
 
-    def _objective(self, w, p):
+    def _objective(self, w, p, true=False):
         pb = self.problem
         total = _sum_blocks(_row_blockwise(
             _block_objective, 1, None, pb.y, self.s, *p.arrays, tree=p.tree,
-            loss=pb.loss,
+            loss=pb.loss if true else self.work_loss,
         ))[0]
         return float(total) + pb.penalty.value(w)
 
@@ -295,11 +304,25 @@ class DaskBatchRunner(BatchRunner):
         pb = self.problem
         g = _sum_blocks(_row_blockwise(
             _block_gradient, pb.data.n_features + 1, pb.data.X, pb.y, self.s,
-            *p.arrays, tree=p.tree, loss=pb.loss, fit_intercept=pb.fit_intercept,
+            *p.arrays, tree=p.tree, loss=self.work_loss,
+            fit_intercept=pb.fit_intercept,
         ))
         gw = g[:-1] + pb.penalty.gradient_smooth(w)
         gb = float(g[-1]) if pb.fit_intercept else 0.0
-        return gw, gb, None
+        return gw, gb, self._objective(w, p)
+
+    def _line_values(self, p, Xd):
+        pb = self.problem
+        pair = p._binary("pair", Xd)
+        loss, slope = _sum_blocks(_row_blockwise(
+            _block_line, 2, None, pb.y, self.s, *pair.arrays, tree=pair.tree,
+            loss=self.work_loss,
+        ))
+        return float(loss), float(slope)
+
+    def _predictions_along(self, Xd, a, w_new, b_new):
+        # a fresh persisted vector rather than an ever longer expression
+        return self.problem.data.matvec(w_new, b_new)
 
 
 # ----------------------------------------------------------------------

@@ -6,15 +6,15 @@ or minibatch gradient descent.  Notation used throughout:
 * ``w = wscale * v`` are the weights (``v`` is stored, ``wscale`` is a
   scalar so that the L2 shrinkage costs O(1) per update), ``b`` the intercept;
 * ``p = x.w + b`` the raw prediction of a row ``x``;
-* ``eta`` a step size, ``t`` the update counter (starts at 1, as
-  scikit-learn's ``t_``).
+* ``eta`` a step size, ``t`` the row counter (starts at 1 and advances by
+  the rows of each update, as scikit-learn's ``t_``).
 
 Dense (C-ordered) and CSR data come through one row view (:class:`RowIndex`
 plus the data array), so the pass never branches on sparsity and a sparse
 update costs O(nnz of the batch).
 """
-from libc.math cimport fabs, isfinite
-from libc.stdint cimport int32_t, int64_t, uint64_t
+from libc.math cimport fabs, isfinite, sqrt
+from libc.stdint cimport int32_t, int64_t, uint32_t
 
 import numpy as np
 
@@ -142,7 +142,8 @@ cdef class WeightState:
         1 for L1).
     fit_intercept : bool
     t : int
-        Update counter of the first update of this state (1 for a new fit).
+        Row counter (1 for a new fit): the number of rows the updates so far
+        have used, plus one (scikit-learn's ``t_``).
     average_start : int
         Averaging covers the updates with ``t >= average_start``; 0 disables.
     avg_coef, avg_intercept, n_averaged
@@ -169,6 +170,11 @@ cdef class WeightState:
     cdef public int step_rule
     cdef public double pa_c
     cdef public bint margin_loss
+    cdef public double intercept_decay
+    cdef public bint row_norms
+    cdef public double row_sq_norm
+    cdef public double row_l1_norm
+    cdef public double stop_penalty_sum
 
     def __init__(self, coef, double intercept, int penalty, double alpha,
                  double l1_ratio, bint fit_intercept, int64_t t=1,
@@ -197,6 +203,12 @@ cdef class WeightState:
         self.step_rule = STEP_GRADIENT
         self.pa_c = 0.0
         self.margin_loss = True
+        self.intercept_decay = 1.0
+        # scikit-learn's stopping objective on sparse rows (see run_epoch)
+        self.row_norms = False
+        self.row_sq_norm = self.sq_norm
+        self.row_l1_norm = self.l1_norm
+        self.stop_penalty_sum = 0.0
 
     def coef(self):
         """The weights ``w`` as a new float64 array."""
@@ -236,6 +248,8 @@ cdef class WeightState:
         self.wscale *= c
         self.sq_norm *= c * c
         self.l1_norm *= fabs(c)
+        self.row_sq_norm *= c * c
+        self.row_l1_norm *= fabs(c)
         if self.wscale < MIN_WSCALE:
             # Fold the scale into v; keep the averaged sum avg_sum + avg_c v.
             for j in range(self.v.shape[0]):
@@ -262,6 +276,24 @@ cdef inline double penalty_value(WeightState st) noexcept nogil:
         return 0.0
     return st.alpha * ((1.0 - st.l1_ratio) * 0.5 * st.sq_norm
                        + st.l1_ratio * st.l1_norm)
+
+
+cdef inline double stop_penalty_value(WeightState st) noexcept nogil:
+    """The penalty in the stopping objective: as scikit-learn computes it.
+
+    On dense rows it is :func:`penalty_value`.  On sparse rows (``row_norms``,
+    sgd mode) scikit-learn's tracked norms are those of the coordinates of
+    the last row added; the stopping rule uses them, so that sgd mode stops
+    at the same epoch as ``SGDClassifier``.
+    """
+    cdef double sq_norm
+    if not st.row_norms:
+        return penalty_value(st)
+    if st.penalty == PENALTY_NONE:
+        return 0.0
+    sq_norm = sqrt(st.row_sq_norm)
+    return st.alpha * ((1.0 - st.l1_ratio) * 0.5 * sq_norm * sq_norm
+                       + st.l1_ratio * st.row_l1_norm)
 
 
 cdef inline double dot(WeightState st, const floating* x, const int32_t* idx,
@@ -293,9 +325,18 @@ cdef inline void add_row(WeightState st, const floating* x, const int32_t* idx,
     cdef bint norms = st.penalty != PENALTY_NONE
     # the L1 norm only enters the objective when l1_ratio > 0
     cdef bint l1 = norms and st.l1_ratio > 0.0
-    cdef double old, new
+    cdef double old, new, row_sq = 0.0, row_l1 = 0.0
     cdef int k
     cdef Py_ssize_t j
+    if st.row_norms:
+        # scikit-learn's WeightVector.add: the norms it tracks become those
+        # of the coordinates of this row (its stopping objective uses them)
+        for k in range(nnz):
+            new = v[idx[k]] + cv * x[k]
+            row_sq += new * new
+            row_l1 += fabs(new)
+        st.row_sq_norm = row_sq * w2
+        st.row_l1_norm = row_l1 * wscale
     if not norms and avg_c == 0.0:
         for k in range(nnz):
             v[idx[k]] += cv * x[k]
@@ -352,28 +393,34 @@ cdef inline double sqnorm(const floating* x, int nnz) noexcept nogil:
     return s
 
 
-cdef inline uint64_t splitmix64(uint64_t* state) noexcept nogil:
-    """Next output of the splitmix64 generator (Steele et al., 2014)."""
-    cdef uint64_t z
-    state[0] += <uint64_t> 0x9E3779B97F4A7C15
-    z = state[0]
-    z = (z ^ (z >> 30)) * <uint64_t> 0xBF58476D1CE4E5B9
-    z = (z ^ (z >> 27)) * <uint64_t> 0x94D049BB133111EB
-    return z ^ (z >> 31)
+cdef inline uint32_t xorshift32(uint32_t* state) noexcept nogil:
+    """Next output, in [0, 2**31), of a 32-bit xorshift generator.
 
-
-def shuffle(Py_ssize_t[::1] order, uint64_t seed):
-    """Shuffle ``order`` in place (Fisher-Yates), deterministically from ``seed``.
-
-    The estimators draw ``seed`` from their ``random_state`` once per epoch;
-    shuffling here costs a few nanoseconds per row, a fraction of a NumPy
-    permutation's cost on small data sets.
+    The generator (and the zero-state rule) of scikit-learn's SGD shuffle, so
+    that the same ``random_state`` gives the same orderings.
     """
-    cdef Py_ssize_t i, j, tmp
-    cdef uint64_t state = seed
+    if state[0] == 0:
+        state[0] = 1
+    state[0] ^= <uint32_t> (state[0] << 13)
+    state[0] ^= <uint32_t> (state[0] >> 17)
+    state[0] ^= <uint32_t> (state[0] << 5)
+    return state[0] % (<uint32_t> 2147483647 + 1)
+
+
+def shuffle(Py_ssize_t[::1] order, uint32_t seed):
+    """Permute ``order`` in place (Fisher-Yates), deterministically from ``seed``.
+
+    The same permutation as scikit-learn's ``SequentialDataset.shuffle`` for
+    the same seed: its SGD reshuffles its index array with the same seed
+    before every epoch, and so do the stochastic modes.
+    """
+    cdef Py_ssize_t n = order.shape[0], tmp
+    cdef uint32_t i, j
+    if n < 2:
+        return
     with nogil:
-        for i in range(order.shape[0] - 1, 0, -1):
-            j = <Py_ssize_t> (splitmix64(&state) % <uint64_t> (i + 1))
+        for i in range(<uint32_t> (n - 1)):
+            j = i + xorshift32(&seed) % <uint32_t> (n - i)
             tmp = order[i]
             order[i] = order[j]
             order[j] = tmp
@@ -402,7 +449,7 @@ def run_epoch(WeightState st, CyLoss loss, const floating[::1] data,
     ----------
     st : WeightState
         Weights and state, updated in place (``t`` advances by the number of
-        updates).
+        rows visited).
     loss : CyLoss
     data : ndarray of float32 or float64
         Dense rows (``X.ravel()`` of a C-ordered array) or CSR ``X.data``.
@@ -440,12 +487,14 @@ def run_epoch(WeightState st, CyLoss loss, const floating[::1] data,
     cdef Py_ssize_t bi, k, start, end, i, m
     cdef double eta, p, yi, s, lv, d, pen, ib, norm2
     cdef double sum_loss = 0.0, sum_wloss = 0.0, sum_w = 0.0, sum_pen = 0.0
+    cdef double sum_stop_pen = 0.0, stop_pen
     cdef double l2_part = 1.0 - st.l1_ratio
     cdef bint has_l2 = st.penalty == PENALTY_L2 or st.penalty == PENALTY_ELASTICNET
     cdef bint has_l1 = st.penalty == PENALTY_L1 or st.penalty == PENALTY_ELASTICNET
     cdef int64_t n_updates = 0
     cdef bint skip
 
+    st.stop_penalty_sum = 0.0
     if n == 0:
         return 0.0, 0.0, 0.0, 0.0, 0
     if etas.shape[0] < n_batches:
@@ -458,6 +507,7 @@ def run_epoch(WeightState st, CyLoss loss, const floating[::1] data,
             m = end - start
             eta = etas[bi]
             pen = penalty_value(st)
+            stop_pen = stop_penalty_value(st)
             ib = 0.0
             skip = False
             # 1. derivatives at the weights before the step
@@ -480,6 +530,7 @@ def run_epoch(WeightState st, CyLoss loss, const floating[::1] data,
                 sum_wloss += s * lv
                 sum_w += s
                 sum_pen += pen
+                sum_stop_pen += stop_pen
                 if st.step_rule == STEP_GRADIENT:
                     d = loss.dloss(yi, p)
                     if d < -MAX_DLOSS:
@@ -516,7 +567,9 @@ def run_epoch(WeightState st, CyLoss loss, const floating[::1] data,
                     add_row(st, x, idx, nnz, d)
                     ib += d
             if st.fit_intercept and ib != 0.0:
-                st.intercept += ib
+                # scikit-learn damps the intercept step by 0.01 on sparse data
+                # (sgd mode only: intercept_decay is 1 otherwise)
+                st.intercept += ib * st.intercept_decay
             if 0 < st.average_start <= st.t:
                 st.avg_c += st.wscale
                 st.avg_intercept_sum += st.intercept
@@ -526,6 +579,8 @@ def run_epoch(WeightState st, CyLoss loss, const floating[::1] data,
                 for k in range(start, end):
                     nnz = row_view(&data[0], rows, order[k], &x, &idx)
                     l1_row(st, x, idx, nnz)
-            st.t += 1
+            # t counts rows (scikit-learn's t_ in sgd mode)
+            st.t += m
             n_updates += 1
+    st.stop_penalty_sum = sum_stop_pen
     return sum_loss, sum_wloss, sum_w, sum_pen, n_updates

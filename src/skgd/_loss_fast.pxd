@@ -41,3 +41,13 @@ cdef class EpsilonInsensitive(CyLoss):
 
 cdef class SquaredEpsilonInsensitive(CyLoss):
     cdef readonly double epsilon
+
+
+cdef class SmoothHinge(CyLoss):
+    cdef readonly double threshold
+    cdef readonly double mu
+
+
+cdef class SmoothEpsilonInsensitive(CyLoss):
+    cdef readonly double epsilon
+    cdef readonly double mu

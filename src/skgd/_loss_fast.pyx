@@ -268,3 +268,68 @@ cdef class SquaredEpsilonInsensitive(CyLoss):
 
     def __reduce__(self):
         return SquaredEpsilonInsensitive, (self.epsilon,)
+
+
+cdef class SmoothHinge(CyLoss):
+    """The hinge with its kink rounded over a width ``mu`` (Nesterov smoothing).
+
+    With ``z = threshold - y p``: ``L = 0`` for ``z <= 0``, ``z^2 / (2 mu)``
+    for ``0 < z < mu`` and ``z - mu / 2`` beyond; ``0 <= hinge - L <= mu / 2``
+    and ``d^2 L / dp^2 <= 1 / mu``.  Batch mode minimises it for a decreasing
+    ``mu`` (continuation) to reach the optimum of the hinge objective.
+    """
+
+    def __init__(self, double threshold, double mu):
+        self.threshold = threshold
+        self.mu = mu
+
+    cdef double loss(self, double y, double p) noexcept nogil:
+        cdef double z = self.threshold - p * y
+        if z <= 0.0:
+            return 0.0
+        if z < self.mu:
+            return 0.5 * z * z / self.mu
+        return z - 0.5 * self.mu
+
+    cdef double dloss(self, double y, double p) noexcept nogil:
+        cdef double z = self.threshold - p * y
+        if z <= 0.0:
+            return 0.0
+        if z < self.mu:
+            return -y * z / self.mu
+        return -y
+
+    def __reduce__(self):
+        return SmoothHinge, (self.threshold, self.mu)
+
+
+cdef class SmoothEpsilonInsensitive(CyLoss):
+    """The epsilon-insensitive loss with its kinks rounded over a width ``mu``.
+
+    With ``a = |y - p| - epsilon``: ``L = 0`` for ``a <= 0``,
+    ``a^2 / (2 mu)`` for ``0 < a < mu`` and ``a - mu / 2`` beyond.
+    """
+
+    def __init__(self, double epsilon, double mu):
+        self.epsilon = epsilon
+        self.mu = mu
+
+    cdef double loss(self, double y, double p) noexcept nogil:
+        cdef double a = fabs(y - p) - self.epsilon
+        if a <= 0.0:
+            return 0.0
+        if a < self.mu:
+            return 0.5 * a * a / self.mu
+        return a - 0.5 * self.mu
+
+    cdef double dloss(self, double y, double p) noexcept nogil:
+        cdef double a = fabs(y - p) - self.epsilon
+        cdef double sign = 1.0 if p > y else -1.0
+        if a <= 0.0:
+            return 0.0
+        if a < self.mu:
+            return sign * a / self.mu
+        return sign
+
+    def __reduce__(self):
+        return SmoothEpsilonInsensitive, (self.epsilon, self.mu)

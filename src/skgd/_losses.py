@@ -48,6 +48,14 @@ class Loss:
         """
         raise AttributeError(f"loss {self.name!r} does not define probabilities")
 
+    def smoothed(self, mu):
+        """A smooth loss within ``mu / 2`` of this one (non-smooth losses only).
+
+        Batch mode minimises the smoothed objective for a decreasing ``mu``
+        (Nesterov smoothing with continuation).
+        """
+        raise NotImplementedError(f"loss {self.name!r} is smooth already")
+
     @property
     def has_proba(self):
         return type(self).predict_proba is not Loss.predict_proba
@@ -71,6 +79,36 @@ class Hinge(Loss):
 
     def compiled(self):
         return _loss_fast.Hinge(self.threshold)
+
+    def smoothed(self, mu):
+        return SmoothHinge(self.threshold, mu)
+
+
+class SmoothHinge(Loss):
+    """The hinge with its kink rounded over a width ``mu``.
+
+    With ``z = threshold - y p``: 0 for ``z <= 0``, ``z^2 / (2 mu)`` for
+    ``0 < z < mu``, ``z - mu / 2`` beyond.  Below the hinge by at most
+    ``mu / 2``; its second derivative is at most ``1 / mu``.
+    """
+
+    name = "smooth_hinge"
+
+    def __init__(self, threshold, mu):
+        self.threshold = threshold
+        self.mu = mu
+        self.smoothness = 1.0 / mu
+
+    def loss(self, y, p):
+        z = np.maximum(self.threshold - y * p, 0.0)
+        return np.where(z < self.mu, 0.5 * z**2 / self.mu, z - 0.5 * self.mu)
+
+    def dloss(self, y, p):
+        z = np.maximum(self.threshold - y * p, 0.0)
+        return -y * np.minimum(z / self.mu, 1.0)
+
+    def compiled(self):
+        return _loss_fast.SmoothHinge(self.threshold, self.mu)
 
 
 class SquaredHinge(Loss):
@@ -187,6 +225,36 @@ class EpsilonInsensitive(Loss):
 
     def compiled(self):
         return _loss_fast.EpsilonInsensitive(self.epsilon)
+
+    def smoothed(self, mu):
+        return SmoothEpsilonInsensitive(self.epsilon, mu)
+
+
+class SmoothEpsilonInsensitive(Loss):
+    """The epsilon-insensitive loss with its kinks rounded over a width ``mu``.
+
+    With ``a = |y - p| - epsilon``: 0 for ``a <= 0``, ``a^2 / (2 mu)`` for
+    ``0 < a < mu``, ``a - mu / 2`` beyond.
+    """
+
+    name = "smooth_epsilon_insensitive"
+    classification = False
+
+    def __init__(self, epsilon, mu):
+        self.epsilon = epsilon
+        self.mu = mu
+        self.smoothness = 1.0 / mu
+
+    def loss(self, y, p):
+        a = np.maximum(np.abs(y - p) - self.epsilon, 0.0)
+        return np.where(a < self.mu, 0.5 * a**2 / self.mu, a - 0.5 * self.mu)
+
+    def dloss(self, y, p):
+        a = np.maximum(np.abs(y - p) - self.epsilon, 0.0)
+        return np.sign(p - y) * np.minimum(a / self.mu, 1.0)
+
+    def compiled(self):
+        return _loss_fast.SmoothEpsilonInsensitive(self.epsilon, self.mu)
 
 
 class SquaredEpsilonInsensitive(Loss):

@@ -102,11 +102,24 @@ class Problem:
 
 
 class StochasticRunner:
-    """Per-row (``batch_size=1``) or minibatch gradient descent."""
+    """Per-row (``batch_size=1``) or minibatch gradient descent.
 
-    def __init__(self, problem, coef, intercept, schedule, batch_size, t, rng,
+    Step sizes: the schedule gives one step per row, ``eta(t)`` with ``t``
+    the row counter (as in sgd mode).  A batch of ``m`` rows steps along the
+    mean of its rows' gradients by the sum of their ``m`` steps (linear
+    scaling: an epoch makes the same progress whatever the batch size),
+    capped at ``max_step`` (``1 / L_B`` in minibatch mode, see
+    :func:`minibatch_smoothness`; no cap in sgd mode).
+
+    Orderings: the row index array is reshuffled before every epoch with
+    the same ``seed``, by scikit-learn's shuffle (so sgd mode follows
+    ``SGDClassifier``'s orderings); held-out rows are skipped.
+    """
+
+    def __init__(self, problem, coef, intercept, schedule, batch_size, t, seed,
                  shuffle, average_start=0, avg_coef=None, avg_intercept=0.0,
-                 n_averaged=0, step_rule="gradient", pa_c=0.0):
+                 n_averaged=0, step_rule="gradient", pa_c=0.0, max_step=np.inf,
+                 intercept_decay=1.0):
         self.problem = problem
         pen = problem.penalty
         self.state = WeightState(
@@ -114,6 +127,9 @@ class StochasticRunner:
             bool(problem.fit_intercept), int(t), int(average_start), avg_coef,
             float(avg_intercept), int(n_averaged),
         )
+        self.state.intercept_decay = float(intercept_decay)
+        # sgd mode on sparse rows: scikit-learn's stopping objective
+        self.state.row_norms = intercept_decay != 1.0
         if step_rule != "gradient":
             self.state.step_rule = int(
                 StepRule.STEP_PA1 if step_rule == "pa1" else StepRule.STEP_PA2
@@ -121,14 +137,30 @@ class StochasticRunner:
             self.state.pa_c = pa_c
             self.state.margin_loss = problem.loss.name in ("hinge", "perceptron")
         self.schedule = schedule
-        self.order = problem.train.copy()
+        n = problem.data.n_samples
+        self.held_out = None
+        if len(problem.train) < n:
+            self.held_out = np.ones(n, dtype=bool)
+            self.held_out[problem.train] = False
+        self.order = np.arange(n, dtype=np.intp)
         self.batch_size = int(batch_size)
-        self.rng = rng
+        self.seed = int(seed) & 0xFFFFFFFF
         self.shuffle = shuffle
+        self.max_step = float(max_step)
 
     @property
     def t(self):
         return self.state.t
+
+    def _steps(self, n_rows):
+        """The step of each update of an epoch over ``n_rows`` rows."""
+        etas = np.asarray(self.schedule.etas(self.state.t + np.arange(n_rows)),
+                          dtype=np.float64)
+        if self.batch_size > 1:
+            etas = np.add.reduceat(etas, np.arange(0, n_rows, self.batch_size))
+        if self.max_step < np.inf:
+            etas = np.minimum(etas, self.max_step)
+        return np.ascontiguousarray(etas)
 
     def epoch(self):
         """One pass over the training rows; returns the running objective.
@@ -139,14 +171,13 @@ class StochasticRunner:
         """
         pb = self.problem
         if self.shuffle:
-            # the ordering of this epoch, drawn from the random state
-            order = self.order
-            shuffle(order, int(self.rng.randint(np.iinfo(np.int64).max)))
-        else:
-            order = pb.train
-        n_updates = -(-len(order) // self.batch_size)
-        t = self.state.t + np.arange(n_updates)
-        etas = np.ascontiguousarray(self.schedule.etas(t), dtype=np.float64)
+            shuffle(self.order, self.seed)
+        order = self.order
+        if self.held_out is not None:
+            order = np.ascontiguousarray(order[~self.held_out[order]])
+        if len(order) == 0:
+            return 0.0
+        etas = self._steps(len(order))
         sum_loss, sum_wloss, sum_w, sum_pen, _ = run_epoch(
             self.state, pb.cy_loss, pb.data.data, pb.data.rows, pb.y,
             pb.sample_weight, order, self.batch_size, etas,
@@ -154,10 +185,14 @@ class StochasticRunner:
         n = max(len(order), 1)
         # scikit-learn's stopping rule looks at the unweighted mean loss
         self.mean_loss = sum_loss / n
-        self.stop_value = (sum_loss + sum_pen) / n
+        self.stop_value = (sum_loss + self.state.stop_penalty_sum) / n
         if sum_w > 0:
             return sum_wloss / sum_w + sum_pen / n
         return sum_pen / n
+
+    def objective(self):
+        """The objective at the current weights (one product unless w = 0)."""
+        return objective_at(self.problem, self.coef(), self.intercept())
 
     def coef(self):
         return self.state.coef()
@@ -174,6 +209,85 @@ class StochasticRunner:
 
     def is_finite(self):
         return self.state.is_finite()
+
+
+def objective_at(problem, coef, intercept):
+    """The objective ``F(w, b)`` on the training rows (no product when w = 0)."""
+    tr = problem.train
+    s = problem.sample_weight[tr]
+    total = s.sum()
+    if total <= 0:
+        return 0.0
+    if np.any(coef):
+        p = problem.data.matvec(np.asarray(coef, dtype=np.float64), intercept)[tr]
+    else:
+        p = np.full(len(tr), float(intercept))
+    y = np.ascontiguousarray(problem.y[tr])
+    loss = problem.cy_loss.weighted_sum(y, np.ascontiguousarray(p),
+                                        np.ascontiguousarray(s / total))
+    return float(loss + problem.penalty.value(np.asarray(coef, dtype=np.float64)))
+
+
+def row_squared_norms(X):
+    """``||x_i||^2`` of every row, in float64 (one pass over the data)."""
+    if sp.issparse(X):
+        sq = np.zeros(X.shape[0])
+        counts = np.diff(X.indptr)
+        if X.data.size:
+            rows = np.repeat(np.arange(X.shape[0]), counts)
+            sq = np.bincount(rows, weights=np.square(X.data, dtype=np.float64),
+                             minlength=X.shape[0])
+        return sq
+    return np.einsum("ij,ij->i", X, X, dtype=np.float64)
+
+
+#: rows of the sample the power iteration of :func:`minibatch_smoothness` uses
+SMOOTHNESS_SAMPLE = 4096
+
+
+def minibatch_smoothness(problem, n_iter=20, seed=0):
+    """``(L, L_max)``: smoothness of the mean loss and of its worst row.
+
+    For the minibatch objective ``f(w) = 1/n sum_i s_i L(y_i, x_i.w + b)``
+    over the ``n`` training rows: ``L = c lambda_max(Xt' S Xt) / n`` and
+    ``L_max = c max_i s_i ||xt_i||^2``, with ``Xt`` the rows with a column of
+    ones when the intercept is fitted, ``c`` the loss's smoothness (1 for
+    the non-smooth losses: their step then moves a margin by about one
+    unit) and the L2 strength added to both.  ``L`` comes from a power
+    iteration over at most ``max(SMOOTHNESS_SAMPLE, n / 16)`` rows drawn at
+    random, so that it costs about one epoch's products at most.
+    """
+    data, tr = problem.data, problem.train
+    n = len(tr)
+    c = problem.loss.smoothness or 1.0
+    l2 = problem.penalty.l2_strength
+    if n == 0:
+        return 1.0, 1.0
+    s = problem.sample_weight[tr]
+    sq = row_squared_norms(data.X)[tr] + (1.0 if problem.fit_intercept else 0.0)
+    l_max = c * float(np.max(s * sq)) + l2
+    m = min(n, max(SMOOTHNESS_SAMPLE, n // 16))
+    rows = tr if m == n else np.sort(
+        np.random.RandomState(seed).choice(tr, m, replace=False))
+    sample = Data(data.X[rows])
+    s_rows = problem.sample_weight[rows] / m
+    d = data.n_features
+
+    gram_product = _gram_operator(sample, s_rows, problem.fit_intercept)
+    lam = power_iteration(gram_product, d, problem.fit_intercept, n_iter, seed)
+    return c * lam + l2, l_max
+
+
+def expected_smoothness(L, l_max, n, batch_size):
+    """Smoothness of a size-B minibatch drawn without replacement from n rows.
+
+    ``L_B = n (B - 1) / (B (n - 1)) L + (n - B) / (B (n - 1)) L_max``
+    (Gower et al., 2019): ``L_max`` for one row, ``L`` for the whole data.
+    """
+    B = min(int(batch_size), int(n))
+    if n <= 1 or B >= n:
+        return L if n > 1 else l_max
+    return (n * (B - 1) * L + (n - B) * l_max) / (B * (n - 1))
 
 
 def lipschitz_constant(problem, n_iter=20, seed=0):
@@ -193,14 +307,22 @@ def lipschitz_constant(problem, n_iter=20, seed=0):
     s /= total
     d = data.n_features
 
+    gram_product = _gram_operator(data, s, problem.fit_intercept)
+    return power_iteration(gram_product, d, problem.fit_intercept, n_iter, seed)
+
+
+def _gram_operator(data, s, fit_intercept):
+    """``v -> Xt' S Xt v`` for ``Xt`` the data with a ones column if fitted."""
+    d = data.n_features
+
     def gram_product(v):
         r = s * data.matvec(v[:d], v[d])
         new = np.empty(d + 1)
         new[:d] = data.rmatvec(r)
-        new[d] = r.sum() if problem.fit_intercept else 0.0
+        new[d] = r.sum() if fit_intercept else 0.0
         return new
 
-    return power_iteration(gram_product, d, problem.fit_intercept, n_iter, seed)
+    return gram_product
 
 
 def power_iteration(gram_product, n_features, fit_intercept, n_iter=20, seed=0):
@@ -226,10 +348,29 @@ def power_iteration(gram_product, n_features, fit_intercept, n_iter=20, seed=0):
 
 
 class BatchRunner:
-    """Full-gradient descent: FISTA for smooth losses, subgradient otherwise."""
+    """Full-gradient descent: FISTA on a smooth (or smoothed) objective.
+
+    Smooth losses: accelerated proximal gradient steps ``1 / L_k`` (the
+    Lipschitz constant of the gradient, adapted by backtracking), with
+    adaptive restart.  Non-smooth losses (hinge, perceptron,
+    epsilon-insensitive): the same steps on the loss smoothed over a width
+    ``mu`` (:meth:`skgd._losses.Loss.smoothed`, at most ``mu / 2`` below the
+    loss), with ``mu`` divided by ``MU_FACTOR`` each time the smoothed
+    problem is solved, until the smoothing changes the objective by less than
+    the tolerance (Nesterov smoothing with continuation).
+
+    ``L`` (the step estimate) can be given, e.g. kept from an earlier
+    ``partial_fit`` call: the power iteration then is skipped.
+    """
+
+    #: initial smoothing width, in units of the loss's margin
+    MU_START = 1.0
+    MU_FACTOR = 10.0
+    MU_MIN = 1e-10
 
     def __init__(self, problem, coef, intercept, schedule, t, accelerate=True,
-                 average_start=0, avg_coef=None, avg_intercept=0.0, n_averaged=0):
+                 average_start=0, avg_coef=None, avg_intercept=0.0, n_averaged=0,
+                 L=None, mu=None):
         self.problem = problem
         # averaging: running mean of the iterates of updates t >= average_start
         self.average_start = int(average_start)
@@ -243,26 +384,58 @@ class BatchRunner:
         self.b = float(intercept)
         pb = problem
         self.smooth = pb.loss.smoothness is not None
-        self.accelerate = accelerate and self.smooth
+        self.accelerate = accelerate
         self.s = self._normalised_weights()
+        self.mu = None
+        if not self.smooth:
+            self.mu = float(mu) if mu is not None else self.MU_START
+        self._set_work_loss()
         self.p = pb.data.matvec(self.w, self.b)
-        self.obj = self._objective(self.w, self.p)
-        if self.smooth:
-            lam = self._gram_top_eigenvalue()
-            self.L = pb.loss.smoothness * lam * 1.02 + pb.penalty.l2_strength
-            self.L = max(self.L, 1e-12)
-        # momentum state: previous iterate and its predictions
-        self.w_prev, self.b_prev, self.p_prev = self.w, self.b, self.p
-        self.theta = 1.0
-        self.beta = 0.0
+        self.work_obj = self._objective(self.w, self.p)
+        self.obj = self.work_obj if self.smooth else self._objective(
+            self.w, self.p, true=True)
+        # quasi-Newton (L-BFGS) directions when there is no L1 part; FISTA
+        # (proximal steps 1 / L_k) otherwise, and plain proximal gradient
+        # steps for partial_fit (one step per chunk: no memory across chunks)
+        self.quasi_newton = accelerate and pb.penalty.l1_strength == 0.0
+        self._L = None if L is None else max(float(L), 1e-12)
+        self._reset_momentum()
         self.grad_mapping_norm = np.inf
-        # subgradient steps do not decrease the objective monotonically:
-        # keep the best iterate
+        self.history = [(self.work_obj, self.w, self.b)]
         self.best = (self.obj, self.w, self.b)
 
+    # ------------------------------------------------------------------
     @property
     def t(self):
         return self.t_
+
+    @property
+    def L(self):
+        """The step estimate of the proximal steps: ``1 / L`` (power iteration once)."""
+        if self._L is None:
+            lam = self._gram_top_eigenvalue()
+            self._L = max(self.work_loss.smoothness * lam * 1.02
+                          + self.problem.penalty.l2_strength, 1e-12)
+        return self._L
+
+    @L.setter
+    def L(self, value):
+        self._L = value
+
+    def _set_work_loss(self):
+        pb = self.problem
+        self.work_loss = pb.loss if self.smooth else pb.loss.smoothed(self.mu)
+        self.work_cy = self.work_loss.compiled()
+        self.true_cy = pb.loss.compiled()
+
+    def _reset_momentum(self):
+        self.w_prev, self.b_prev, self.p_prev = self.w, self.b, self.p
+        self.theta = 1.0
+        self.beta = 0.0
+        # L-BFGS: gradient at the current point and the curvature pairs
+        self.g = None
+        self.memory = []
+        self.failed_searches = 0
 
     def _normalised_weights(self):
         """``s_i / sum(s)`` on the training rows, 0 on held-out rows."""
@@ -277,21 +450,138 @@ class BatchRunner:
         """Largest eigenvalue of the weighted Gram matrix (power iteration)."""
         return lipschitz_constant(self.problem)
 
-    def _objective(self, w, p):
+    def _objective(self, w, p, true=False):
+        """The objective at (w, p): of the working (smoothed) loss, or the true one."""
         pb = self.problem
-        return pb.cy_loss.weighted_sum(pb.y, p, self.s) + pb.penalty.value(w)
+        cy = self.true_cy if true else self.work_cy
+        return cy.weighted_sum(pb.y, p, self.s) + pb.penalty.value(w)
 
     def _gradient(self, w, p):
-        """Gradient at (w, p) and the objective there (None if not computed)."""
+        """Gradient at (w, p) and the working objective there (None if not computed)."""
         pb = self.problem
         r = np.empty_like(self.s)
-        loss = pb.cy_loss.weighted_gradient(pb.y, p, self.s, r)
+        loss = self.work_cy.weighted_gradient(pb.y, p, self.s, r)
         gw = pb.data.rmatvec(r) + pb.penalty.gradient_smooth(w)
         gb = float(r.sum()) if pb.fit_intercept else 0.0
         return gw, gb, loss + pb.penalty.value(w)
 
+    # ------------------------------------------------------------------
     def epoch(self):
-        """One (accelerated) proximal gradient step; returns the objective."""
+        """One iteration (L-BFGS or FISTA step); returns the true objective."""
+        if self.quasi_newton:
+            w_new, b_new, p_new = self._lbfgs_step()
+        else:
+            w_new, b_new, p_new = self._proximal_step()
+        self.w, self.b, self.p = w_new, b_new, p_new
+        self.obj = (self.work_obj if self.smooth
+                    else self._objective(w_new, p_new, true=True))
+        if self.obj < self.best[0]:
+            self.best = (self.obj, w_new, b_new)
+        if 0 < self.average_start <= self.t_:
+            self.n_averaged += 1
+            self.avg_w += (self.coef() - self.avg_w) / self.n_averaged
+            self.avg_b += (self.intercept() - self.avg_b) / self.n_averaged
+        self.t_ += 1
+        self.history.append((self.work_obj, self.w, self.b))
+        if len(self.history) > self.HISTORY:
+            self.history.pop(0)
+        return self.obj
+
+    #: iterates kept for the stopping rule (at least n_iter_no_change + 1)
+    HISTORY = 64
+
+    #: curvature pairs kept by L-BFGS
+    MEMORY = 10
+
+    def _lbfgs_step(self):
+        """One L-BFGS step with a strong-Wolfe line search.
+
+        The direction comes from the last ``MEMORY`` curvature pairs (two-loop
+        recursion) on ``(w, b)``.  Along it the predictions are
+        ``p + a X d`` and the slope is ``r(a) . X d`` (plus the L2 part), so
+        a trial step costs O(n_samples), and an iteration two products
+        (``X d`` and the gradient's ``X.T r``) whatever the number of trials.
+        """
+        pb = self.problem
+        fit_b = pb.fit_intercept
+        if self.g is None:
+            gw, gb, self.work_obj = self._gradient(self.w, self.p)
+            self.g = np.append(gw, gb)
+        g = self.g
+        if self.failed_searches >= 2:
+            # at the optimum to rounding: nothing left to do
+            return self.w, self.b, self.p
+        direction = self._two_loop(g)
+        if not dot(g, direction) < 0:
+            # not a descent direction (rounding): restart from the gradient
+            self.memory = []
+            direction = self._two_loop(g)
+        dw, db = direction[:-1], (direction[-1] if fit_b else 0.0)
+        Xd = pb.data.matvec(dw, db)
+        l2 = pb.penalty.l2_strength
+        ww, wd, dd = dot(self.w, self.w), dot(self.w, dw), dot(dw, dw)
+        loss0 = self.work_obj - 0.5 * l2 * ww
+
+        def phi(a):
+            loss, slope = self._line_values(self.p + a * Xd, Xd)
+            return (loss + 0.5 * l2 * (ww + 2.0 * a * wd + a * a * dd),
+                    slope + l2 * (wd + a * dd))
+
+        f0, d0 = loss0 + 0.5 * l2 * ww, dot(g, direction)
+        a = 0.0
+        if d0 < -1e-15 * abs(f0):
+            a = wolfe_line_search(phi, f0, d0)
+        if a == 0.0:
+            # no step along this direction decreases F: gradient step next
+            self.failed_searches += 1
+            self.memory = []
+            self.grad_mapping_norm = float(np.sqrt(dot(g, g)))
+            return self.w, self.b, self.p
+        self.failed_searches = 0
+        w_new, b_new = self.w + a * dw, self.b + a * db
+        p_new = self._predictions_along(Xd, a, w_new, b_new)
+        gw, gb, self.work_obj = self._gradient(w_new, p_new)
+        g_new = np.append(gw, gb)
+        step, change = a * direction, g_new - g
+        sy = dot(step, change)
+        if sy > 1e-12 * dot(change, change):
+            self.memory.append((step, change, 1.0 / sy))
+            if len(self.memory) > self.MEMORY:
+                self.memory.pop(0)
+        self.g = g_new
+        self.grad_mapping_norm = float(np.sqrt(dot(g_new, g_new)))
+        return w_new, b_new, p_new
+
+    def _line_values(self, p, Xd):
+        """``(sum_i s_i L(y_i, p_i), sum_i s_i dL(y_i, p_i) Xd_i)``, working loss."""
+        pb = self.problem
+        r = np.empty_like(self.s)
+        loss = self.work_cy.weighted_gradient(pb.y, p, self.s, r)
+        return loss, float(dot(r, Xd))
+
+    def _two_loop(self, g):
+        """``-H g`` for the L-BFGS inverse-Hessian estimate ``H``."""
+        q = -g
+        if not self.memory:
+            # first step: as long as the gradient's norm (line search shortens)
+            return q / max(np.sqrt(dot(g, g)), 1e-12)
+        coefs = []
+        for s_k, y_k, rho in reversed(self.memory):
+            c = rho * dot(s_k, q)
+            q = q - c * y_k
+            coefs.append(c)
+        s_k, y_k, rho = self.memory[-1]
+        q = q * (1.0 / (rho * dot(y_k, y_k)))
+        for (s_k, y_k, rho), c in zip(self.memory, reversed(coefs)):
+            q = q + (c - rho * dot(y_k, q)) * s_k
+        return q
+
+    def _predictions_along(self, Xd, a, w_new, b_new):
+        """The predictions at the accepted point, ``p + a X d``."""
+        return self.p + a * Xd
+
+    def _proximal_step(self):
+        """One (accelerated) proximal gradient step (FISTA)."""
         pb = self.problem
         if self.accelerate and self.beta > 0:
             beta = self.beta
@@ -302,29 +592,25 @@ class BatchRunner:
             zw, zb, zp = self.w, self.b, self.p
         gw, gb, obj_z = self._gradient(zw, zp)
         if obj_z is None:
-            obj_z = self._objective(zw, zp) if self.smooth else None
+            obj_z = self._objective(zw, zp)
         # the predictions are computed in the data's precision: compare
         # objectives up to that rounding
         rtol = 1e-12 if pb.data.dtype == np.float64 else 1e-5
-        if self.smooth:
-            # Try a 10% longer step than last time: the global bound L (loss
-            # smoothness times the top eigenvalue of the Gram matrix) is
-            # often far above the curvature near the optimum.  Backtracking
-            # below restores a majorising step when the trial fails.  On
-            # ill-conditioned problems this cuts the iterations 3 to 8 times.
-            self.L *= 0.9
+        # Try a 10% longer step than last time: the global bound L (loss
+        # smoothness times the top eigenvalue of the Gram matrix) is often
+        # far above the curvature near the optimum.  Backtracking below
+        # restores a majorising step when the trial fails.  On
+        # ill-conditioned problems this cuts the iterations 3 to 8 times.
+        self.L *= 0.9
         for _ in range(60):
-            if self.smooth:
-                eta = 1.0 / self.L
-            else:
-                eta = float(self.schedule.etas([self.t_])[0])
+            eta = 1.0 / self.L
             w_new = pb.penalty.prox_l1(zw - eta * gw, eta)
             b_new = zb - eta * gb
             p_new = pb.data.matvec(w_new, b_new)
             obj_new = self._objective(w_new, p_new)
-            if not self.smooth or (np.isfinite(obj_new) and self._sufficient_decrease(
+            if np.isfinite(obj_new) and self._sufficient_decrease(
                 obj_z, zw, zb, gw, gb, w_new, b_new, obj_new, rtol
-            )):
+            ):
                 break
             # the step was too long for the local curvature: back off
             self.L *= 2.0
@@ -339,15 +625,8 @@ class BatchRunner:
             self.beta = (self.theta - 1.0) / theta_new
             self.theta = theta_new
         self.w_prev, self.b_prev, self.p_prev = self.w, self.b, self.p
-        self.w, self.b, self.p, self.obj = w_new, b_new, p_new, obj_new
-        if obj_new < self.best[0]:
-            self.best = (obj_new, w_new, b_new)
-        if 0 < self.average_start <= self.t_:
-            self.n_averaged += 1
-            self.avg_w += (self.coef() - self.avg_w) / self.n_averaged
-            self.avg_b += (self.intercept() - self.avg_b) / self.n_averaged
-        self.t_ += 1
-        return obj_new
+        self.work_obj = obj_new
+        return w_new, b_new, p_new
 
     def _sufficient_decrease(self, obj_z, zw, zb, gw, gb, w_new, b_new, obj_new, rtol):
         # majorisation check at the extrapolated point z
@@ -357,6 +636,50 @@ class BatchRunner:
                 + 0.5 * self.L * (dot(dw, dw) + db * db)
                 + pen.l1_strength * np.abs(w_new).sum())
         return obj_new <= quad + rtol * abs(quad)
+
+    # ------------------------------------------------------------------
+    def converged(self, tol, n_iter_no_change):
+        """The stopping rule of batch mode (see ``BaseGD._epoch_loop``).
+
+        The working problem is solved when the last ``n_iter_no_change``
+        iterations moved the model by less than ``tol`` relative
+        (:func:`stalled`).  For a smoothed loss, ``mu`` is then
+        divided by ``MU_FACTOR`` and the iterations go on, unless the
+        smoothing changes the objective by less than ``tol / 10`` relative
+        (the smoothed objective is below the true one: their difference
+        bounds what the smoothing costs).
+        """
+        stop = tol is not None
+        if tol is None:
+            # no stopping rule: still narrow the smoothing when a stage stalls
+            if self.smooth:
+                return False
+            tol = 1e-4
+        if self.smooth:
+            return stalled(self.history, tol, n_iter_no_change)
+        # a stage of the continuation ends after a full window of iterations
+        # (its first steps, with a step estimate from the wider smoothing,
+        # can be short)
+        if len(self.history) <= n_iter_no_change or not stalled(
+            self.history, tol, n_iter_no_change
+        ):
+            return False
+        gap = self.obj - self.work_obj  # >= 0: the smoothing's share
+        if gap <= 0.1 * tol * abs(self.obj) or self.mu <= self.MU_MIN:
+            return stop
+        self.mu /= self.MU_FACTOR
+        self._set_work_loss()
+        # restart from the best point of the true objective
+        _, self.w, self.b = self.best
+        self.p = self.problem.data.matvec(self.w, self.b)
+        self.work_obj = self._objective(self.w, self.p)
+        self._reset_momentum()
+        self.history = [(self.work_obj, self.w, self.b)]
+        return False
+
+    def objective(self):
+        """The (true) objective at the current iterate."""
+        return self.obj
 
     def average(self):
         return self.avg_w.copy(), self.avg_b
@@ -369,3 +692,83 @@ class BatchRunner:
 
     def is_finite(self):
         return bool(np.isfinite(self.b) and np.all(np.isfinite(self.w)))
+
+
+def stalled(history, tol, n_iter_no_change):
+    """Batch mode's rule: further iterations no longer change the model.
+
+    ``history`` holds ``(objective, w, b)`` per iteration.  True when the
+    last ``n_iter_no_change`` iterations moved ``(w, b)`` by less than
+    ``tol`` times its norm, or, before there were that many iterations, at
+    less than the same mean rate (a warm start at the optimum stops after
+    one iteration); also when they changed the objective by less than
+    ``tol**2`` times its value (a plateau, e.g. at w = 0).
+    """
+    window = min(n_iter_no_change, len(history) - 1)
+    if window < 1:
+        return False
+    f_old, w_old, b_old = history[-1 - window]
+    f, w, b = history[-1]
+    scale = window / n_iter_no_change
+    if abs(f_old - f) <= tol * tol * abs(f) * scale:
+        return True
+    dw = w - w_old
+    moved = np.sqrt(dot(dw, dw) + (b - b_old) ** 2)
+    size = np.sqrt(dot(w, w) + b * b)
+    return bool(moved <= tol * size * scale)
+
+
+def wolfe_line_search(phi, f0, d0, a1=1.0, c1=1e-4, c2=0.9, max_evals=40):
+    """A step ``a > 0`` with the strong Wolfe conditions, or 0 if none is found.
+
+    ``phi(a)`` returns the objective and its slope along the direction;
+    ``f0``, ``d0 < 0`` are their values at ``a = 0``.  Bracketing by
+    doubling, then zooming with a safeguarded quadratic step (Nocedal &
+    Wright, 2006, algorithms 3.5 and 3.6).  When the evaluations run out, the
+    best step with sufficient decrease found so far is returned.
+    """
+    evals = [0]
+
+    def value(a):
+        evals[0] += 1
+        f, d = phi(a)
+        ok = bool(np.isfinite(f) and np.isfinite(d) and f <= f0 + c1 * a * d0)
+        return f, d, ok
+
+    def zoom(lo, f_lo, d_lo, hi, f_hi):
+        while evals[0] < max_evals:
+            width = hi - lo
+            a = lo + 0.5 * width
+            if np.isfinite(f_hi):
+                denom = 2.0 * (f_hi - f_lo - d_lo * width)
+                if denom > 0:
+                    trial = lo - d_lo * width * width / denom
+                    if abs(trial - lo) > 0.1 * abs(width) and \
+                            abs(hi - trial) > 0.1 * abs(width):
+                        a = trial
+            f, d, ok = value(a)
+            if not ok or f >= f_lo:
+                hi, f_hi = a, f
+            else:
+                if abs(d) <= -c2 * d0:
+                    return a
+                if d * (hi - lo) >= 0:
+                    hi, f_hi = lo, f_lo
+                lo, f_lo, d_lo = a, f, d
+            if abs(hi - lo) <= 1e-14 * max(abs(lo), abs(hi)):
+                break
+        return lo
+
+    a_prev, f_prev, d_prev = 0.0, f0, d0
+    a = a1
+    while evals[0] < max_evals:
+        f, d, ok = value(a)
+        if not ok or (a_prev > 0 and f >= f_prev):
+            return zoom(a_prev, f_prev, d_prev, a, f)
+        if abs(d) <= -c2 * d0:
+            return a
+        if d >= 0:
+            return zoom(a, f, d, a_prev, f_prev)
+        a_prev, f_prev, d_prev = a, f, d
+        a = 2.0 * a
+    return a_prev
