@@ -48,6 +48,8 @@ def _assert_same_fit(a, b, rtol=0.0, atol=0.0):
 
 # ----------------------------------------------------------------------------
 # minibatch(batch_size=1) == sgd, while the steps are below minibatch's cap
+# (without intercept, whose step minibatch mode scales, and without a
+# stopping rule: minibatch's tol is relative to the starting objective)
 
 
 def _cap(est, k=0):
@@ -61,7 +63,8 @@ def _cap(est, k=0):
 def test_minibatch_of_one_is_sgd(loss, penalty, average):
     X, y = _data(loss, density=0.6)
     kw = dict(loss=loss, penalty=penalty, average=average, random_state=5, alpha=0.01,
-              max_iter=30, learning_rate="invscaling", eta0=0.01)
+              max_iter=30, learning_rate="invscaling", eta0=0.01, tol=None,
+              fit_intercept=False)
     sgd = _estimator(loss)(mode="sgd", **kw).fit(X, y)
     mb = _estimator(loss)(mode="minibatch", batch_size=1, **kw).fit(X, y)
     assert 0.01 < _cap(mb)  # the cap 1 / L_max never binds here
@@ -74,30 +77,60 @@ def test_minibatch_of_one_is_sgd(loss, penalty, average):
 
 
 def _smoothness_oracle(X, sw, loss, alpha_l2, fit_intercept=True):
-    """L and L_max of f = 1/n sum s_i L_i by dense linear algebra."""
+    """L, L_max and delta of f = 1/n sum s_i L_i by dense linear algebra.
+
+    ``delta`` brings the intercept's curvature ``mean(s)`` down to the
+    coefficients' (top eigenvalue of X' S X / n); the intercept's column
+    is scaled by ``sqrt(delta)``.
+    """
     c = get_loss(loss).smoothness or 1.0
-    Xt = np.column_stack([X, np.ones(len(X))]) if fit_intercept else X
-    L = c * np.linalg.eigvalsh(Xt.T @ (sw[:, None] * Xt) / len(X)).max() + alpha_l2
+    n = len(X)
+    delta = 1.0
+    if fit_intercept:
+        lam_w = np.linalg.eigvalsh(X.T @ (sw[:, None] * X) / n).max()
+        delta = min(1.0, lam_w / sw.mean())
+    Xt = np.column_stack([X, np.full(n, np.sqrt(delta))]) if fit_intercept else X
+    L = c * np.linalg.eigvalsh(Xt.T @ (sw[:, None] * Xt) / n).max() + alpha_l2
     l_max = c * np.max(sw * np.einsum("ij,ij->i", Xt, Xt)) + alpha_l2
-    return L, l_max
+    return L, l_max, delta
 
 
+@pytest.mark.parametrize("scale", [1.0, 0.05])
 @pytest.mark.parametrize("loss", ["log_loss", "hinge", "squared_error"])
-def test_minibatch_smoothness_estimate(loss):
+def test_minibatch_smoothness_estimate(loss, scale):
+    """scale=0.05: the intercept's column dominates, delta < 1 balances it."""
     X, y = _data(loss, n=200)
+    X = X * scale
     sw = np.random.RandomState(0).uniform(0.5, 2.0, 200)
     est = _estimator(loss)(loss=loss, mode="minibatch", alpha=0.01, max_iter=1,
                            tol=None).fit(X, y, sample_weight=sw)
-    L, l_max = est._curvature[0]["minibatch"]
-    L_ref, l_max_ref = _smoothness_oracle(X, sw, loss, 0.01)
-    assert_allclose(l_max, l_max_ref, rtol=1e-12)
+    L, l_max, delta = est._curvature[0]["minibatch"]
+    L_ref, l_max_ref, delta_ref = _smoothness_oracle(X, sw, loss, 0.01)
+    assert (delta_ref < 0.1) == (scale < 1)
     # power iteration: a lower bound, close to the top eigenvalue
-    assert L_ref * (1 - 1e-3) <= L <= L_ref * (1 + 1e-12)
+    assert delta_ref * (1 - 1e-3) <= delta <= delta_ref * (1 + 1e-12)
+    assert_allclose(l_max, l_max_ref, rtol=1e-3)
+    assert L_ref * (1 - 1e-3) <= L <= L_ref * (1 + 1e-3)
     # Gower et al.'s expected smoothness: L_max for one row, L for all rows
     assert expected_smoothness(L, l_max, 200, 1) == l_max
     assert_allclose(expected_smoothness(L, l_max, 200, 200), L)
     mid = expected_smoothness(L, l_max, 200, 32)
     assert L < mid < l_max
+
+
+def test_minibatch_intercept_step_is_scaled_by_delta():
+    """One update of a batch of all rows from zero, learning_rate constant
+    below the cap: the intercept moves delta times the gradient step."""
+    X, y = _data("squared_error", n=50)
+    X = X * 0.05
+    est = GDRegressor(mode="minibatch", batch_size=50, learning_rate="constant",
+                      eta0=1e-4, alpha=0.0, max_iter=1, tol=None,
+                      shuffle=False).fit(X, y)
+    delta = est._curvature[0]["minibatch"][2]
+    assert delta < 0.1
+    eta = 50 * 1e-4  # the sum of the rows' steps
+    assert_allclose(est.coef_, eta * X.T @ y / 50, rtol=1e-12)
+    assert_allclose(est.intercept_, [delta * eta * y.mean()], rtol=1e-12)
 
 
 @pytest.mark.parametrize("batch_size", [4, 13])

@@ -46,7 +46,7 @@ from ._modes import (
     StochasticRunner,
     expected_smoothness,
     minibatch_smoothness,
-    row_squared_norms,
+    row_smoothness,
 )
 from ._penalties import get_penalty
 from ._schedules import get_schedule
@@ -195,40 +195,44 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                 L=L, mu=mu, **averaging,
             )
         pa = self.learning_rate in ("pa1", "pa2")
-        max_step = np.inf
-        if self.mode == "minibatch":
-            max_step = 1.0 / self._minibatch_smoothness(problem, k, partial)
+        max_step, intercept_decay = np.inf, 1.0
         sparse_sgd = self.mode == "sgd" and sp.issparse(problem.data.X)
+        if self.mode == "minibatch":
+            L_B, intercept_decay = self._minibatch_smoothness(problem, k, partial)
+            max_step = 1.0 / L_B
+            if problem.loss.name == "perceptron":
+                # scale-free loss: a cap on its step has no stability role
+                max_step = np.inf
+        elif sparse_sgd:
+            intercept_decay = SPARSE_INTERCEPT_DECAY
         return StochasticRunner(
             problem, coef, intercept, schedule,
             self._rows_per_update(len(problem.train)), self.t_, seed, self.shuffle,
             step_rule=self.learning_rate if pa else "gradient", pa_c=self.eta0,
             max_step=max_step,
-            intercept_decay=SPARSE_INTERCEPT_DECAY if sparse_sgd else 1.0,
+            intercept_decay=intercept_decay, sparse_stop_norms=sparse_sgd,
             **averaging,
         )
 
     def _minibatch_smoothness(self, problem, k, partial):
-        """``L_B``, the expected smoothness of a minibatch (its inverse caps the step).
+        """``(L_B, delta)``: the expected smoothness of a minibatch (its
+        inverse caps the step) and the intercept's step factor.
 
-        Estimated on the first call (``L`` by power iteration on a row
-        sample); later ``partial_fit`` calls keep ``L`` and update
-        ``L_max`` with the chunk's rows (one pass over them).
+        Estimated on the first call (``L`` and ``delta`` by power iteration
+        on a row sample, :func:`minibatch_smoothness`); later ``partial_fit``
+        calls keep them and update ``L_max`` with the chunk's rows (one pass
+        over them).
         """
         steps = (self._curvature[k] or {}).get("minibatch") if partial else None
         if steps is None:
-            L, l_max = minibatch_smoothness(problem)
+            L, l_max, delta = minibatch_smoothness(problem)
         else:
-            L, l_max = steps
+            L, l_max, delta = steps
             c = problem.loss.smoothness or 1.0
-            tr = problem.train
-            sq = row_squared_norms(problem.data.X)[tr] + float(problem.fit_intercept)
-            if len(tr):
-                l_max = max(l_max, c * float(np.max(problem.sample_weight[tr] * sq))
-                            + problem.penalty.l2_strength)
+            l_max = max(l_max, row_smoothness(problem, c, delta))
         L_B = expected_smoothness(L, l_max, len(problem.train), self.batch_size)
-        self._curvature[k] = {"minibatch": (L, l_max), "step_cap": 1.0 / L_B}
-        return L_B
+        self._curvature[k] = {"minibatch": (L, l_max, delta), "step_cap": 1.0 / L_B}
+        return L_B, delta
 
     def _run_problem(self, runner, problem, schedule, k, max_iter, val_mask,
                      score_fn, ctx):
@@ -288,6 +292,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         if np.isnan(trace[0]):
             trace[0] = runner.objective()
         start_obj = max(float(trace[0]), 1.0)
+        start_scale = float(trace[0]) if np.isfinite(trace[0]) else 0.0
         for epoch in range(max_iter):
             if self.verbose:
                 print(f"-- Epoch {epoch + 1}")
@@ -357,10 +362,15 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             else:
                 # stochastic modes: scikit-learn's running objective (mean
                 # unweighted loss plus penalty), so that n_iter_ matches
-                stop = obj
+                stop, margin = obj, tol
                 if self.mode == "sgd":
                     stop = runner.stop_value
-                no_improvement = no_improvement + 1 if stop > best_obj - tol else 0
+                elif start_scale > 0:
+                    # minibatch: tol relative to the objective at the start
+                    # (scale-free in y and in the loss; scikit-learn's
+                    # absolute tol where that is 0, as for the perceptron)
+                    margin = tol * start_scale
+                no_improvement = no_improvement + 1 if stop > best_obj - margin else 0
                 best_obj = min(best_obj, stop)
             if no_improvement >= self.n_iter_no_change:
                 if schedule.on_no_improvement():
