@@ -282,6 +282,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         """
         tol = -np.inf if self.tol is None else self.tol
         best_obj, best_score = np.inf, -np.inf
+        best_at_reduction = np.inf
         no_improvement = 0
         curve, scores = [], []
         own_rule = hasattr(runner, "converged")
@@ -373,6 +374,14 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                 no_improvement = no_improvement + 1 if stop > best_obj - margin else 0
                 best_obj = min(best_obj, stop)
             if no_improvement >= self.n_iter_no_change:
+                # minibatch: a plateau of the capped constant step divides
+                # the cap, as long as the last division paid off
+                if (self.mode == "minibatch" and not self.early_stopping
+                        and best_obj < best_at_reduction - margin
+                        and runner.reduce_step(self.learning_rate == "optimal")):
+                    best_at_reduction = best_obj
+                    no_improvement = 0
+                    continue
                 if schedule.on_no_improvement():
                     no_improvement = 0
                     continue

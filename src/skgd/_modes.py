@@ -111,16 +111,28 @@ class StochasticRunner:
     capped at ``max_step`` (``1 / L_B`` in minibatch mode, see
     :func:`minibatch_smoothness`; no cap in sgd mode).
 
+    While the cap binds, the step is constant and the iterates settle in a
+    noise ball around the optimum; when the stopping rule sees the
+    objective level off there, the cap is divided by ``CAP_DECAY``
+    (:meth:`reduce_step`) instead of stopping, so that the fit goes on
+    towards the optimum; with the 'optimal' schedule also when its own
+    steps ran the epoch (they decay as ``1 / (alpha t)``, far too slowly
+    when the data are more curved than ``alpha``).
+
     Orderings: the row index array is reshuffled before every epoch with
     the same ``seed``, by scikit-learn's shuffle (so sgd mode follows
     ``SGDClassifier``'s orderings); held-out rows are skipped.
     """
+
+    #: the cap's divisor on a plateau
+    CAP_DECAY = 5.0
 
     def __init__(self, problem, coef, intercept, schedule, batch_size, t, seed,
                  shuffle, average_start=0, avg_coef=None, avg_intercept=0.0,
                  n_averaged=0, step_rule="gradient", pa_c=0.0, max_step=np.inf,
                  intercept_decay=1.0, sparse_stop_norms=False):
         self.problem = problem
+        self.capped, self.largest_step = False, 0.0
         pen = problem.penalty
         self.state = WeightState(
             coef, float(intercept), int(pen.kind), pen.alpha, pen.l1_ratio,
@@ -158,9 +170,26 @@ class StochasticRunner:
                           dtype=np.float64)
         if self.batch_size > 1:
             etas = np.add.reduceat(etas, np.arange(0, n_rows, self.batch_size))
-        if self.max_step < np.inf:
+        self.capped = bool(np.any(etas > self.max_step))
+        if self.capped:
             etas = np.minimum(etas, self.max_step)
+        self.largest_step = float(etas.max()) if len(etas) else 0.0
         return np.ascontiguousarray(etas)
+
+    def reduce_step(self, uncapped=False):
+        """On a plateau: divide the cap by ``CAP_DECAY`` and return True if
+        it bound in the last epoch (the constant capped step has reached its
+        noise floor).  When the schedule's own steps ran the epoch, the cap
+        becomes their largest step over ``CAP_DECAY`` if ``uncapped`` (the
+        'optimal' schedule, whose decay assumes a curvature of only
+        ``alpha``), and False is returned otherwise."""
+        if self.capped:
+            self.max_step /= self.CAP_DECAY
+        elif uncapped and self.largest_step > 0:
+            self.max_step = self.largest_step / self.CAP_DECAY
+        else:
+            return False
+        return True
 
     def epoch(self):
         """One pass over the training rows; returns the running objective.
