@@ -76,11 +76,13 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
         Seeds the shuffling and the early-stopping split.
     learning_rate : {'optimal', 'constant', 'invscaling', 'adaptive', \
 'pa1', 'pa2'}, default='optimal'
-        Step-size schedule; ``t`` counts updates (see Notes).  ``'pa1'`` and
-        ``'pa2'`` (passive-aggressive, hinge loss) exist only in sgd mode.
-        In batch mode with a smooth loss the step is ``1 / L_k``
-        (backtracking from the Lipschitz constant of the gradient) with
-        Nesterov acceleration, and the schedule parameters are not used.
+        Step-size schedule of a row, ``eta(t)`` with ``t`` counting rows
+        (see Notes).  ``'pa1'`` and ``'pa2'`` (passive-aggressive, hinge
+        loss) exist only in sgd mode.  Minibatch mode steps along the mean
+        gradient of a batch by the sum of its rows' steps, capped at
+        ``1 / L_B`` (the batch's expected smoothness, from the data).
+        Batch mode does not use the schedule: its steps come from a line
+        search (L-BFGS) or from the Lipschitz constant (FISTA).
     eta0 : float, default=0.01
         Initial step size of the 'constant', 'invscaling' and 'adaptive'
         schedules, in ``(0, inf)``; the aggressiveness ``C`` for 'pa1'/'pa2'.
@@ -102,9 +104,9 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
         Start ``fit`` from the previous solution.
     average : bool or int, default=False
         Average the weights over the updates (ASGD); an integer ``k`` starts
-        averaging at update ``k``.  In batch mode the iterates are averaged
-        too (useful with the subgradient steps of non-smooth losses; on a
-        smooth loss the last iterate converges faster than the average).
+        averaging once ``k`` rows have been seen (sgd and minibatch modes,
+        as ``t_``) or after ``k`` iterations (batch mode, where the last
+        iterate converges faster than the average).
     mode : {'sgd', 'minibatch', 'batch'}, default='sgd'
         Rows per update: one, ``batch_size``, or all of them.
     batch_size : int, default=32
@@ -119,7 +121,8 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
     n_iter_ : int
         Number of epochs run (the largest over the one-vs-rest problems).
     t_ : float
-        Number of updates plus one.
+        Number of rows seen by the updates plus one (sgd and minibatch
+        modes, as scikit-learn's ``t_``); iterations plus one in batch mode.
     classes_ : ndarray of shape (n_classes,)
         The class labels.
     loss_curve_ : list of float
@@ -153,22 +156,28 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
 
     with ``y_i`` in {-1, +1}, ``s_i`` the sample times class weight and
     ``rho`` the L1 share.  One update uses one row (sgd), ``batch_size`` rows
-    (minibatch, mean of their steps) or all rows (batch, the exact
-    gradient).  In sgd and minibatch modes a row's step is scaled by its
+    (minibatch: the mean of their gradients, by the sum of their steps
+    capped at ``1 / L_B``) or all rows (batch: L-BFGS with a Wolfe line
+    search, FISTA with an L1 part, and smoothing with continuation on the
+    non-smooth losses).  In sgd and minibatch modes a row's step is scaled by its
     weight as in scikit-learn, which is a step on ``F`` when the weights
     average to 1.  The L2 part shrinks the weights, the L1 part is applied by
     the cumulative penalty of Tsuruoka et al. (2009), both in O(nnz) per
     update on sparse data.  Unlike scikit-learn, dense and sparse input give
-    the same model: the intercept step is the same for both (scikit-learn
-    damps it by 0.01 on sparse data), and the L1 step only visits the nonzero
-    entries of a row, dense or sparse (scikit-learn also penalises the zero
-    entries of dense rows).  With ``shuffle=False`` on dense data without
-    exact zeros, sgd mode reproduces ``SGDClassifier`` to rounding.
+    the same model in minibatch and batch modes.  sgd mode follows
+    ``SGDClassifier``: the same shuffles for the same ``random_state``, the
+    0.01 damping of the intercept step on sparse data, the same stopping
+    rule; it reproduces scikit-learn to rounding on dense and sparse data
+    (one difference: its L1 step only visits the nonzero entries of a row,
+    where scikit-learn also penalises the zeros of dense rows).
 
-    The stopping rule compares the epoch's objective (or the validation
-    score with early stopping) with the best so far, as scikit-learn.  Batch
-    mode on a smooth loss stops when the gradient mapping is below
-    ``tol * max(alpha, 1e-8) * max(||(w, b)||, 1e-3)``.
+    Stopping rules: sgd mode, scikit-learn's (the running objective has
+    not decreased by ``tol`` for ``n_iter_no_change`` epochs); minibatch
+    mode, a decrease of ``tol`` times the starting objective, and on a
+    plateau the step is divided by 5 while that pays off; batch mode, the
+    last ``n_iter_no_change`` iterations moved ``(w, b)`` by less than
+    ``tol`` relative.  A fit whose objective ends far above its start and
+    still rises raises an error (diverged).
 
     References
     ----------

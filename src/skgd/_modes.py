@@ -445,16 +445,19 @@ def power_iteration(gram_product, n_features, fit_intercept, n_iter=20, seed=0,
 
 
 class BatchRunner:
-    """Full-gradient descent: FISTA on a smooth (or smoothed) objective.
+    """Full-gradient descent on a smooth (or smoothed) objective.
 
-    Smooth losses: accelerated proximal gradient steps ``1 / L_k`` (the
-    Lipschitz constant of the gradient, adapted by backtracking), with
-    adaptive restart.  Non-smooth losses (hinge, perceptron,
+    Without an L1 part: L-BFGS directions (memory ``MEMORY``) with a strong
+    Wolfe line search.  With one (or for ``partial_fit``, one step per
+    chunk): accelerated proximal gradient steps ``1 / L_k`` (the Lipschitz
+    constant of the gradient, adapted by backtracking), with adaptive
+    restart (FISTA).  Non-smooth losses (hinge, perceptron,
     epsilon-insensitive): the same steps on the loss smoothed over a width
     ``mu`` (:meth:`skgd._losses.Loss.smoothed`, at most ``mu / 2`` below the
     loss), with ``mu`` divided by ``MU_FACTOR`` each time the smoothed
     problem is solved, until the smoothing changes the objective by less than
-    the tolerance (Nesterov smoothing with continuation).
+    the tolerance (Nesterov smoothing with continuation); the steps are
+    those above, on the smoothed loss.
 
     ``L`` (the step estimate) can be given, e.g. kept from an earlier
     ``partial_fit`` call: the power iteration then is skipped.

@@ -54,11 +54,11 @@ class GDRegressor(RegressorMixin, BaseGD):
         Seeds the shuffling and the early-stopping split.
     learning_rate : {'invscaling', 'constant', 'optimal', 'adaptive', \
 'pa1', 'pa2'}, default='invscaling'
-        Step-size schedule; ``t`` counts updates.  ``'pa1'`` / ``'pa2'``
-        (passive-aggressive, ``epsilon_insensitive`` loss) exist only in sgd
-        mode.  Batch mode with a smooth loss uses the step ``1 / L_k``
-        (backtracking from the Lipschitz constant) with Nesterov acceleration
-        instead.
+        Step-size schedule of a row, ``eta(t)`` with ``t`` counting rows.
+        ``'pa1'`` / ``'pa2'`` (passive-aggressive, ``epsilon_insensitive``
+        loss) exist only in sgd mode.  Minibatch mode steps by the sum of
+        its rows' steps, capped at ``1 / L_B``; batch mode does not use the
+        schedule (see :class:`GDClassifier`).
     eta0 : float, default=0.01
         Initial step size, in ``(0, inf)``.
     power_t : float, default=0.25
@@ -74,8 +74,8 @@ class GDRegressor(RegressorMixin, BaseGD):
         Start ``fit`` from the previous solution.
     average : bool or int, default=False
         Average the weights over the updates (ASGD); an integer ``k`` starts
-        averaging at update ``k``.  In batch mode the iterates are averaged
-        too.
+        averaging once ``k`` rows have been seen (sgd and minibatch modes)
+        or after ``k`` iterations (batch mode).
     mode : {'sgd', 'minibatch', 'batch'}, default='sgd'
         Rows per update: one, ``batch_size``, or all of them.
     batch_size : int, default=32
@@ -90,7 +90,8 @@ class GDRegressor(RegressorMixin, BaseGD):
     n_iter_ : int
         Number of epochs run.
     t_ : float
-        Number of updates plus one.
+        Number of rows seen by the updates plus one (sgd and minibatch
+        modes); iterations plus one in batch mode.
     loss_curve_ : list of float
         Training objective per epoch.
     validation_scores_ : list of float
