@@ -264,7 +264,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
           for ``n_iter_no_change`` epochs;
         * batch mode: the last ``n_iter_no_change`` iterations moved
           ``(w, b)`` by less than ``tol`` times its norm, or changed the
-          objective by less than ``tol**2`` relative (:func:`stalled`); for a
+          objective by less than ``tol / 10`` relative (:func:`stalled`); for a
           non-smooth loss, once the smoothing no longer changes the objective
           by more than ``tol / 10`` relative (``BatchRunner.converged``);
         * otherwise: the epoch objective has not decreased by ``tol`` for

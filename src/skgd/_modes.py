@@ -802,7 +802,7 @@ def stalled(history, tol, n_iter_no_change):
     ``tol`` times its norm, or, before there were that many iterations, at
     less than the same mean rate (a warm start at the optimum stops after
     one iteration); also when they changed the objective by less than
-    ``tol**2`` times its value (a plateau, e.g. at w = 0).
+    ``tol / 10`` times its value.
     """
     window = min(n_iter_no_change, len(history) - 1)
     if window < 1:
@@ -810,7 +810,7 @@ def stalled(history, tol, n_iter_no_change):
     f_old, w_old, b_old = history[-1 - window]
     f, w, b = history[-1]
     scale = window / n_iter_no_change
-    if abs(f_old - f) <= tol * tol * abs(f) * scale:
+    if abs(f_old - f) <= 0.1 * tol * abs(f) * scale:
         return True
     dw = w - w_old
     moved = np.sqrt(dot(dw, dw) + (b - b_old) ** 2)
