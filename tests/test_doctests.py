@@ -16,7 +16,7 @@ MODULES = sorted(
     name for _, name, _ in pkgutil.iter_modules(skgd.__path__, "skgd.")
     if not name.endswith("_fast")
 )
-NEEDS = {"skgd._plot": "matplotlib", "skgd._dask": "dask"}
+NEEDS = {"skgd._plot": "matplotlib", "skgd._dask": "dask", "skgd.onnx": "skl2onnx"}
 
 
 @pytest.mark.parametrize("name", MODULES + ["skgd"])
