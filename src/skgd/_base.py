@@ -51,6 +51,7 @@ from ._modes import (
 from ._penalties import get_penalty
 from ._schedules import get_schedule
 from ._validation import check_init_array, check_params
+from ._warnings import user_stacklevel
 
 MAX_INT = np.iinfo(np.int32).max
 # scikit-learn's damping of the intercept step on sparse data (sgd mode)
@@ -420,7 +421,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             f"from {max(curve):.3g}): the first steps were far too large for the "
             f"scale of the data and the model is far from the optimum. {remedy}",
             ConvergenceWarning,
-            stacklevel=4,
+            stacklevel=user_stacklevel(),
         )
 
     # ------------------------------------------------------------------
@@ -548,7 +549,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                 "Maximum number of iteration reached before convergence. Consider "
                 "increasing max_iter to improve the fit.",
                 ConvergenceWarning,
-                stacklevel=3,
+                stacklevel=user_stacklevel(),
             )
 
     def _seeds(self, n):
@@ -615,7 +616,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                 "w = 0. Use mode='sgd' for the perceptron algorithm, or "
                 "loss='hinge' for a large-margin linear classifier.",
                 UserWarning,
-                stacklevel=3,
+                stacklevel=user_stacklevel(),
             )
 
     def __sklearn_tags__(self):
