@@ -34,10 +34,10 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._callbacks import CallbackSupportMixin, NullContext, has_callbacks
+from ._compat import Interval, StrOptions
 from ._losses import get_loss
 from ._modes import (
     BatchRunner,
@@ -140,7 +140,10 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         if not np.any(sample_weight[idx_val] > 0):
             raise ValueError(
                 "The sample weights for validation set are all zero, consider using "
-                "a different random state."
+                f"a different random state. The {idx_val.shape[0]} rows held out "
+                f"for early stopping (validation_fraction={self.validation_fraction!r}"
+                ") all have zero weight, so the validation score is undefined; "
+                "give some of them a positive weight or change random_state."
             )
         mask[idx_val] = True
         return mask
@@ -303,10 +306,11 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             obj = runner.epoch()
             if not (np.isfinite(obj) and runner.is_finite()):
                 raise ValueError(
-                    f"Floating-point under-/overflow occurred at epoch #{epoch + 1}: "
-                    "the weights are no longer finite. Use a smaller eta0 (or "
-                    "learning_rate='adaptive'), or scale the input data with "
-                    "StandardScaler or MinMaxScaler."
+                    # scikit-learn's wording first (drop-in), then a remedy
+                    f"Floating-point under-/overflow occurred at epoch #{epoch + 1}. "
+                    "The weights are no longer finite: use a smaller eta0 (or "
+                    "learning_rate='adaptive'). Scaling input data with "
+                    "StandardScaler or MinMaxScaler might help."
                 )
             # Divergence: an objective far above the one at the start at the
             # end of a fit (checked after the loop), or growing over the
@@ -434,7 +438,9 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         """
         if self.warm_start and hasattr(self, "coef_"):
             if coef_init is None:
-                coef_init = self.coef_
+                # after sparsify(), coef_ is a sparse matrix
+                coef_init = self.coef_.toarray() if sp.issparse(self.coef_) \
+                    else self.coef_
             if intercept_init is None:
                 intercept_init = self.intercept_
         for attr in ("classes_", "_standard_coef", "_class_counts"):
@@ -529,7 +535,16 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         On a first call the model is still initialised (zero weights), so
         that the estimator is fitted.
         """
-        if sample_weight is None or np.any(np.asarray(sample_weight)):
+        if sample_weight is None:
+            return False
+        # the shape of the weights is checked even when the chunk is skipped
+        weights = np.asarray(sample_weight, dtype=np.float64)
+        if weights.ndim and weights.shape != (X.shape[0],):
+            raise ValueError(
+                f"sample_weight.shape == {weights.shape}, expected "
+                f"{(X.shape[0],)}: one weight per row of the chunk."
+            )
+        if np.any(weights):
             return False
         if first:
             n_outputs = 1 if not hasattr(self, "classes_") or len(self.classes_) == 2 \

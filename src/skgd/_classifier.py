@@ -4,24 +4,26 @@ from numbers import Integral
 
 import numpy as np
 from joblib import Parallel, delayed
-from sklearn.base import _fit_context
-from sklearn.linear_model._base import LinearClassifierMixin
-from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.multiclass import (
-    _check_partial_fit_first_call,
-    check_classification_targets,
-)
+from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
-    _check_sample_weight,
     check_is_fitted,
     validate_data,
 )
 
 from ._base import BaseGD
+from ._compat import (
+    LinearClassifierMixin,
+    StrOptions,
+    _check_partial_fit_first_call,
+    _fit_context,
+    check_sample_weight,
+)
 from ._dask import fit_dask_batch, is_dask_collection
 from ._losses import CLASSIFICATION_LOSSES
+from ._transaction import keep_state_on_error
+from ._validation import check_sparse_structure
 
 
 def _loss_has_proba(est):
@@ -257,6 +259,7 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
         self.mode = mode
         self.batch_size = batch_size
 
+    @keep_state_on_error
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, coef_init=None, intercept_init=None, sample_weight=None):
         """Fit the model for up to ``max_iter`` epochs.
@@ -289,6 +292,7 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
             self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32],
             order="C", accept_large_sparse=True,
         )
+        check_sparse_structure(X)
         check_classification_targets(y)
         classes = np.unique(y)
         self._fit_chunk(X, y, classes, sample_weight, self.max_iter, coef_init,
@@ -296,6 +300,7 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
         self._warn_convergence(self.max_iter)
         return self
 
+    @keep_state_on_error
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """Run one epoch over the given chunk, continuing from the current state.
@@ -326,6 +331,7 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
             self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32],
             order="C", accept_large_sparse=True, reset=first,
         )
+        check_sparse_structure(X)
         check_classification_targets(y)
         _check_partial_fit_first_call(self, classes)
         unseen = np.setdiff1d(np.unique(y), self.classes_)
@@ -352,7 +358,9 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
         n_outputs = 1 if n_classes == 2 else n_classes
         if not hasattr(self, "_standard_coef"):
             self._init_weights(n_outputs, X, coef_init, intercept_init)
-        sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        sample_weight = check_sample_weight(
+            sample_weight, X, allow_all_zero_weights=self.early_stopping
+        )
         cw = self._class_weights(classes, y, partial)
         self._expanded_class_weight = cw
         val_mask = self._validation_split(y, sample_weight)
@@ -360,28 +368,52 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
         seeds = self._seeds(n_outputs)
         ctx, tasks = self._open_tasks(X, y, sample_weight, n_outputs, max_iter)
 
-        def problem(k):
-            label, w_pos, w_neg = self._one_vs_rest(k, cw)
-            pos = y == label
-            y_k = np.where(pos, 1.0, -1.0)
-            s_k = sample_weight * np.where(pos, w_pos, w_neg)
-            if n_outputs > 1:
-                tasks[k].call_on_fit_task_begin(estimator=self, X=X, y=y)
-            result = self._fit_problem(
-                data, y_k, s_k, val_mask, k, max_iter, seeds[k], partial,
-                self._validation_score, tasks[k],
-            )
-            if n_outputs > 1:
-                tasks[k].call_on_fit_task_end(estimator=self, X=X, y=y)
-            return result
-
+        args = (data, y, sample_weight, cw, val_mask, max_iter, partial, n_outputs)
         if n_outputs == 1 or self.n_jobs in (None, 1):
-            results = [problem(k) for k in range(n_outputs)]
+            results = [self._fit_binary(k, seeds[k], tasks[k], *args)
+                       for k in range(n_outputs)]
         else:
-            results = Parallel(n_jobs=self.n_jobs, prefer="threads")(
-                delayed(problem)(k) for k in range(n_outputs)
+            # any joblib backend: a process-based one fits a copy of self, so
+            # each problem hands back its state, and the parent stores it
+            out = Parallel(n_jobs=self.n_jobs, prefer="threads")(
+                delayed(self._fit_binary)(k, seeds[k], tasks[k], *args,
+                                          return_state=True)
+                for k in range(n_outputs)
             )
+            results = []
+            for k, (result, state) in enumerate(out):
+                self._set_problem_state(k, state)
+                results.append(result)
         self._finish_fit(results, X, y, sample_weight, ctx)
+
+    def _fit_binary(self, k, seed, task, data, y, sample_weight, class_weight,
+                    val_mask, max_iter, partial, n_outputs, return_state=False):
+        """Fit binary problem ``k``; with ``return_state``, also return its state."""
+        label, w_pos, w_neg = self._one_vs_rest(k, class_weight)
+        pos = y == label
+        y_k = np.where(pos, 1.0, -1.0)
+        s_k = sample_weight * np.where(pos, w_pos, w_neg)
+        if n_outputs > 1:
+            task.call_on_fit_task_begin(estimator=self, X=data.X, y=y)
+        result = self._fit_problem(
+            data, y_k, s_k, val_mask, k, max_iter, seed, partial,
+            self._validation_score, task,
+        )
+        if n_outputs > 1:
+            task.call_on_fit_task_end(estimator=self, X=data.X, y=y)
+        if not return_state:
+            return result
+        return result, [getattr(self, name)[k] for name in self._PROBLEM_STATE]
+
+    # the per-output state a problem updates (row k of each)
+    _PROBLEM_STATE = (
+        "_standard_coef", "_standard_intercept", "_average_coef",
+        "_average_intercept", "_n_averaged", "_curvature", "_objective_trace",
+    )
+
+    def _set_problem_state(self, k, state):
+        for name, value in zip(self._PROBLEM_STATE, state):
+            getattr(self, name)[k] = value
 
     def _one_vs_rest(self, k, class_weight):
         """Positive label and weights of the positive and other rows of problem k.

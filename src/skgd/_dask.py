@@ -39,8 +39,8 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.base import is_classifier
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import _get_feature_names
 
+from ._compat import _get_feature_names
 from ._modes import BatchRunner, matvec, power_iteration, rmatvec_transposed
 
 

@@ -58,8 +58,9 @@ cdef class RowIndex:
         ``data[i * stride]``), 0 for CSR data.
     """
 
-    cdef readonly int32_t[::1] indices
-    cdef readonly int64_t[::1] indptr
+    # const: read-only (e.g. memory-mapped) index arrays are used as they are
+    cdef readonly const int32_t[::1] indices
+    cdef readonly const int64_t[::1] indptr
     cdef readonly Py_ssize_t stride
 
     def __init__(self, indices, indptr, Py_ssize_t stride):
@@ -480,7 +481,8 @@ def run_epoch(WeightState st, CyLoss loss, const floating[::1] data,
     """
     cdef Py_ssize_t n = order.shape[0]
     cdef Py_ssize_t n_batches = (n + batch_size - 1) // batch_size
-    cdef double[::1] upd = np.zeros(max(batch_size, 1))
+    # sized by the rows of the epoch, not by a (possibly huge) batch_size
+    cdef double[::1] upd = np.zeros(max(min(batch_size, n), 1))
     cdef const floating* x
     cdef const int32_t* idx
     cdef int nnz

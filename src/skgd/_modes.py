@@ -21,6 +21,7 @@ import scipy.sparse as sp
 
 from ._gd_fast import RowIndex, StepRule, WeightState, run_epoch, shuffle
 from ._penalties import dot
+from ._validation import check_n_columns
 
 
 class Data:
@@ -37,17 +38,14 @@ class Data:
         self.n_samples, self.n_features = X.shape
         self.dtype = X.dtype
         if sp.issparse(X):
-            if self.n_features > np.iinfo(np.int32).max:
-                raise ValueError(
-                    f"X has {self.n_features} columns; skgd's sparse rows index "
-                    "columns with 32-bit integers (at most 2**31 - 1 columns). "
-                    "Hash the features into fewer columns."
-                )
-            self.data = X.data
+            check_n_columns(X)
+            # a strided view of the values is copied once; contiguous ones
+            # (read-only or memory-mapped included) are used as they are
+            self.data = np.ascontiguousarray(X.data)
             # 64-bit column indices (e.g. from load_svmlight_file) are
             # narrowed once per fit: a copy of the indices, not of the data
-            indices = np.asarray(X.indices, dtype=np.int32)
-            indptr = np.asarray(X.indptr, dtype=np.int64)
+            indices = np.ascontiguousarray(X.indices, dtype=np.int32)
+            indptr = np.ascontiguousarray(X.indptr, dtype=np.int64)
             self.rows = RowIndex(indices, indptr, 0)
         else:
             self.data = X.reshape(-1)
@@ -56,6 +54,10 @@ class Data:
         if self.data.size == 0:
             # the compiled pass takes a pointer to data[0]
             self.data = np.zeros(1, dtype=self.dtype)
+
+    def __reduce__(self):
+        # pickled (process-based joblib backends) as the matrix it views
+        return (Data, (self.X,))
 
     def matvec(self, w, b=0.0):
         """``X @ w + b`` in float64, computed in the data's precision."""
@@ -542,8 +544,17 @@ class BatchRunner:
         pb = self.problem
         tr = pb.train
         s = np.zeros(pb.data.n_samples)
-        total = pb.sample_weight[tr].sum()
-        s[tr] = pb.sample_weight[tr] / total if total > 0 else 0.0
+        with np.errstate(over="ignore"):
+            total = pb.sample_weight[tr].sum()
+        if not (np.isfinite(total) and total > 0):
+            # dividing by it would give an all-zero (or non-finite) model
+            raise ValueError(
+                f"The sample weights of the training rows sum to {total}; batch "
+                "mode minimises the weighted mean loss, which needs a finite sum "
+                "> 0. Pass non-negative weights that are not all zero, and rescale "
+                "weights so large that their sum overflows."
+            )
+        s[tr] = pb.sample_weight[tr] / total
         return s
 
     def _gram_top_eigenvalue(self):

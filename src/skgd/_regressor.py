@@ -1,19 +1,20 @@
 """GDRegressor: linear regression trained by gradient descent."""
 
 import numpy as np
-from sklearn.base import RegressorMixin, _fit_context
+from sklearn.base import RegressorMixin
 from sklearn.metrics import r2_score
-from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.extmath import safe_sparse_dot
 from sklearn.utils.validation import (
-    _check_sample_weight,
     check_is_fitted,
     validate_data,
 )
 
 from ._base import BaseGD
+from ._compat import StrOptions, _fit_context, check_sample_weight
 from ._dask import fit_dask_batch, is_dask_collection
 from ._losses import REGRESSION_LOSSES
+from ._transaction import keep_state_on_error
+from ._validation import check_sparse_structure
 
 
 class GDRegressor(RegressorMixin, BaseGD):
@@ -192,6 +193,7 @@ class GDRegressor(RegressorMixin, BaseGD):
         self.mode = mode
         self.batch_size = batch_size
 
+    @keep_state_on_error
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, coef_init=None, intercept_init=None, sample_weight=None):
         """Fit the model for up to ``max_iter`` epochs.
@@ -223,11 +225,13 @@ class GDRegressor(RegressorMixin, BaseGD):
             self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32],
             order="C", accept_large_sparse=True, y_numeric=True,
         )
+        check_sparse_structure(X)
         self._fit_chunk(X, y, sample_weight, self.max_iter, coef_init, intercept_init,
                         partial=False)
         self._warn_convergence(self.max_iter)
         return self
 
+    @keep_state_on_error
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None):
         """Run one epoch over the given chunk, continuing from the current state.
@@ -253,6 +257,7 @@ class GDRegressor(RegressorMixin, BaseGD):
             self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32],
             order="C", accept_large_sparse=True, y_numeric=True, reset=first,
         )
+        check_sparse_structure(X)
         if self._skip_chunk(X, sample_weight, first):
             return self
         self._fit_chunk(X, y, sample_weight, 1, None, None, partial=True)
@@ -262,7 +267,9 @@ class GDRegressor(RegressorMixin, BaseGD):
                    partial):
         if not hasattr(self, "_standard_coef"):
             self._init_weights(1, X, coef_init, intercept_init)
-        sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        sample_weight = check_sample_weight(
+            sample_weight, X, allow_all_zero_weights=self.early_stopping
+        )
         y = np.asarray(y, dtype=np.float64)
         val_mask = self._validation_split(y, sample_weight)
         data = self._data(X)

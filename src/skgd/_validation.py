@@ -1,6 +1,9 @@
 """Rules that span several parameters, and checks of fit-time arrays."""
 
+import warnings
+
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import is_classifier
 
 
@@ -34,6 +37,14 @@ def check_params(est, for_partial_fit=False):
             )
     if est.penalty == "elasticnet" and est.l1_ratio is None:
         raise ValueError("l1_ratio must be set when penalty is 'elasticnet'")
+    if est.power_t < 0:
+        # scikit-learn's deprecation, with its wording (drop-in)
+        warnings.warn(
+            "Negative values for `power_t` are deprecated in version 1.8 and will "
+            "raise an error in 1.10. Use values in the range [0.0, inf) instead.",
+            FutureWarning,
+            stacklevel=4,
+        )
 
 
 def check_init_array(value, shape, name, dtype):
@@ -45,3 +56,56 @@ def check_init_array(value, shape, name, dtype):
             f"got {arr.shape}."
         )
     return arr.copy()
+
+
+def check_n_columns(X):
+    """Refuse sparse input with more columns than 32-bit indices can address."""
+    n_features = X.shape[1]
+    if n_features > np.iinfo(np.int32).max:
+        raise ValueError(
+            f"X has {n_features} columns; skgd's sparse rows index columns with "
+            "32-bit integers (at most 2**31 - 1 columns). Hash the features into "
+            "fewer columns."
+        )
+
+
+def check_sparse_structure(X):
+    """Check a CSR matrix's structure in O(nnz) before a compiled pass reads it.
+
+    The compiled passes trust ``indptr`` and ``indices``: a row pointer past
+    the stored values or a column index outside ``[0, n_features)`` would
+    read or write out of bounds.  Dense input passes unchecked.
+    """
+    if not sp.issparse(X):
+        return
+    check_n_columns(X)
+    n_rows, n_features = X.shape
+    indptr, indices = np.asarray(X.indptr), np.asarray(X.indices)
+    remedy = (
+        "Rebuild the matrix with scipy.sparse.csr_matrix((data, indices, indptr), "
+        "shape=...) and check it with X.check_format(full_check=True)."
+    )
+    if indptr.ndim != 1 or indptr.shape[0] != n_rows + 1:
+        raise ValueError(
+            f"Malformed CSR matrix: indptr has shape {indptr.shape}, expected "
+            f"({n_rows + 1},) for {n_rows} rows. {remedy}"
+        )
+    n_stored = min(indices.shape[0], np.asarray(X.data).shape[0])
+    if indptr[0] != 0 or np.any(indptr[1:] < indptr[:-1]):
+        raise ValueError(
+            "Malformed CSR matrix: indptr must start at 0 and never decrease. "
+            f"{remedy}"
+        )
+    if indptr[-1] > n_stored:
+        raise ValueError(
+            f"Malformed CSR matrix: indptr points past the data (its last entry "
+            f"is {indptr[-1]}, but only {n_stored} values and column indices are "
+            f"stored). {remedy}"
+        )
+    used = indices[: indptr[-1]]
+    if used.size and (used.min() < 0 or used.max() >= n_features):
+        raise ValueError(
+            f"Malformed CSR matrix: column indices must lie in [0, {n_features}) "
+            f"for {n_features} features; found indices from {used.min()} to "
+            f"{used.max()}. {remedy}"
+        )

@@ -1,0 +1,44 @@
+"""scikit-learn's private helpers, imported in one place.
+
+skgd relies on a few helpers that scikit-learn does not promise to keep
+(names starting with ``_`` or living in private modules).  They are all
+imported here, so that a change in scikit-learn breaks one module, and the
+differences between the supported versions are handled once.  The oldest
+supported versions are declared in ``pyproject.toml``.
+"""
+
+import inspect
+
+import numpy as np
+from sklearn.base import _fit_context
+from sklearn.linear_model._base import LinearClassifierMixin
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import _check_partial_fit_first_call
+from sklearn.utils.validation import _check_sample_weight, _get_feature_names
+
+_HAS_ALLOW_ZERO = (
+    "allow_all_zero_weights" in inspect.signature(_check_sample_weight).parameters
+)
+
+
+def check_sample_weight(sample_weight, X, allow_all_zero_weights=False):
+    """Float64 weights of shape (n_samples,), unit weights when None.
+
+    As scikit-learn's SGD: all-zero weights are refused (scikit-learn >= 1.8)
+    unless ``allow_all_zero_weights`` (early stopping, whose validation split
+    gives a more precise message).
+    """
+    kwargs = {"allow_all_zero_weights": allow_all_zero_weights} if _HAS_ALLOW_ZERO \
+        else {}
+    return _check_sample_weight(sample_weight, X, dtype=np.float64, **kwargs)
+
+
+__all__ = [
+    "Interval",
+    "LinearClassifierMixin",
+    "StrOptions",
+    "_check_partial_fit_first_call",
+    "_fit_context",
+    "_get_feature_names",
+    "check_sample_weight",
+]

@@ -1,0 +1,375 @@
+"""Odd, faulty and hostile input: nothing crashes, nothing is half-fitted,
+nothing is silently dropped (issue 8)."""
+
+import pickle
+import signal
+import threading
+import tracemalloc
+import warnings
+
+import joblib
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.datasets import load_iris
+from sklearn.multiclass import OneVsRestClassifier
+from sklearn.preprocessing import MinMaxScaler
+from sklearn.utils.validation import check_is_fitted
+
+from skgd import GDClassifier, GDRegressor
+
+MODES = ["sgd", "minibatch", "batch"]
+
+
+@pytest.fixture(scope="module")
+def iris():
+    X, y = load_iris(return_X_y=True)
+    return X, y
+
+
+def sparse_problem(n=60, d=12, seed=0):
+    rng = np.random.RandomState(seed)
+    X = sp.random(n, d, density=0.3, format="csr", random_state=rng)
+    y = np.arange(n) % 3
+    return X, y
+
+
+def read_only(X):
+    X = X.copy()
+    for a in (X.data, X.indices, X.indptr):
+        a.flags.writeable = False
+    return X
+
+
+def fitted_state(est):
+    """Every attribute that is not a constructor parameter, for comparisons."""
+    params = est.get_params(deep=False)
+    return {k: v for k, v in vars(est).items() if k not in params}
+
+
+def assert_same_state(before, after):
+    assert before.keys() == after.keys()
+    for name, value in before.items():
+        if isinstance(value, np.ndarray):
+            np.testing.assert_array_equal(after[name], value, err_msg=name)
+        elif name not in ("_callback_fit_ctx",):
+            assert repr(after[name]) == repr(value), name
+
+
+# ---------------------------------------------------------------------------
+# 1. read-only and strided input
+@pytest.mark.parametrize("mode", MODES)
+def test_read_only_csr_fits_without_copy(mode):
+    X, y = sparse_problem()
+    ref = GDClassifier(mode=mode, random_state=0).fit(X, y)
+    clf = GDClassifier(mode=mode, random_state=0).fit(read_only(X), y)
+    np.testing.assert_array_equal(clf.coef_, ref.coef_)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_memory_mapped_csr(mode, tmp_path):
+    X, y = sparse_problem()
+    joblib.dump(X, tmp_path / "X.joblib")
+    X_mm = joblib.load(tmp_path / "X.joblib", mmap_mode="r")
+    assert not X_mm.indices.flags.writeable
+    ref = GDRegressor(mode=mode, random_state=0).fit(X, y)
+    reg = GDRegressor(mode=mode, random_state=0).fit(X_mm, y)
+    np.testing.assert_array_equal(reg.coef_, ref.coef_)
+
+
+def test_read_only_data_is_not_copied():
+    from skgd._modes import Data
+
+    X = read_only(sparse_problem()[0])
+    data = Data(X)
+    assert np.shares_memory(data.data, X.data)
+    assert np.shares_memory(np.asarray(data.rows.indices), X.indices)
+    dense = X.toarray()
+    dense.flags.writeable = False
+    assert np.shares_memory(Data(dense).data, dense)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_strided_csr_data(mode):
+    X, y = sparse_problem()
+    doubled = np.repeat(X.data, 2)
+    X_strided = sp.csr_matrix((doubled[::2], X.indices, X.indptr), shape=X.shape)
+    assert not X_strided.data.flags.c_contiguous
+    ref = GDClassifier(mode=mode, random_state=0).fit(X, y)
+    clf = GDClassifier(mode=mode, random_state=0).fit(X_strided, y)
+    np.testing.assert_array_equal(clf.coef_, ref.coef_)
+
+
+def test_one_vs_rest_with_memory_mapping():
+    # joblib memory-maps arrays above max_nbytes for its worker processes
+    X, y = sparse_problem(n=90)
+    with joblib.parallel_backend("loky", max_nbytes=1):
+        ovr = OneVsRestClassifier(GDClassifier(random_state=0), n_jobs=2).fit(X, y)
+    ref = OneVsRestClassifier(GDClassifier(random_state=0)).fit(X, y)
+    for a, b in zip(ovr.estimators_, ref.estimators_):
+        np.testing.assert_array_equal(a.coef_, b.coef_)
+
+
+# ---------------------------------------------------------------------------
+# 2. process-based parallelism
+@pytest.mark.parametrize("backend", ["loky", "multiprocessing"])
+@pytest.mark.parametrize("mode", MODES)
+def test_process_backends_give_the_thread_model(iris, backend, mode):
+    X, y = iris
+    params = dict(mode=mode, n_jobs=2, random_state=0, average=True, max_iter=20,
+                  tol=None)
+    with joblib.parallel_backend("threading"):
+        ref = GDClassifier(**params).fit(X, y)
+    with joblib.parallel_backend(backend):
+        clf = GDClassifier(**params).fit(X, y)
+    np.testing.assert_array_equal(clf.coef_, ref.coef_)
+    np.testing.assert_array_equal(clf.intercept_, ref.intercept_)
+    assert clf.t_ == ref.t_
+    # the state handed back carries on as the threads' does
+    with joblib.parallel_backend(backend):
+        clf.partial_fit(X, y)
+    ref.partial_fit(X, y)
+    np.testing.assert_array_equal(clf.coef_, ref.coef_)
+
+
+def test_fit_data_pickles(iris):
+    from skgd._modes import Data
+
+    X = sp.csr_matrix(iris[0])
+    data = pickle.loads(pickle.dumps(Data(X)))
+    np.testing.assert_array_equal(data.matvec(np.ones(4)), X @ np.ones(4))
+
+
+# ---------------------------------------------------------------------------
+# 4. a failed fit leaves the estimator as it was
+def bad_fits(X, y):
+    one_class = (X, np.zeros_like(y))
+    nan_y = (X, np.r_[np.nan, y[1:]])
+    return {"one class": one_class, "nan in y": nan_y}
+
+
+@pytest.mark.parametrize("case", ["one class", "nan in y"])
+def test_rejected_refit_keeps_previous_model(iris, case):
+    X, y = iris
+    clf = GDClassifier(random_state=0).fit(X, y)
+    before = fitted_state(clf)
+    with pytest.raises(ValueError):
+        clf.fit(*bad_fits(X, y)[case])
+    assert_same_state(before, fitted_state(clf))
+    np.testing.assert_array_equal(clf.predict(X), GDClassifier(random_state=0)
+                                  .fit(X, y).predict(X))
+
+
+@pytest.mark.parametrize("case", ["one class", "nan in y"])
+def test_rejected_first_fit_leaves_unfitted(iris, case):
+    X, y = iris
+    clf = GDClassifier(random_state=0)
+    with pytest.raises(ValueError):
+        clf.fit(*bad_fits(X, y)[case])
+    assert fitted_state(clf) == {}
+
+
+def test_rejected_first_partial_fit_leaves_unfitted(iris):
+    X, y = iris
+    clf = GDClassifier()
+    with pytest.raises(ValueError, match="classes must be passed"):
+        clf.partial_fit(X, y)
+    assert fitted_state(clf) == {}
+    with pytest.raises(ValueError, match="not in classes_"):
+        clf.partial_fit(X, y, classes=[0, 1])
+    assert fitted_state(clf) == {}
+    reg = GDRegressor()
+    with pytest.raises(ValueError):
+        reg.partial_fit(X, np.r_[np.nan, y[1:]])
+    assert fitted_state(reg) == {}
+
+
+def test_rejected_refit_then_partial_fit_continues(iris):
+    X, y = iris
+    reg = GDRegressor(random_state=0).fit(X, y)
+    twin = GDRegressor(random_state=0).fit(X, y)
+    with pytest.raises(ValueError):
+        reg.fit(X[:, :2], np.r_[np.nan, y[1:]])
+    reg.partial_fit(X, y)
+    twin.partial_fit(X, y)
+    np.testing.assert_array_equal(reg.coef_, twin.coef_)
+    assert reg.t_ == twin.t_
+
+
+def test_overflow_keeps_previous_model(iris):
+    X, y = iris
+    reg = GDRegressor(random_state=0).fit(X, y)
+    before = fitted_state(reg)
+    reg.set_params(learning_rate="constant", eta0=1e10)
+    with pytest.raises(ValueError, match="(overflow|diverged)"):
+        reg.fit(X * 1e5, y)
+    assert_same_state(before, fitted_state(reg))
+    reg.predict(X)
+
+
+def test_overflow_on_first_fit_leaves_unfitted(iris):
+    X, y = iris
+    reg = GDRegressor(learning_rate="constant", eta0=1e10, random_state=0)
+    with pytest.raises(ValueError, match="(overflow|diverged)"):
+        reg.fit(X * 1e5, y)
+    assert fitted_state(reg) == {}
+    with pytest.raises(Exception, match="not fitted"):
+        check_is_fitted(reg)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_keyboard_interrupt_keeps_previous_model(iris, mode):
+    X, y = iris
+    clf = GDClassifier(mode=mode, random_state=0).fit(X, y)
+    before = fitted_state(clf)
+    clf.set_params(max_iter=10**8, tol=None, warm_start=True)
+    main = threading.main_thread().ident
+    timer = threading.Timer(0.2, signal.pthread_kill, (main, signal.SIGINT))
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            clf.fit(X, y)
+    finally:
+        timer.cancel()
+    assert_same_state(before, fitted_state(clf))
+    clf.predict(X)
+
+
+# ---------------------------------------------------------------------------
+# 5. malformed CSR
+def malformed(kind):
+    X = sp.csr_matrix(np.arange(1.0, 13.0).reshape(4, 3))
+    data, indices, indptr = X.data.copy(), X.indices.copy(), X.indptr.copy()
+    if kind == "indptr past data":
+        indptr[-1] = 10**6
+    elif kind == "decreasing indptr":
+        indptr[2] = 0
+    elif kind == "column >= n_features":
+        indices[5] = 3
+    elif kind == "negative column":
+        indices[0] = -1
+    bad = sp.csr_matrix((4, 3))
+    # assign the arrays without SciPy's constructor checks
+    bad.data, bad.indices, bad.indptr = data, indices, indptr
+    return bad, np.array([0, 1, 0, 1])
+
+
+@pytest.mark.parametrize("kind", ["indptr past data", "decreasing indptr",
+                                  "column >= n_features", "negative column"])
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
+def test_malformed_csr_is_a_clear_error(kind, mode, method):
+    X, y = malformed(kind)
+    clf = GDClassifier(mode=mode)
+    kwargs = {"classes": [0, 1]} if method == "partial_fit" else {}
+    with pytest.raises(ValueError, match="Malformed CSR matrix|index|indices"):
+        getattr(clf, method)(X, y, **kwargs)
+
+
+def test_malformed_csr_messages():
+    from skgd._validation import check_sparse_structure
+
+    for kind, msg in [("indptr past data", "points past the data"),
+                      ("decreasing indptr", "never decrease"),
+                      ("column >= n_features", r"\[0, 3\)")]:
+        with pytest.raises(ValueError, match=msg):
+            check_sparse_structure(malformed(kind)[0])
+
+
+# ---------------------------------------------------------------------------
+# 6. wrong sizes
+def test_partial_fit_zero_weights_of_wrong_length(iris):
+    X, y = iris
+    for est, kw in [(GDClassifier(), {"classes": [0, 1, 2]}), (GDRegressor(), {})]:
+        with pytest.raises(ValueError, match="sample_weight"):
+            est.partial_fit(X, y, sample_weight=np.zeros(3), **kw)
+        assert fitted_state(est) == {}
+
+
+def test_huge_batch_size_is_sized_by_the_rows(iris):
+    X, y = iris
+    huge = GDClassifier(mode="minibatch", batch_size=10**12, random_state=0).fit(X, y)
+    whole = GDClassifier(mode="minibatch", batch_size=len(y), random_state=0).fit(X, y)
+    np.testing.assert_array_equal(huge.coef_, whole.coef_)
+
+
+def test_too_many_columns_fail_before_allocating():
+    n_features = 2**31
+    X = sp.csr_matrix(
+        (np.ones(2), np.array([0, n_features - 1], dtype=np.int64),
+         np.array([0, 1, 2], dtype=np.int64)),
+        shape=(2, n_features),
+    )
+    for est in (GDClassifier(), GDRegressor()):
+        # 2**31 float64 weights would be 16 GiB: the error comes first
+        tracemalloc.start()
+        try:
+            with pytest.raises(ValueError, match=r"at most 2\*\*31 - 1 columns"):
+                est.fit(X, np.array([0, 1]))
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert peak < 2**20
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_warm_start_after_sparsify(iris, mode):
+    X, y = iris
+    clf = GDClassifier(mode=mode, warm_start=True, random_state=0).fit(X, y)
+    twin = GDClassifier(mode=mode, random_state=0)
+    twin.fit(X, y, coef_init=clf.coef_, intercept_init=clf.intercept_)
+    clf.sparsify().fit(X, y)
+    np.testing.assert_array_equal(clf.coef_, twin.coef_)
+
+
+@pytest.mark.parametrize("weights", ["overflow", "zero sum", "negative sum"])
+@pytest.mark.parametrize("Est", [GDClassifier, GDRegressor])
+def test_batch_mode_bad_weight_sum(iris, weights, Est):
+    X, y = iris
+    n = len(y)
+    sample_weight = {
+        "overflow": np.full(n, 1e308),
+        "zero sum": np.r_[np.ones(n // 2), -np.ones(n - n // 2)],
+        "negative sum": -np.ones(n),
+    }[weights]
+    with pytest.raises(ValueError, match="sample weights of the training rows sum"):
+        Est(mode="batch").fit(X, y, sample_weight=sample_weight)
+
+
+# ---------------------------------------------------------------------------
+# 7. drop-in messages, as scikit-learn's own SGD tests check them
+@pytest.mark.parametrize("Est", [GDClassifier, GDRegressor])
+def test_negative_power_t_warns_as_sklearn(iris, Est):
+    X, y = iris
+    with pytest.warns(FutureWarning, match="Negative values for `power_t` are deprecated"):
+        Est(power_t=-1.0, learning_rate="constant", max_iter=2, tol=None).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        Est(power_t=0.5, learning_rate="constant", max_iter=2, tol=None).fit(X, y)
+
+
+def test_overflow_message_as_sklearn():
+    # scikit-learn's test_underflow_or_overflow, in sgd mode (the drop-in)
+    with np.errstate(all="raise"):
+        rng = np.random.RandomState(0)
+        X = rng.normal(size=(100, 10))
+        X[:, :2] *= 1e300
+        X_scaled = MinMaxScaler().fit_transform(X)
+        y = (X_scaled @ rng.normal(size=10) > 0.0).astype(np.int32)
+        model = GDClassifier(alpha=0.1, loss="squared_hinge", max_iter=500)
+        model.fit(X_scaled, y)
+        assert np.isfinite(model.coef_).all()
+        msg = (r"Floating-point under-/overflow occurred at epoch #.*"
+               " Scaling input data with StandardScaler or MinMaxScaler"
+               " might help.")
+        with pytest.raises(ValueError, match=msg):
+            model.fit(X, y)
+
+
+def test_zero_validation_weights_message_as_sklearn(iris):
+    X, y = iris
+    clf = GDClassifier(early_stopping=True, validation_fraction=0.4, random_state=0)
+    msg = ("The sample weights for validation set are all zero, consider using a"
+           " different random state.")
+    with pytest.raises(ValueError, match=msg):
+        clf.fit(X, y, sample_weight=np.zeros_like(y))
