@@ -9,7 +9,7 @@ import pytest
 import scipy.sparse as sp
 
 hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
+from hypothesis import HealthCheck, Phase, assume, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from hypothesis.extra.numpy import arrays  # noqa: E402
 
@@ -17,7 +17,8 @@ from skgd import GDClassifier, GDRegressor  # noqa: E402
 
 MODES = ["sgd", "minibatch", "batch"]
 PROPERTY = settings(max_examples=15, deadline=None, derandomize=True,
-                    suppress_health_check=[HealthCheck.too_slow])
+                    suppress_health_check=[HealthCheck.too_slow,
+                                           HealthCheck.filter_too_much])
 
 
 @st.composite
@@ -42,6 +43,10 @@ def fit_kwargs(mode):
 def test_dense_equals_csr(data, mode):
     # (sgd mode damps the intercept on CSR input as scikit-learn: not equal)
     X, y = data
+    # Domain: no constant column.  A constant column is collinear with the
+    # intercept, and hypothesis found that this singular design amplifies
+    # the rounding of the two summation orders to ~2e-10 relative.
+    assume(np.all(np.ptp(X, axis=0) > 0))
     dense = GDClassifier(**fit_kwargs(mode)).fit(X, y)
     sparse = GDClassifier(**fit_kwargs(mode)).fit(sp.csr_matrix(X), y)
     # relative to the whole model: a weight that is zero in exact arithmetic
