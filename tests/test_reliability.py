@@ -341,8 +341,10 @@ def test_batch_mode_bad_weight_sum(iris, weights, Est):
 @pytest.mark.parametrize("Est", [GDClassifier, GDRegressor])
 def test_negative_power_t_warns_as_sklearn(iris, Est):
     X, y = iris
-    with pytest.warns(FutureWarning, match="Negative values for `power_t` are deprecated"):
+    with pytest.warns(FutureWarning, match="Negative values for `power_t` are deprecated"
+                      ) as record:
         Est(power_t=-1.0, learning_rate="constant", max_iter=2, tol=None).fit(X, y)
+    assert record[0].filename == __file__  # points at the caller's line
     with warnings.catch_warnings():
         warnings.simplefilter("error", FutureWarning)
         Est(power_t=0.5, learning_rate="constant", max_iter=2, tol=None).fit(X, y)

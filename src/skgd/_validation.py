@@ -6,6 +6,8 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.base import is_classifier
 
+from ._warnings import user_stacklevel
+
 
 def check_params(est, for_partial_fit=False):
     """Raise ``ValueError`` for parameter combinations that make no sense.
@@ -43,7 +45,7 @@ def check_params(est, for_partial_fit=False):
             "Negative values for `power_t` are deprecated in version 1.8 and will "
             "raise an error in 1.10. Use values in the range [0.0, inf) instead.",
             FutureWarning,
-            stacklevel=4,
+            stacklevel=user_stacklevel(),
         )
 
 
