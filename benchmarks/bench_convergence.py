@@ -68,7 +68,8 @@ def load_a9a(path):
 def load_dense(n_samples):
     X, y = make_classification(n_samples=n_samples, n_features=100, n_informative=20,
                                flip_y=0.05, random_state=0)
-    return StandardScaler().fit_transform(X), y, f"dense {n_samples} x 100, standardised"
+    name = f"dense {n_samples} x 100, standardised"
+    return StandardScaler().fit_transform(X), y, name
 
 
 def objective(X, y, alpha, coef, intercept):

@@ -7,9 +7,10 @@ held-out score within 2 points of sgd mode's (accuracy in %, R^2 x 100), a
 minibatch training objective at most 1.3 times sgd mode's, and a batch
 objective no worse than the best stochastic run (and, where the exact
 optimum itself scores more than 2 points below sgd mode's early-stopped
-model, a score within 2 points of the optimum's, from a tight batch fit).  The objective is computed
-here with NumPy from the fitted coefficients (the sum of the one-vs-rest
-objectives for several classes), independently of skgd's losses.
+model, a score within 2 points of the optimum's, from a tight batch fit).
+The objective is computed here with NumPy from the fitted coefficients (the
+sum of the one-vs-rest objectives for several classes), independently of
+skgd's losses.
 """
 
 import functools
@@ -78,7 +79,8 @@ def _objective(est, X, y):
     total = 0.0
     for k, t in enumerate(targets):
         p = np.asarray(X @ coef[k]).ravel() + intercept[k]
-        total += _numpy_loss(est.loss, t, p).mean() + 0.5 * est.alpha * coef[k] @ coef[k]
+        penalty = 0.5 * est.alpha * coef[k] @ coef[k]
+        total += _numpy_loss(est.loss, t, p).mean() + penalty
     return total
 
 
@@ -147,7 +149,8 @@ CASES = [
 
 def _marks(case):
     if case in KNOWN_OBJECTIVE_GAPS:
-        return [pytest.mark.xfail(strict=True, reason="objective gap, see KNOWN_OBJECTIVE_GAPS")]
+        reason = "objective gap, see KNOWN_OBJECTIVE_GAPS"
+        return [pytest.mark.xfail(strict=True, reason=reason)]
     return []
 
 

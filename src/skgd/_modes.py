@@ -338,7 +338,8 @@ def row_smoothness(problem, c, delta=1.0):
     sq = row_squared_norms(problem.data.X)[tr]
     if problem.fit_intercept:
         sq = sq + delta
-    return c * float(np.max(problem.sample_weight[tr] * sq)) + problem.penalty.l2_strength
+    worst = float(np.max(problem.sample_weight[tr] * sq))
+    return c * worst + problem.penalty.l2_strength
 
 
 def expected_smoothness(L, l_max, n, batch_size):
