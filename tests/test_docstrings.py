@@ -34,3 +34,13 @@ def test_docstring(import_path):
     result = numpydoc_validation.validate(import_path)
     errors = [(code, msg) for code, msg in result["errors"] if code not in IGNORED]
     assert not errors, "\n".join(f"{code}: {msg}" for code, msg in errors)
+
+
+@pytest.mark.parametrize("name", ["GDClassifier", "GDRegressor"])
+def test_help_shows_no_annotations_line(name):
+    """help() lists the class's data attributes; an annotated class attribute
+    (``_parameter_constraints: dict``) put an ``__annotations__`` line there."""
+    import pydoc
+
+    text = pydoc.render_doc(getattr(skgd, name), renderer=pydoc.plaintext)
+    assert "__annotations__" not in text

@@ -63,7 +63,7 @@ DIVERGENCE_FACTOR = 1e4
 class BaseGD(CallbackSupportMixin, BaseEstimator):
     """Base class of the gradient-descent linear models (not public)."""
 
-    _parameter_constraints: dict = {
+    _parameter_constraints = {
         "penalty": [StrOptions({"l2", "l1", "elasticnet"}), None],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "l1_ratio": [Interval(Real, 0, 1, closed="both"), None],

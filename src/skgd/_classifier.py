@@ -201,7 +201,7 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
     True
     """
 
-    _parameter_constraints: dict = {
+    _parameter_constraints = {
         **BaseGD._parameter_constraints,
         "loss": [StrOptions(set(CLASSIFICATION_LOSSES))],
         "n_jobs": [Integral, None],

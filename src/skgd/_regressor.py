@@ -141,7 +141,7 @@ class GDRegressor(RegressorMixin, BaseGD):
     array([ 1. , -2. ,  0.5])
     """
 
-    _parameter_constraints: dict = {
+    _parameter_constraints = {
         **BaseGD._parameter_constraints,
         "loss": [StrOptions(set(REGRESSION_LOSSES))],
     }
