@@ -204,8 +204,8 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         if self.mode == "minibatch":
             L_B, intercept_decay = self._minibatch_smoothness(problem, k, partial)
             max_step = 1.0 / L_B
-            if problem.loss.name == "perceptron":
-                # scale-free loss: a cap on its step has no stability role
+            if problem.loss.scale_free:
+                # the perceptron: a cap on its step has no stability role
                 max_step = np.inf
         elif sparse_sgd:
             intercept_decay = SPARSE_INTERCEPT_DECAY
@@ -271,13 +271,16 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
           objective by less than ``tol / 10`` relative (:func:`stalled`); for a
           non-smooth loss, once the smoothing no longer changes the objective
           by more than ``tol / 10`` relative (``BatchRunner.converged``);
-        * otherwise: the epoch objective has not decreased by ``tol`` for
-          ``n_iter_no_change`` epochs.  In sgd mode this is scikit-learn's
-          running objective (the mean over the rows of the epoch of the
-          unweighted loss, plus the penalty), so that ``n_iter_`` matches
-          scikit-learn's; minibatch mode uses the weighted running objective
-          it reports in ``loss_curve_`` (with class or sample weights the
-          unweighted loss can rise while the objective falls).
+        * sgd mode: scikit-learn's running objective (the mean over the
+          rows of the epoch of the unweighted loss, plus the penalty) has
+          not decreased by ``tol`` for ``n_iter_no_change`` epochs, so that
+          ``n_iter_`` matches scikit-learn's;
+        * minibatch mode: the weighted running objective it reports in
+          ``loss_curve_`` (with class or sample weights the unweighted loss
+          can rise while the objective falls) has not decreased by ``tol``
+          times the objective at the start (``tol`` if that is 0); on such a
+          plateau the step cap is divided first, while the last division
+          paid off (``StochasticRunner.reduce_step``).
 
         With ``learning_rate='adaptive'`` a firing rule divides the step
         by 5 instead of stopping, until it is below 1e-6.  Each epoch is a
@@ -366,8 +369,9 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                     return epoch + 1, curve, scores
                 continue
             else:
-                # stochastic modes: scikit-learn's running objective (mean
-                # unweighted loss plus penalty), so that n_iter_ matches
+                # sgd mode: scikit-learn's running objective (mean unweighted
+                # loss plus penalty), so that n_iter_ matches; minibatch: the
+                # weighted epoch objective
                 stop, margin = obj, tol
                 if self.mode == "sgd":
                     stop = runner.stop_value

@@ -270,6 +270,25 @@ cdef class SquaredEpsilonInsensitive(CyLoss):
         return SquaredEpsilonInsensitive, (self.epsilon,)
 
 
+cdef inline double rounded_ramp(double z, double mu) noexcept nogil:
+    """``max(0, z)`` with its kink rounded over ``mu``: 0, ``z^2 / (2 mu)``
+    on ``(0, mu)``, ``z - mu / 2`` beyond."""
+    if z <= 0.0:
+        return 0.0
+    if z < mu:
+        return 0.5 * z * z / mu
+    return z - 0.5 * mu
+
+
+cdef inline double rounded_ramp_slope(double z, double mu) noexcept nogil:
+    """The derivative of :func:`rounded_ramp` in ``z``."""
+    if z <= 0.0:
+        return 0.0
+    if z < mu:
+        return z / mu
+    return 1.0
+
+
 cdef class SmoothHinge(CyLoss):
     """The hinge with its kink rounded over a width ``mu`` (Nesterov smoothing).
 
@@ -284,20 +303,10 @@ cdef class SmoothHinge(CyLoss):
         self.mu = mu
 
     cdef double loss(self, double y, double p) noexcept nogil:
-        cdef double z = self.threshold - p * y
-        if z <= 0.0:
-            return 0.0
-        if z < self.mu:
-            return 0.5 * z * z / self.mu
-        return z - 0.5 * self.mu
+        return rounded_ramp(self.threshold - p * y, self.mu)
 
     cdef double dloss(self, double y, double p) noexcept nogil:
-        cdef double z = self.threshold - p * y
-        if z <= 0.0:
-            return 0.0
-        if z < self.mu:
-            return -y * z / self.mu
-        return -y
+        return -y * rounded_ramp_slope(self.threshold - p * y, self.mu)
 
     def __reduce__(self):
         return SmoothHinge, (self.threshold, self.mu)
@@ -315,21 +324,11 @@ cdef class SmoothEpsilonInsensitive(CyLoss):
         self.mu = mu
 
     cdef double loss(self, double y, double p) noexcept nogil:
-        cdef double a = fabs(y - p) - self.epsilon
-        if a <= 0.0:
-            return 0.0
-        if a < self.mu:
-            return 0.5 * a * a / self.mu
-        return a - 0.5 * self.mu
+        return rounded_ramp(fabs(y - p) - self.epsilon, self.mu)
 
     cdef double dloss(self, double y, double p) noexcept nogil:
-        cdef double a = fabs(y - p) - self.epsilon
         cdef double sign = 1.0 if p > y else -1.0
-        if a <= 0.0:
-            return 0.0
-        if a < self.mu:
-            return sign * a / self.mu
-        return sign
+        return sign * rounded_ramp_slope(fabs(y - p) - self.epsilon, self.mu)
 
     def __reduce__(self):
         return SmoothEpsilonInsensitive, (self.epsilon, self.mu)

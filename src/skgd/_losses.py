@@ -24,11 +24,16 @@ class Loss:
     smoothness : float or None
         An upper bound of ``d^2 L / dp^2`` (the loss's Lipschitz constant of
         the derivative), or None when the loss is not smooth.
+    scale_free : bool
+        Whether ``L(y, c p) = c L(y, p)`` for ``c > 0`` (the perceptron): the
+        loss sets no scale for the weights, so a step size has no stability
+        role.
     """
 
     name = None
     classification = True
     smoothness = None
+    scale_free = False
 
     def loss(self, y, p):
         raise NotImplementedError
@@ -70,6 +75,7 @@ class Hinge(Loss):
     def __init__(self, threshold=1.0, name="hinge"):
         self.threshold = threshold
         self.name = name
+        self.scale_free = threshold == 0.0
 
     def loss(self, y, p):
         return np.maximum(0.0, self.threshold - y * p)
