@@ -200,3 +200,66 @@ def objective(X, y, sample_weight, coef, intercept, loss, penalty, alpha,
     for i in range(rows.shape[0]):
         total += s[i] * float(loss.loss(y[i], float(np.dot(rows[i], coef)) + intercept))
     return total / s.sum() + penalty_value(coef, penalty, alpha, l1_ratio)
+
+
+def run_optimizer_epoch(state, opt, X, y, sample_weight, order, batch_size, etas,
+                        loss, penalty, alpha, l1_ratio=0.15, fit_intercept=True):
+    """One epoch of minibatch descent with an optimizer (gather, then step).
+
+    ``opt`` is a :class:`skgd._optimizers.NumpyOptimizer` over
+    ``n_features + 1`` coordinates (the intercept last).  For each batch:
+    the weighted derivatives at the weights before the step, the mean
+    gradient ``g_j = sum_i s_i dL_i x_ij / m`` on the coordinates touched by a
+    nonzero of the batch, ``w_j <- w_j - eta d_j`` with the optimizer's
+    direction, then the elastic-net proximal step with threshold
+    ``tau_j = eta * precond_j * gap_j``:
+    ``w_j <- soft(w_j, tau_j alpha r) / (1 + tau_j alpha (1 - r))``; the
+    intercept is always touched and not penalised.  Returns what
+    :func:`run_epoch` returns.
+    """
+    rows = dense_rows(X)
+    touched = touched_mask(X)
+    y = np.asarray(y, dtype=np.float64)
+    sample_weight = np.asarray(sample_weight, dtype=np.float64)
+    n_features = rows.shape[1]
+    r = l1_ratio_of(penalty, l1_ratio)
+    sum_loss = sum_wloss = sum_w = sum_pen = 0.0
+    n_updates = 0
+    order = list(order)
+    for bi, start in enumerate(range(0, len(order), batch_size)):
+        batch = order[start:start + batch_size]
+        m = len(batch)
+        eta = float(etas[bi])
+        pen = penalty_value(state.w, penalty, alpha, l1_ratio)
+        grad = np.zeros(n_features + 1)
+        for i in batch:
+            p = float(np.dot(rows[i], state.w)) + state.b
+            lv = float(loss.loss(y[i], p))
+            sum_loss += lv
+            sum_wloss += sample_weight[i] * lv
+            sum_w += sample_weight[i]
+            sum_pen += pen
+            d = min(max(float(loss.dloss(y[i], p)), -MAX_DLOSS), MAX_DLOSS)
+            grad[:n_features] += (d * sample_weight[i] / m) * rows[i]
+            grad[n_features] += d * sample_weight[i] / m
+        cols = np.flatnonzero(touched[batch].any(axis=0))
+        if fit_intercept:
+            cols = np.append(cols, n_features)
+        d, pc, gap = opt.step(cols, grad[cols])
+        for j, dj, pj, gj in zip(cols, d, pc, gap):
+            if j == n_features:
+                state.b -= eta * dj
+                continue
+            z = state.w[j] - eta * dj
+            if penalty is not None:
+                tau = eta * pj * gj
+                z = soft_threshold(np.array([z]), tau * alpha * r)[0]
+                z /= 1.0 + tau * alpha * (1.0 - r)
+            state.w[j] = z
+        if 0 < state.average_start <= state.t:
+            state.avg_sum = state.avg_sum + state.w
+            state.avg_b_sum += state.b
+            state.n_averaged += 1
+        state.t += m
+        n_updates += 1
+    return sum_loss, sum_wloss, sum_w, sum_pen, n_updates

@@ -32,6 +32,10 @@ def _instances():
         for batch_size in BATCH_SIZES:
             yield Est(mode="minibatch", batch_size=batch_size)
         yield Est(mode="batch")
+        # every optimizer at its defaults
+        for optimizer in ("momentum", "nesterov", "adagrad", "rmsprop", "adam"):
+            yield Est(mode="minibatch", optimizer=optimizer)
+        yield Est(optimizer="adam")
 
 
 def _batch_weight_instances():
@@ -56,7 +60,15 @@ def _expected_failed_checks(estimator):
             return {name: reason for name in SAMPLE_WEIGHT_CHECKS}
         return {}
     reason = "stochastic steps: a weight of 2 differs from a repeated row"
-    return {name: reason for name in SAMPLE_WEIGHT_CHECKS}
+    failed = {name: reason for name in SAMPLE_WEIGHT_CHECKS}
+    if estimator.optimizer == "adagrad":
+        # Known defect (issue 9, open): Adagrad's steps decay as 1 / sqrt(T)
+        # from eta0=0.01, too small a start to fit these problems in the
+        # epochs the stopping rule allows.
+        reason = "Adagrad's default step eta0=0.01 is too small (issue 9)"
+        failed.update(check_class_weight_classifiers=reason,
+                      check_regressors_train=reason)
+    return failed
 
 
 @parametrize_with_checks(list(_instances()), expected_failed_checks=_expected_failed_checks)

@@ -48,8 +48,9 @@ from ._modes import (
     minibatch_smoothness,
     row_smoothness,
 )
+from ._optimizers import NORMALISED, OPTIMIZERS, make_optimizer
 from ._penalties import get_penalty
-from ._schedules import get_schedule
+from ._schedules import Constant, get_schedule
 from ._validation import check_init_array, check_params
 from ._warnings import user_stacklevel
 
@@ -86,6 +87,12 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         "average": [Interval(Integral, 0, None, closed="neither"), "boolean"],
         "mode": [StrOptions({"sgd", "minibatch", "batch"})],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "optimizer": [StrOptions(set(OPTIMIZERS))],
+        "momentum": [Interval(Real, 0, 1, closed="left")],
+        "beta_1": [Interval(Real, 0, 1, closed="left")],
+        "beta_2": [Interval(Real, 0, 1, closed="left")],
+        "rho": [Interval(Real, 0, 1, closed="left")],
+        "optimizer_epsilon": [Interval(Real, 0, None, closed="neither")],
     }
 
     # ------------------------------------------------------------------
@@ -98,6 +105,11 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         return get_penalty(self.penalty, self.alpha, l1_ratio)
 
     def _schedule(self, loss):
+        if (self.optimizer in NORMALISED and self.learning_rate == "optimal"
+                and self.mode != "batch"):
+            # 'optimal' is a plain-SGD step in 1 / (alpha t); a normalised
+            # optimizer steps by eta0 in weight units (see _optimizers)
+            return Constant(self.eta0)
         return get_schedule(
             self.learning_rate, self.eta0, self.power_t, self.alpha, loss
         )
@@ -200,6 +212,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             )
         pa = self.learning_rate in ("pa1", "pa2")
         max_step, intercept_decay = np.inf, 1.0
+        normalised = self.optimizer in NORMALISED
         sparse_sgd = self.mode == "sgd" and sp.issparse(problem.data.X)
         if self.mode == "minibatch":
             L_B, intercept_decay = self._minibatch_smoothness(problem, k, partial)
@@ -207,14 +220,27 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             if problem.loss.scale_free:
                 # the perceptron: a cap on its step has no stability role
                 max_step = np.inf
-        elif sparse_sgd:
+            if normalised:
+                # a step in weight units: no 1 / L_B cap; with 'optimal' the
+                # constant eta0 is the cap the plateau rule divides
+                max_step = self.eta0 if self.learning_rate == "optimal" else np.inf
+        elif sparse_sgd and self.optimizer == "sgd":
+            # scikit-learn's rule for its plain steps; an optimizer's steps
+            # do not depend on the storage (dense == CSR)
             intercept_decay = SPARSE_INTERCEPT_DECAY
+        # the whole state of the problem carries over between partial_fit
+        # calls (cumulative L1 penalty, weight scale, optimizer moments);
+        # a warm-started fit keeps the optimizer's moments only
+        state = self._engine_states[k] if partial else None
+        previous_opt = state.opt if state is not None else self._warm_optimizers[k]
+        optimizer = make_optimizer(self, problem.data.n_features, previous_opt)
         return StochasticRunner(
             problem, coef, intercept, schedule,
             self._rows_per_update(len(problem.train)), self.t_, seed, self.shuffle,
             step_rule=self.learning_rate if pa else "gradient", pa_c=self.eta0,
             max_step=max_step,
             intercept_decay=intercept_decay, sparse_stop_norms=sparse_sgd,
+            state=state, optimizer=optimizer, sum_steps=not normalised,
             **averaging,
         )
 
@@ -249,6 +275,8 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         )
         self._standard_coef[k] = runner.coef()
         self._standard_intercept[k] = runner.intercept()
+        if isinstance(runner, StochasticRunner):
+            self._engine_states[k] = runner.state
         if isinstance(runner, BatchRunner):
             steps = (self._curvature[k] or {}).get("batch")
             n_calls = 0 if steps is None else steps[2]
@@ -512,6 +540,17 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         # per output: the objective at the first weights and at the last
         # epoch (divergence check)
         self._objective_trace = np.full((n_outputs, 2), np.nan)
+        # per output: the whole state of the stochastic modes
+        # (skgd._gd_fast.WeightState), continued by partial_fit; a warm
+        # start keeps the optimizer's moments of the previous fit
+        previous = getattr(self, "_engine_states", None)
+        self._warm_optimizers = [None] * n_outputs
+        if self.warm_start and previous is not None and len(previous) == n_outputs:
+            self._warm_optimizers = [
+                None if st is None or st.opt is None else st.opt.copy()
+                for st in previous
+            ]
+        self._engine_states = [None] * n_outputs
         self.t_ = 1.0
 
     def _publish(self, dtype):

@@ -22,6 +22,7 @@ cimport cython
 from cython cimport floating
 
 from skgd._loss_fast cimport CyLoss
+from skgd._optim_fast cimport Optimizer
 
 
 cpdef enum PenaltyKind:
@@ -176,6 +177,8 @@ cdef class WeightState:
     cdef public double row_sq_norm
     cdef public double row_l1_norm
     cdef public double stop_penalty_sum
+    # None: plain steps; else the optimizer's per-coordinate state
+    cdef public Optimizer opt
 
     def __init__(self, coef, double intercept, int penalty, double alpha,
                  double l1_ratio, bint fit_intercept, int64_t t=1,
@@ -210,6 +213,40 @@ cdef class WeightState:
         self.row_sq_norm = self.sq_norm
         self.row_l1_norm = self.l1_norm
         self.stop_penalty_sum = 0.0
+        self.opt = None
+
+    # the whole state, for pickling and copying (a problem's state persists
+    # on the estimator between partial_fit calls)
+    _FIELDS = (
+        "wscale", "intercept", "sq_norm", "l1_norm", "u", "avg_c",
+        "avg_intercept_sum", "n_averaged", "t", "penalty", "alpha", "l1_ratio",
+        "fit_intercept", "average_start", "step_rule", "pa_c", "margin_loss",
+        "intercept_decay", "row_norms", "row_sq_norm", "row_l1_norm",
+        "stop_penalty_sum",
+    )
+
+    def __reduce__(self):
+        fields = {name: getattr(self, name) for name in self._FIELDS}
+        arrays = {name: np.asarray(getattr(self, name)).copy()
+                  for name in ("v", "q", "avg_sum")}
+        opt = None if self.opt is None else self.opt.copy()
+        return (_rebuild_state, (fields, arrays, opt))
+
+    def copy(self):
+        """An independent copy of the whole state."""
+        fn, args = self.__reduce__()
+        return fn(*args)
+
+    def fold_scale(self):
+        """Fold ``wscale`` into ``v`` (O(n_features)), keeping the average."""
+        cdef Py_ssize_t j
+        if self.wscale == 1.0:
+            return
+        for j in range(self.v.shape[0]):
+            self.avg_sum[j] += self.avg_c * self.v[j]
+            self.v[j] *= self.wscale
+        self.avg_c = 0.0
+        self.wscale = 1.0
 
     def coef(self):
         """The weights ``w`` as a new float64 array."""
@@ -386,6 +423,76 @@ cdef inline void l1_row(WeightState st, const floating* x, const int32_t* idx,
             st.q[j] += wscale * (new - z)
 
 
+cdef void optimizer_step(WeightState st, const floating* data, RowIndex rows,
+                         const Py_ssize_t* batch, Py_ssize_t m, const double* upd,
+                         double* grad, int32_t* touched, int64_t* gaps,
+                         double eta) noexcept nogil:
+    """One optimizer update from the ``m`` rows ``batch`` (gather, then step).
+
+    ``upd[k]`` is ``s_k dL_k``, the weighted derivative of row ``k`` at the
+    weights before the step.  The batch gradient ``grad[j]`` is summed over
+    the nonzero entries of the rows, on the list of ``touched`` coordinates
+    (O(nnz of the batch)); then each touched coordinate takes the
+    optimizer's step and the penalty's proximal step
+
+        w_j <- prox(w_j - eta d_j),  threshold tau = eta * precond_j * gap_j,
+        prox(z) = soft(z, tau alpha l1_ratio) / (1 + tau alpha (1 - l1_ratio)),
+
+    ``gap_j`` being the number of updates since ``j`` was last touched (the
+    penalty of the updates it missed, applied at once).  The intercept is
+    always touched and never penalised.  Requires ``wscale == 1``.
+    """
+    cdef const floating* x
+    cdef const int32_t* idx
+    cdef int nnz, kk
+    cdef Py_ssize_t k, j, nt = 0, n_coef = st.v.shape[0]
+    cdef int64_t gap
+    cdef double c, gb = 0.0, d, pc, tau, new
+    cdef double l1 = 0.0, l2 = 0.0
+    if st.penalty != PENALTY_NONE:
+        l1 = st.alpha * st.l1_ratio
+        l2 = st.alpha * (1.0 - st.l1_ratio)
+    st.opt.begin_step()
+    for k in range(m):
+        c = upd[k] / m
+        gb += c
+        nnz = row_view(data, rows, batch[k], &x, &idx)
+        for kk in range(nnz):
+            if x[kk] == 0:
+                continue
+            j = idx[kk]
+            gap = st.opt.touch(j)
+            if gap != 0:
+                touched[nt] = <int32_t> j
+                gaps[nt] = gap
+                grad[j] = 0.0
+                nt += 1
+            grad[j] += c * x[kk]
+    for k in range(nt):
+        j = touched[k]
+        d = st.opt.direction(j, grad[j], gaps[k], &pc)
+        new = st.v[j] - eta * d
+        if st.penalty != PENALTY_NONE:
+            tau = eta * pc * gaps[k]
+            if l1 > 0.0:
+                if new > tau * l1:
+                    new -= tau * l1
+                elif new < -tau * l1:
+                    new += tau * l1
+                else:
+                    new = 0.0
+            if l2 > 0.0:
+                new /= 1.0 + tau * l2
+        st.set_v(j, new, True)
+    if st.fit_intercept:
+        d = st.opt.direction(n_coef, gb * st.intercept_decay, st.opt.touch(n_coef), &pc)
+        st.intercept -= eta * d
+    if 0 < st.average_start <= st.t:
+        st.avg_c += st.wscale
+        st.avg_intercept_sum += st.intercept
+        st.n_averaged += 1
+
+
 cdef inline double sqnorm(const floating* x, int nnz) noexcept nogil:
     cdef double s = 0.0
     cdef int k
@@ -406,6 +513,17 @@ cdef inline uint32_t xorshift32(uint32_t* state) noexcept nogil:
     state[0] ^= <uint32_t> (state[0] >> 17)
     state[0] ^= <uint32_t> (state[0] << 5)
     return state[0] % (<uint32_t> 2147483647 + 1)
+
+
+def _rebuild_state(fields, arrays, opt):
+    st = WeightState(np.zeros(arrays["v"].shape[0]), 0.0, 0, 0.0, 0.0, False)
+    for name, value in fields.items():
+        setattr(st, name, value)
+    # writeable copies: a pickle may be loaded as read-only memory maps
+    st.v, st.q, st.avg_sum = (np.array(arrays[name], dtype=np.float64)
+                              for name in ("v", "q", "avg_sum"))
+    st.opt = opt
+    return st
 
 
 def shuffle(Py_ssize_t[::1] order, uint32_t seed):
@@ -495,10 +613,22 @@ def run_epoch(WeightState st, CyLoss loss, const floating[::1] data,
     cdef bint has_l1 = st.penalty == PENALTY_L1 or st.penalty == PENALTY_ELASTICNET
     cdef int64_t n_updates = 0
     cdef bint skip
+    # an optimizer: gather the batch gradient first (its step is non-linear)
+    cdef bint gathered = st.opt is not None
+    cdef Py_ssize_t n_work = st.v.shape[0] if gathered else 1
+    cdef double[::1] grad = np.zeros(n_work)
+    cdef int32_t[::1] touched = np.zeros(n_work, dtype=np.int32)
+    cdef int64_t[::1] gaps = np.zeros(n_work, dtype=np.int64)
 
     st.stop_penalty_sum = 0.0
     if n == 0:
         return 0.0, 0.0, 0.0, 0.0, 0
+    if gathered:
+        if st.step_rule != STEP_GRADIENT:
+            raise ValueError("the passive-aggressive steps take no optimizer")
+        # per-coordinate steps: no shared scale
+        st.fold_scale()
+        st.row_norms = False
     if etas.shape[0] < n_batches:
         raise ValueError("etas has %d entries, need %d" % (etas.shape[0], n_batches))
 
@@ -539,7 +669,8 @@ def run_epoch(WeightState st, CyLoss loss, const floating[::1] data,
                         d = -MAX_DLOSS
                     elif d > MAX_DLOSS:
                         d = MAX_DLOSS
-                    d = -eta * d
+                    if not gathered:
+                        d = -eta * d
                 else:
                     # passive-aggressive (batch_size 1 only, checked in Python)
                     norm2 = sqnorm(x, nnz)
@@ -557,7 +688,15 @@ def run_epoch(WeightState st, CyLoss loss, const floating[::1] data,
                 upd[k - start] = d * s
             if skip:
                 continue
-            # 2. one step for the whole batch
+            if gathered:
+                # 2'. gather the batch gradient, one optimizer step
+                optimizer_step(st, &data[0], rows, &order[start], m, &upd[0],
+                               &grad[0], &touched[0], &gaps[0], eta)
+                st.t += m
+                n_updates += 1
+                continue
+            # 2. one step for the whole batch (linear: the rows are scattered
+            # straight into the weights)
             if has_l2:
                 st.scale(max(0.0, 1.0 - l2_part * eta * st.alpha))
             for k in range(start, end):

@@ -132,18 +132,34 @@ class StochasticRunner:
     def __init__(self, problem, coef, intercept, schedule, batch_size, t, seed,
                  shuffle, average_start=0, avg_coef=None, avg_intercept=0.0,
                  n_averaged=0, step_rule="gradient", pa_c=0.0, max_step=np.inf,
-                 intercept_decay=1.0, sparse_stop_norms=False):
+                 intercept_decay=1.0, sparse_stop_norms=False, state=None,
+                 optimizer=None, sum_steps=True):
         self.problem = problem
         self.capped, self.largest_step = False, 0.0
         pen = problem.penalty
-        self.state = WeightState(
-            coef, float(intercept), int(pen.kind), pen.alpha, pen.l1_ratio,
-            bool(problem.fit_intercept), int(t), int(average_start), avg_coef,
-            float(avg_intercept), int(n_averaged),
-        )
+        if state is None:
+            self.state = WeightState(
+                coef, float(intercept), int(pen.kind), pen.alpha, pen.l1_ratio,
+                bool(problem.fit_intercept), int(t), int(average_start), avg_coef,
+                float(avg_intercept), int(n_averaged),
+            )
+        else:
+            # a stream goes on: the whole state of the previous call (a copy,
+            # so that a failed call leaves the stored one as it was), with
+            # the parameters as they are now
+            self.state = state.copy()
+            self.state.penalty, self.state.alpha = int(pen.kind), pen.alpha
+            self.state.l1_ratio = pen.l1_ratio
+            self.state.fit_intercept = bool(problem.fit_intercept)
+            self.state.t, self.state.average_start = int(t), int(average_start)
+        self.state.opt = optimizer
         self.state.intercept_decay = float(intercept_decay)
-        # sgd mode on sparse rows: scikit-learn's stopping objective
-        self.state.row_norms = bool(sparse_stop_norms)
+        # sgd mode on sparse rows: scikit-learn's stopping objective (plain
+        # steps only: an optimizer has its own tracked norms)
+        self.state.row_norms = bool(sparse_stop_norms) and optimizer is None
+        # False: each update steps by the schedule's step of its first row
+        # (a normalised optimizer), not by the sum of its rows' steps
+        self.sum_steps = bool(sum_steps)
         if step_rule != "gradient":
             self.state.step_rule = int(
                 StepRule.STEP_PA1 if step_rule == "pa1" else StepRule.STEP_PA2
@@ -170,9 +186,15 @@ class StochasticRunner:
         """The step of each update of an epoch over ``n_rows`` rows."""
         etas = np.asarray(self.schedule.etas(self.state.t + np.arange(n_rows)),
                           dtype=np.float64)
-        if self.batch_size > 1:
+        if self.batch_size > 1 and self.sum_steps:
             etas = np.add.reduceat(etas, np.arange(0, n_rows, self.batch_size))
-        self.capped = bool(np.any(etas > self.max_step))
+        elif self.batch_size > 1:
+            etas = etas[::self.batch_size]
+        if not self.sum_steps:
+            # the cap of a normalised optimizer is its constant step
+            self.capped = bool(np.any(etas >= self.max_step))
+        else:
+            self.capped = bool(np.any(etas > self.max_step))
         if self.capped:
             etas = np.minimum(etas, self.max_step)
         self.largest_step = float(etas.max()) if len(etas) else 0.0

@@ -81,6 +81,30 @@ class GDRegressor(RegressorMixin, BaseGD):
         Rows per update: one, ``batch_size``, or all of them.
     batch_size : int, default=32
         Rows per update in minibatch mode; ignored by the other modes.
+    optimizer : {"sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam"}, \
+            default="sgd"
+        How a minibatch's gradient becomes a step in the sgd and minibatch
+        modes: plain steps (scikit-learn's), momentum (an average of recent
+        gradients), Nesterov momentum, or per-coordinate steps (Adagrad,
+        RMSprop, Adam).  On sparse rows an optimizer's state changes only on
+        the coordinates a batch touches (see the user guide, "Optimizers").
+        Adagrad, RMSprop and Adam step by ``eta0`` in weight units; with
+        ``learning_rate="optimal"`` their step is ``eta0``, divided by 5 on a
+        plateau in minibatch mode.  Batch mode ignores the parameter: it
+        takes its own L-BFGS or accelerated proximal (FISTA) steps.
+    momentum : float, default=0.9
+        Decay of the gradient average of ``optimizer="momentum"`` and
+        ``"nesterov"``, in [0, 1).
+    beta_1 : float, default=0.9
+        Decay of Adam's first-moment estimate, in [0, 1).
+    beta_2 : float, default=0.999
+        Decay of Adam's second-moment estimate, in [0, 1).
+    rho : float, default=0.9
+        Decay of RMSprop's average of squared gradients, in [0, 1).
+    optimizer_epsilon : float, default=1e-8
+        Added to the root of the second moment by Adagrad, RMSprop and Adam
+        (named so as not to clash with ``epsilon`` of the Huber and
+        epsilon-insensitive losses).
 
     Attributes
     ----------
@@ -170,6 +194,12 @@ class GDRegressor(RegressorMixin, BaseGD):
         average=False,
         mode="sgd",
         batch_size=32,
+        optimizer="sgd",
+        momentum=0.9,
+        beta_1=0.9,
+        beta_2=0.999,
+        rho=0.9,
+        optimizer_epsilon=1e-8,
     ):
         self.loss = loss
         self.penalty = penalty
@@ -192,6 +222,12 @@ class GDRegressor(RegressorMixin, BaseGD):
         self.average = average
         self.mode = mode
         self.batch_size = batch_size
+        self.optimizer = optimizer
+        self.momentum = momentum
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.rho = rho
+        self.optimizer_epsilon = optimizer_epsilon
 
     @keep_state_on_error
     @_fit_context(prefer_skip_nested_validation=True)

@@ -37,6 +37,13 @@ def check_params(est, for_partial_fit=False):
                 "each step from one sample's loss and norm; it only exists in "
                 f"mode='sgd', not in mode={est.mode!r}."
             )
+    if est.optimizer != "sgd" and est.learning_rate in ("pa1", "pa2"):
+        raise ValueError(
+            f"learning_rate={est.learning_rate!r} (passive-aggressive) computes "
+            "its own step from each sample's loss and norm, which an optimizer "
+            f"cannot transform; use optimizer='sgd' with it, or optimizer="
+            f"{est.optimizer!r} with another learning_rate."
+        )
     if est.penalty == "elasticnet" and est.l1_ratio is None:
         raise ValueError("l1_ratio must be set when penalty is 'elasticnet'")
     if est.power_t < 0:

@@ -1,0 +1,154 @@
+"""Compiled optimizers of the stochastic modes (momentum, Nesterov, Adagrad,
+RMSprop, Adam), with lazy per-coordinate state.
+
+The minibatch pass (:func:`skgd._gd_fast.run_epoch`) gathers the batch
+gradient ``g_j`` of every coordinate ``j`` the batch touches (a nonzero
+entry in one of its rows), then asks the optimizer for a direction ``d_j``;
+the weight moves by ``-eta d_j``.  Coordinates the batch does not touch are
+not visited (a sparse update costs O(nnz of the batch)): their state is
+caught up when they are next touched, ``gap`` updates later, by the closed
+form of the decays they missed (``beta ** (gap - 1)``).  The weight itself
+does not move on updates that do not touch it.  On data without zeros every
+coordinate is touched by every update and the optimizers are the usual
+dense ones (``torch.optim``'s formulas, see :mod:`skgd._optimizers`).
+
+With ``T`` the update counter (``n_steps``), for one coordinate:
+
+* momentum:  ``m <- beta m + (1 - beta) g``, ``d = m``;
+* nesterov:  the same ``m``, ``d = beta m + (1 - beta) g``;
+* adagrad:   ``s <- s + g^2``, ``d = g / (sqrt(s) + eps)``;
+* rmsprop:   ``s <- rho s + (1 - rho) g^2``, ``d = g / (sqrt(s) + eps)``;
+* adam:      ``m <- b1 m + (1 - b1) g``, ``s <- b2 s + (1 - b2) g^2``,
+  ``d = m_hat / (sqrt(s_hat) + eps)`` with ``m_hat = m / (1 - b1^T)``,
+  ``s_hat = s / (1 - b2^T)``.
+
+Momentum is an average of gradients (dampened heavy ball): at a fixed point
+``d = g``, so the step ``eta`` keeps its meaning (and its cap).  The
+preconditioner returned with ``d`` is ``1`` for momentum and Nesterov and
+``1 / (sqrt(s) + eps)`` (``s_hat`` for Adam) otherwise; the penalty's
+proximal step uses it.
+"""
+from libc.math cimport pow, sqrt
+from libc.stdint cimport int64_t
+
+import numpy as np
+
+
+cdef class Optimizer:
+    """State and hyper-parameters of one problem's optimizer.
+
+    Parameters
+    ----------
+    kind : int
+        An :class:`OptimizerKind` code (not ``OPT_SGD``: plain steps need no
+        state).
+    n_coords : int
+        Number of coordinates: ``n_features + 1`` (the intercept is last).
+    momentum, beta_1, beta_2, rho, eps : float
+        Hyper-parameters (see the module docstring).
+    """
+
+    def __init__(self, int kind, Py_ssize_t n_coords, double momentum=0.9,
+                 double beta_1=0.9, double beta_2=0.999, double rho=0.9,
+                 double eps=1e-8):
+        self.kind = kind
+        self.momentum = momentum
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.rho = rho
+        self.eps = eps
+        self.m = np.zeros(n_coords)
+        self.s = np.zeros(n_coords)
+        self.last = np.zeros(n_coords, dtype=np.int64)
+        self.n_steps = 0
+        self.bias_1 = 1.0
+        self.bias_2 = 1.0
+
+    def __reduce__(self):
+        return (
+            _rebuild,
+            (self.kind, self.momentum, self.beta_1, self.beta_2, self.rho, self.eps,
+             np.asarray(self.m).copy(), np.asarray(self.s).copy(),
+             np.asarray(self.last).copy(), self.n_steps),
+        )
+
+    def copy(self):
+        """An independent copy (the state of a fit that may fail)."""
+        fn, args = self.__reduce__()
+        return fn(*args)
+
+    def matches(self, int kind, double momentum, double beta_1, double beta_2,
+                double rho, double eps, Py_ssize_t n_coords):
+        """Whether this state belongs to an optimizer with these settings."""
+        return (kind == self.kind and momentum == self.momentum
+                and beta_1 == self.beta_1 and beta_2 == self.beta_2
+                and rho == self.rho and eps == self.eps
+                and n_coords == self.m.shape[0])
+
+    cdef void begin_step(self) noexcept nogil:
+        """Start update ``T = n_steps + 1``: Adam's bias corrections."""
+        self.n_steps += 1
+        if self.kind == OPT_ADAM:
+            self.bias_1 = 1.0 - pow(self.beta_1, <double> self.n_steps)
+            self.bias_2 = 1.0 - pow(self.beta_2, <double> self.n_steps)
+
+    cdef int64_t touch(self, Py_ssize_t j) noexcept nogil:
+        """Mark ``j`` touched by the current update; return the gap since its
+        last touch (0 if the current update already touched it)."""
+        cdef int64_t gap = self.n_steps - self.last[j]
+        self.last[j] = self.n_steps
+        return gap
+
+    cdef double direction(self, Py_ssize_t j, double g, int64_t gap,
+                          double* precond) noexcept nogil:
+        """The direction of coordinate ``j`` for gradient ``g``, ``gap``
+        updates after its last touch; its preconditioner into ``precond``."""
+        cdef double mj, sj, den
+        precond[0] = 1.0
+        if self.kind == OPT_MOMENTUM or self.kind == OPT_NESTEROV:
+            mj = self.m[j]
+            if gap > 1:
+                mj *= pow(self.momentum, <double> (gap - 1))
+            mj = self.momentum * mj + (1.0 - self.momentum) * g
+            self.m[j] = mj
+            if self.kind == OPT_NESTEROV:
+                return self.momentum * mj + (1.0 - self.momentum) * g
+            return mj
+        if self.kind == OPT_ADAGRAD:
+            sj = self.s[j] + g * g
+            self.s[j] = sj
+            den = sqrt(sj) + self.eps
+            precond[0] = 1.0 / den
+            return g / den
+        if self.kind == OPT_RMSPROP:
+            sj = self.s[j]
+            if gap > 1:
+                sj *= pow(self.rho, <double> (gap - 1))
+            sj = self.rho * sj + (1.0 - self.rho) * g * g
+            self.s[j] = sj
+            den = sqrt(sj) + self.eps
+            precond[0] = 1.0 / den
+            return g / den
+        # Adam
+        mj = self.m[j]
+        sj = self.s[j]
+        if gap > 1:
+            mj *= pow(self.beta_1, <double> (gap - 1))
+            sj *= pow(self.beta_2, <double> (gap - 1))
+        mj = self.beta_1 * mj + (1.0 - self.beta_1) * g
+        sj = self.beta_2 * sj + (1.0 - self.beta_2) * g * g
+        self.m[j] = mj
+        self.s[j] = sj
+        den = sqrt(sj / self.bias_2) + self.eps
+        precond[0] = 1.0 / den
+        return (mj / self.bias_1) / den
+
+
+def _rebuild(kind, momentum, beta_1, beta_2, rho, eps, m, s, last, n_steps):
+    opt = Optimizer(kind, m.shape[0], momentum, beta_1, beta_2, rho, eps)
+    # writeable copies: a pickle may be loaded as read-only memory maps
+    opt.m = np.array(m, dtype=np.float64)
+    opt.s = np.array(s, dtype=np.float64)
+    opt.last = np.array(last, dtype=np.int64)
+    opt.n_steps = n_steps
+    return opt
