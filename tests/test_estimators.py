@@ -241,6 +241,28 @@ def test_early_stopping_attributes(binary, mode):
     assert clf.best_validation_score_ == max(clf.validation_scores_)
 
 
+@pytest.mark.parametrize("mode", ["minibatch", "batch"])
+@pytest.mark.parametrize("Est", [GDClassifier, GDRegressor])
+def test_validation_score_is_the_models_score(binary, mode, Est):
+    """minibatch and batch modes: the last validation score is the fitted
+    model's score on the held-out rows (scikit-learn's split), weighted by
+    the sample weights and not by the class weights."""
+    from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
+
+    X, y = binary
+    if Est is GDRegressor:
+        y = X @ np.linspace(-1, 1, X.shape[1]) + 0.1 * np.sin(np.arange(len(y)))
+    sw = np.random.RandomState(0).uniform(0.2, 2.0, len(y))
+    params = dict(mode=mode, early_stopping=True, random_state=3)
+    if Est is GDClassifier:
+        params["class_weight"] = {0: 4.0}
+    est = Est(**params).fit(X, y, sample_weight=sw)
+    splitter = StratifiedShuffleSplit if Est is GDClassifier else ShuffleSplit
+    _, val = next(splitter(test_size=0.1, random_state=3).split(X, y))
+    expected = est.score(X[val], y[val], sample_weight=sw[val])
+    assert est.validation_scores_[-1] == pytest.approx(expected, rel=1e-12)
+
+
 def test_pipeline_and_grid_search(binary):
     X, y = binary
     pipe = make_pipeline(StandardScaler(), GDClassifier(mode="minibatch", random_state=0))

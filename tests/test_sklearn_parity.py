@@ -2,14 +2,23 @@
 
 Same coef_, intercept_, n_iter_ and t_ (to 1e-8 relative) for every loss x
 penalty x schedule, with and without averaging, binary and multiclass, with
-sample and class weights.
+sample and class weights; and with early stopping (shuffle=True), the same
+epoch and model on a few real data sets.
 """
 
 import warnings
 
 import numpy as np
 import pytest
-from sklearn.datasets import make_classification, make_regression
+import scipy.sparse as sp
+from sklearn.datasets import (
+    load_breast_cancer,
+    load_diabetes,
+    load_iris,
+    load_wine,
+    make_classification,
+    make_regression,
+)
 from sklearn.linear_model import SGDClassifier, SGDRegressor
 
 from skgd import GDClassifier, GDRegressor
@@ -135,3 +144,121 @@ def test_partial_fit_matches(target, average):
         ours.partial_fit(X_CLF[chunk], y[chunk], classes=classes)
         theirs.partial_fit(X_CLF[chunk], y[chunk], classes=classes)
     _assert_same(ours, theirs)
+
+
+# Early stopping, with the default shuffle=True: the orderings and the
+# validation split come from scikit-learn's random streams, and sgd mode
+# scores the held-out rows as scikit-learn's SGD does, so both stop at the
+# same epoch with the same model.
+def _iris():
+    X, y = load_iris(return_X_y=True)
+    return X, y
+
+
+def _wine():
+    X, y = load_wine(return_X_y=True)
+    return _standardise(X), y
+
+
+def _breast_cancer():
+    X, y = load_breast_cancer(return_X_y=True)
+    return _standardise(X), y
+
+
+def _iris_binary():
+    X, y = load_iris(return_X_y=True)
+    return X[y > 0], y[y > 0]
+
+
+def _diabetes():
+    X, y = load_diabetes(return_X_y=True)
+    return _standardise(X), (y - y.mean()) / y.std()
+
+
+def _regression():
+    return X_REG, Y_REG
+
+
+def _assert_early_stopping_matches(Ours, Theirs, X, y, sample_weight=None,
+                                   **params):
+    """Fit both with early stopping: the same n_iter_ and the same model."""
+    params.update(early_stopping=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = Theirs(**params).fit(X, y, sample_weight=sample_weight)
+        ours = Ours(**params).fit(X, y, sample_weight=sample_weight)
+    assert ours.n_iter_ == theirs.n_iter_
+    np.testing.assert_allclose(ours.coef_, theirs.coef_, rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(ours.intercept_, theirs.intercept_, rtol=1e-8, atol=1e-12)
+
+
+def test_early_stopping_iris_matches():
+    # issue 8's case (109 epochs with scikit-learn 1.9): skgd stopped after
+    # 107 when it scored w = wscale * v instead of scikit-learn's v
+    X, y = _iris()
+    _assert_early_stopping_matches(
+        GDClassifier, SGDClassifier, X, y, n_iter_no_change=100, alpha=1e-3,
+        random_state=0,
+    )
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("loss", ["hinge", "log_loss", "modified_huber", "perceptron"])
+@pytest.mark.parametrize("penalty", ["l2", "elasticnet"])
+@pytest.mark.parametrize("dataset", [_iris, _wine, _breast_cancer, _iris_binary])
+def test_early_stopping_classifier_matches(dataset, penalty, loss, seed):
+    X, y = dataset()
+    _assert_early_stopping_matches(
+        GDClassifier, SGDClassifier, X, y, loss=loss, penalty=penalty,
+        n_iter_no_change=10, alpha=1e-3, random_state=seed,
+    )
+
+
+@pytest.mark.parametrize(
+    "dataset, class_weight, n_iter_no_change, seed",
+    # cases where weighting the validation rows by their class weights
+    # stops at another epoch than scikit-learn
+    [(_iris, {1: 10.0}, 5, 2), (_iris, {1: 10.0}, 5, 3),
+     (_breast_cancer, {0: 5.0}, 2, 0), (_breast_cancer, {0: 5.0}, 2, 1),
+     (_wine, "balanced", 5, 0)],
+)
+def test_early_stopping_class_weight_matches(dataset, class_weight, n_iter_no_change,
+                                             seed):
+    X, y = dataset()
+    _assert_early_stopping_matches(
+        GDClassifier, SGDClassifier, _standardise(X), y, class_weight=class_weight,
+        n_iter_no_change=n_iter_no_change, random_state=seed,
+    )
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize(
+    "params",
+    [{"average": True}, {"average": 10}, {"learning_rate": "adaptive", "eta0": 0.1},
+     {"sample_weight": True}, {"sparse": True}],
+    ids=["average", "average10", "adaptive", "sample_weight", "sparse"],
+)
+def test_early_stopping_options_match(params, seed):
+    params = dict(params)
+    X, y = _iris()
+    if params.pop("sparse", False):
+        X = sp.csr_matrix(X)
+    sample_weight = None
+    if params.pop("sample_weight", False):
+        sample_weight = np.random.RandomState(seed).uniform(0.1, 2.0, len(y))
+    _assert_early_stopping_matches(
+        GDClassifier, SGDClassifier, X, y, sample_weight=sample_weight,
+        n_iter_no_change=10, alpha=1e-3, random_state=seed, **params,
+    )
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("loss", ["squared_error", "huber", "epsilon_insensitive"])
+@pytest.mark.parametrize("penalty", ["l2", "elasticnet"])
+@pytest.mark.parametrize("dataset", [_diabetes, _regression])
+def test_early_stopping_regressor_matches(dataset, penalty, loss, seed):
+    X, y = dataset()
+    _assert_early_stopping_matches(
+        GDRegressor, SGDRegressor, X, y, loss=loss, penalty=penalty,
+        n_iter_no_change=10, alpha=1e-3, random_state=seed,
+    )

@@ -371,7 +371,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                 break
             score = None
             if self.early_stopping:
-                score = score_fn(runner.coef(), runner.intercept(), val_mask)
+                score = score_fn(*self._validation_weights(runner), val_mask)
                 scores.append(score)
             if self.verbose:
                 w = runner.coef()
@@ -429,6 +429,18 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         if max_iter > 1 and curve and curve[-1] > DIVERGENCE_FACTOR * start_obj:
             self._check_far_from_start(curve, start_obj, epoch + 1)
         return epoch + 1, curve, scores
+
+    def _validation_weights(self, runner):
+        """The weights and intercept the validation score is computed with.
+
+        sgd mode scores them as scikit-learn's SGD does, to stop at the same
+        epoch: its callback receives the stored vector ``v`` of
+        ``w = wscale * v`` (not ``w``) with the intercept, so it scores
+        ``x.w / wscale + b``.  The other modes score the model ``(w, b)``.
+        """
+        if self.mode == "sgd":
+            return np.array(runner.state.v), runner.intercept()
+        return runner.coef(), runner.intercept()
 
     @staticmethod
     def _check_far_from_start(curve, start_obj, n_epochs):

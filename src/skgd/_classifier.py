@@ -1,5 +1,6 @@
 """GDClassifier: linear classifiers trained by gradient descent."""
 
+import functools
 from numbers import Integral
 
 import numpy as np
@@ -24,6 +25,27 @@ from ._dask import fit_dask_batch, is_dask_collection
 from ._losses import CLASSIFICATION_LOSSES
 from ._transaction import keep_state_on_error
 from ._validation import check_sparse_structure
+
+
+def _validation_accuracy(coef, intercept, data, y, problem_weight, mask, *,
+                         sample_weight, positives_only=False):
+    """Accuracy of binary problem ``(coef, intercept)`` on the held-out rows.
+
+    ``y`` holds the problem's labels in {-1, 1}.  The rows are weighted by
+    their sample weights alone, not by the class weights in
+    ``problem_weight`` (as ``score(X_val, y_val, sample_weight)``, and as
+    scikit-learn's SGD).  With ``positives_only``, only the positive rows
+    predicted positive count as hits: the score scikit-learn's SGD computes
+    for ``loss='log_loss'``, whose labels are {0, 1} while its validation
+    scorer predicts {-1, 1}.
+    """
+    p = data.matvec(coef, intercept)[mask]
+    predicted = np.where(p > 0, 1.0, -1.0)
+    hit = predicted == y[mask]
+    if positives_only:
+        hit &= predicted > 0
+    s = sample_weight[mask]
+    return float(np.dot(s, hit) / s.sum())
 
 
 def _loss_has_proba(est):
@@ -92,7 +114,9 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
         Exponent of the 'invscaling' schedule.
     early_stopping : bool, default=False
         Hold out a stratified ``validation_fraction`` of the training data
-        and stop when its accuracy stops improving.
+        and stop when its accuracy (weighted by the sample weights, not by
+        the class weights) stops improving; sgd mode scores it as
+        scikit-learn does (see Notes).
     validation_fraction : float, default=0.1
         Share of the data held out for early stopping, in ``(0, 1)``.
     n_iter_no_change : int, default=5
@@ -157,7 +181,8 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
     loss_curves_ : list of list of float
         Training objective per epoch, one list per binary problem.
     validation_scores_ : list of float
-        Validation accuracy per epoch, with early stopping (else None).
+        Validation accuracy per epoch, with early stopping (else None); of
+        the last one-vs-rest problem for a multiclass fit.
     best_validation_score_ : float
         Best validation score, with early stopping (else None).
     n_features_in_ : int
@@ -195,7 +220,13 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
     0.01 damping of the intercept step on sparse data, the same stopping
     rule; it reproduces scikit-learn to rounding on dense and sparse data
     (one difference: its L1 step only visits the nonzero entries of a row,
-    where scikit-learn also penalises the zeros of dense rows).
+    where scikit-learn also penalises the zeros of dense rows).  With early
+    stopping, sgd mode stops at scikit-learn's epoch by scoring the held-out
+    rows as scikit-learn does: with the weights ``v`` of ``w = wscale * v``
+    (scikit-learn's weight vector without its scale) and the intercept, and
+    for ``log_loss`` counting only the positive rows predicted positive as
+    correct (scikit-learn compares its {0, 1} labels with predictions in
+    {-1, 1}); minibatch and batch modes score the model itself.
 
     Stopping rules: sgd mode, scikit-learn's (the running objective has
     not decreased by ``tol`` for ``n_iter_no_change`` epochs); minibatch
@@ -431,9 +462,14 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
         s_k = sample_weight * np.where(pos, w_pos, w_neg)
         if n_outputs > 1:
             task.call_on_fit_task_begin(estimator=self, X=data.X, y=y)
+        score_fn = functools.partial(
+            _validation_accuracy, sample_weight=sample_weight,
+            # sgd mode: as scikit-learn, which scores its log_loss problem
+            # on labels {0, 1} against predictions in {-1, 1}
+            positives_only=self.mode == "sgd" and self.loss == "log_loss",
+        )
         result = self._fit_problem(
-            data, y_k, s_k, val_mask, k, max_iter, seed, partial,
-            self._validation_score, task,
+            data, y_k, s_k, val_mask, k, max_iter, seed, partial, score_fn, task,
         )
         if n_outputs > 1:
             task.call_on_fit_task_end(estimator=self, X=data.X, y=y)
@@ -508,13 +544,6 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
                     )
                 cw[idx[0]] = weight
         return cw
-
-    @staticmethod
-    def _validation_score(coef, intercept, data, y, sample_weight, mask):
-        p = data.matvec(coef, intercept)[mask]
-        hit = (np.where(p > 0, 1.0, -1.0) == y[mask]).astype(float)
-        s = sample_weight[mask]
-        return float(np.dot(s, hit) / s.sum())
 
     @available_if(_loss_has_proba)
     def predict_proba(self, X):

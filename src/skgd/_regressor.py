@@ -66,7 +66,8 @@ class GDRegressor(RegressorMixin, BaseGD):
         Exponent of the 'invscaling' schedule.
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the data and stop when its R^2
-        stops improving.
+        stops improving; sgd mode scores it as scikit-learn does (with the
+        weights ``v`` of ``w = wscale * v``, see :class:`GDClassifier`).
     validation_fraction : float, default=0.1
         Share of the data held out for early stopping, in ``(0, 1)``.
     n_iter_no_change : int, default=5
