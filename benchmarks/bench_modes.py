@@ -19,7 +19,8 @@ For each data set, a classifier (``hinge``) and a regressor
   with NumPy/SciPy on the same data (target <= 1.5);
 
 and, on the sparse data, the sgd-mode epoch with ``average=True`` against
-``average=False`` (target <= 1.3).
+``average=False`` (target <= 1.3), and the minibatch(256) epoch with each
+optimizer against plain steps (target <= 1.3).
 
 Timings are wall-clock, the best (minimum) of ``--repeat`` runs (3 by
 default).  The runs are interleaved (one run of every case, then the next
@@ -56,7 +57,9 @@ from skgd import GDClassifier, GDRegressor
 from skgd import _modes as skgd_modes
 from skgd._modes import BatchRunner, Data, Problem
 
-TARGETS = {"sgd": 1.0, "minibatch": 1.0, "batch": 1.5, "average": 1.3}
+TARGETS = {"sgd": 1.0, "minibatch": 1.0, "batch": 1.5, "average": 1.3,
+           "optimizer": 1.3}
+OPTIMIZERS = ("momentum", "nesterov", "adagrad", "rmsprop", "adam")
 SEED = 0
 
 
@@ -270,6 +273,9 @@ def bench_estimator(kind, X, y, args, sparse):
     }
     if average:
         cases["average"] = fit_case(ours(mode="sgd", average=True, **common), X, y)
+        for opt in OPTIMIZERS:
+            cases[opt] = fit_case(ours(mode="minibatch", batch_size=256, optimizer=opt,
+                                       **common), X, y)
     cases["products"] = products_case(X, args.batch_iters)
     cases["batch"] = batch_case(ours(mode="batch", **common), X, y, args.batch_iters)
     best = best_of_interleaved(cases, args.repeat)
@@ -291,6 +297,11 @@ def bench_estimator(kind, X, y, args, sparse):
         t, k = best["average"]
         line("skgd sgd epoch, average=True", t, t / t_sgd, "average=False",
              TARGETS["average"], split(k))
+        t_mb, _ = best["minibatch"]
+        for opt in OPTIMIZERS:
+            t, k = best[opt]
+            line(f"skgd minibatch(256) epoch, {opt}", t, t / t_mb, "plain steps",
+                 TARGETS["optimizer"], split(k))
 
 
 def load_line(label):
