@@ -33,6 +33,11 @@ cdef class Optimizer:
     cdef public int64_t n_steps
     cdef double bias_1
     cdef double bias_2
+    # powers beta ** k for k < N_POWERS, per decay (momentum, beta_1,
+    # beta_2, rho): the lazy catch-up looks them up instead of calling pow
+    cdef double[:, ::1] powers
+
+    cdef double decay(self, int which, double base, int64_t k) noexcept nogil
 
     cdef void begin_step(self) noexcept nogil
     cdef int64_t touch(self, Py_ssize_t j) noexcept nogil

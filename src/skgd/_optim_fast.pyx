@@ -33,6 +33,9 @@ from libc.stdint cimport int64_t
 
 import numpy as np
 
+# catch-up gaps below this are looked up in a table of powers
+cdef int64_t N_POWERS = 1024
+
 
 cdef class Optimizer:
     """State and hyper-parameters of one problem's optimizer.
@@ -63,6 +66,9 @@ cdef class Optimizer:
         self.n_steps = 0
         self.bias_1 = 1.0
         self.bias_2 = 1.0
+        k = np.arange(N_POWERS, dtype=np.float64)
+        self.powers = np.ascontiguousarray(np.vstack(
+            [momentum**k, beta_1**k, beta_2**k, rho**k]))
 
     def __reduce__(self):
         return (
@@ -84,6 +90,12 @@ cdef class Optimizer:
                 and beta_1 == self.beta_1 and beta_2 == self.beta_2
                 and rho == self.rho and eps == self.eps
                 and n_coords == self.m.shape[0])
+
+    cdef double decay(self, int which, double base, int64_t k) noexcept nogil:
+        """``base ** k`` (``which`` names the base's row of the table)."""
+        if k < N_POWERS:
+            return self.powers[which, k]
+        return pow(base, <double> k)
 
     cdef void begin_step(self) noexcept nogil:
         """Start update ``T = n_steps + 1``: Adam's bias corrections."""
@@ -108,7 +120,7 @@ cdef class Optimizer:
         if self.kind == OPT_MOMENTUM or self.kind == OPT_NESTEROV:
             mj = self.m[j]
             if gap > 1:
-                mj *= pow(self.momentum, <double> (gap - 1))
+                mj *= self.decay(0, self.momentum, gap - 1)
             mj = self.momentum * mj + (1.0 - self.momentum) * g
             self.m[j] = mj
             if self.kind == OPT_NESTEROV:
@@ -123,7 +135,7 @@ cdef class Optimizer:
         if self.kind == OPT_RMSPROP:
             sj = self.s[j]
             if gap > 1:
-                sj *= pow(self.rho, <double> (gap - 1))
+                sj *= self.decay(3, self.rho, gap - 1)
             sj = self.rho * sj + (1.0 - self.rho) * g * g
             self.s[j] = sj
             den = sqrt(sj) + self.eps
@@ -133,8 +145,8 @@ cdef class Optimizer:
         mj = self.m[j]
         sj = self.s[j]
         if gap > 1:
-            mj *= pow(self.beta_1, <double> (gap - 1))
-            sj *= pow(self.beta_2, <double> (gap - 1))
+            mj *= self.decay(1, self.beta_1, gap - 1)
+            sj *= self.decay(2, self.beta_2, gap - 1)
         mj = self.beta_1 * mj + (1.0 - self.beta_1) * g
         sj = self.beta_2 * sj + (1.0 - self.beta_2) * g * g
         self.m[j] = mj
