@@ -294,3 +294,155 @@ def test_incremental_regressor(client):
     pred = inc.predict(da.from_array(X, CHUNK))
     assert is_dask_collection(pred)
     np.testing.assert_allclose(pred.compute(), ref.predict(X), rtol=1e-12)
+
+
+# ----------------------------------------------------------------------
+# prediction: lazy dask arrays, computed block by block on the workers
+def _fitted(kind, dtype=np.float64):
+    if kind == "regressor":
+        X, y = regression()
+        return GDRegressor(random_state=0).fit(X.astype(dtype), y), X.astype(dtype), y
+    X, y = classification(2 if kind == "binary" else 3)
+    est = GDClassifier(loss="log_loss", random_state=0).fit(X.astype(dtype), y)
+    return est, X.astype(dtype), y
+
+
+METHODS = {
+    "binary": ["predict", "decision_function", "predict_proba", "predict_log_proba"],
+    "multiclass": ["predict", "decision_function", "predict_proba",
+                   "predict_log_proba"],
+    "regressor": ["predict"],
+}
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("kind", ["binary", "multiclass", "regressor"])
+def test_predictions_are_lazy_and_blockwise(client, gathered, kind, dtype):
+    est, X, _ = _fitted(kind, dtype)
+    for method in METHODS[kind]:
+        src = BlockSource(X)
+        out = getattr(est, method)(src.dask())
+        expected = getattr(est, method)(X)
+        # nothing computed yet: no block of X made, nothing gathered
+        assert isinstance(out, da.Array)
+        assert src.calls == {} and gathered == []
+        assert out.shape == expected.shape and out.dtype == expected.dtype
+        assert out.chunks[0] == src.dask().chunks[0]
+        if expected.ndim == 2:
+            assert out.chunks[1] == (expected.shape[1],)
+        got = out.compute()
+        # each block made once, on the workers; the in-memory result
+        assert src.calls == {start: 1 for start in range(0, N, CHUNK)}
+        assert got.dtype == expected.dtype
+        if method == "predict" and kind != "regressor":
+            np.testing.assert_array_equal(got, expected)
+        else:
+            np.testing.assert_allclose(got, expected, rtol=1e-12, atol=0)
+        gathered.clear()
+
+
+def test_prediction_of_a_dask_fit_on_sparse_and_uneven_blocks(client):
+    sparse = pytest.importorskip("scipy.sparse")
+    X, y = classification(3, seed=3)
+    est = GDClassifier(loss="modified_huber", mode="batch", tol=None, max_iter=3)
+    est.fit(da.from_array(X, CHUNK), da.from_array(y, CHUNK))
+    Xs = da.from_array(X, chunks=((120, 100, 80), (3, 2))).map_blocks(
+        sparse.csr_matrix, meta=sparse.csr_matrix((0, 0))
+    )
+    for method in ["predict", "decision_function", "predict_proba"]:
+        out = getattr(est, method)(Xs)
+        assert out.chunks[0] == (120, 100, 80)
+        expected = getattr(est, method)(X)
+        np.testing.assert_allclose(out.compute(), expected, rtol=1e-12, atol=1e-15)
+
+
+def test_prediction_holds_the_model_as_of_the_call(client):
+    X, y = classification(2)
+    est = GDClassifier(loss="log_loss", random_state=0).fit(X, y)
+    before = est.decision_function(X)
+    lazy = est.decision_function(da.from_array(X, CHUNK))
+    est.set_params(alpha=1.0).fit(X, y)  # refit, then compute
+    assert not np.allclose(est.decision_function(X), before)
+    np.testing.assert_array_equal(lazy.compute(), before)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("kind", ["multiclass", "regressor"])
+def test_score_is_lazy(client, gathered, kind, weighted):
+    est, X, y = _fitted(kind)
+    sw = np.random.RandomState(0).uniform(0.5, 2.0, N) if weighted else None
+    src = BlockSource(X)
+    score = est.score(src.dask(), da.from_array(y, 70),
+                      sample_weight=None if sw is None else da.from_array(sw, 40))
+    assert isinstance(score, da.Array) and score.shape == ()
+    assert src.calls == {} and gathered == []
+    expected = est.score(X, y, sample_weight=sw)
+    assert 0.3 < expected < 1.0  # not a degenerate model
+    assert float(score) == pytest.approx(expected, rel=1e-12, abs=0)
+    # only the score came back, not a row vector
+    assert max(gathered) == 1
+    # y and weights as NumPy arrays
+    assert float(est.score(src.dask(), y, sample_weight=sw)) == pytest.approx(
+        expected, rel=1e-12, abs=0)
+
+
+def test_r2_of_a_constant_target_as_scikit_learn(client):
+    from sklearn.metrics import r2_score
+
+    X, y = regression()
+    est = GDRegressor(random_state=0).fit(X, y)
+    Xd = da.from_array(X, CHUNK)
+    constant = np.full(N, 3.0)
+    assert float(est.score(Xd, constant)) == r2_score(constant, est.predict(X)) == 0.0
+    exact = GDRegressor().fit(X, constant)
+    exact.coef_, exact.intercept_ = np.zeros(D), np.array([3.0])  # y exactly
+    assert float(exact.score(Xd, constant)) == 1.0 == exact.score(X, constant)
+
+
+def test_prediction_input_checks(client):
+    from sklearn.exceptions import NotFittedError
+
+    X, y = classification(2)
+    Xd = da.from_array(X, CHUNK)
+    with pytest.raises(NotFittedError):
+        GDClassifier().predict(Xd)
+    est = GDClassifier(random_state=0).fit(X, y)
+    with pytest.raises(ValueError) as numpy_error:
+        est.predict(X[:, :-1])
+    with pytest.raises(ValueError) as dask_error:
+        est.predict(Xd[:, :-1])  # raised at once, not at compute time
+    assert str(dask_error.value) == str(numpy_error.value)
+    with pytest.raises(ValueError, match="2D array"):
+        est.decision_function(Xd[:, 0])
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        est.score(Xd, y[:-1])
+    # several chunks along the features: one per row block in the result
+    out = est.decision_function(da.from_array(X, chunks=(CHUNK, 2)))
+    assert out.numblocks == (N_BLOCKS,)
+    np.testing.assert_allclose(out.compute(), est.decision_function(X), rtol=1e-12)
+
+
+def test_prediction_on_dask_dataframes(client):
+    dd = pytest.importorskip("dask.dataframe")
+    pd = pytest.importorskip("pandas")
+    X, y = classification(3)
+    columns = [f"f{j}" for j in range(D)]
+    df = pd.DataFrame(X, columns=columns)
+    est = GDClassifier(loss="log_loss", random_state=0).fit(df, y)
+    ddf = dd.from_pandas(df, npartitions=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the names match: no warning
+        proba = est.predict_proba(ddf)
+        score = est.score(ddf, dd.from_pandas(pd.Series(y), npartitions=3))
+    assert isinstance(proba, da.Array)
+    np.testing.assert_allclose(proba.compute(), est.predict_proba(df), rtol=1e-12)
+    assert float(score) == est.score(df, y)
+    # wrong column names: scikit-learn's error, raised before any compute
+    with pytest.raises(ValueError, match="feature names"):
+        est.predict(dd.from_pandas(df.rename(columns={"f0": "g0"}), npartitions=3))
+    # a dask array without names: scikit-learn's warning, as for NumPy input
+    with pytest.warns(UserWarning, match="does not have valid feature names"):
+        est.predict(da.from_array(X, CHUNK))
+    # row blocks of unknown sizes cannot be matched with NumPy targets
+    with pytest.raises(ValueError, match="unknown sizes"):
+        est.score(ddf, y)

@@ -51,7 +51,7 @@ from ._modes import (
 from ._optimizers import NORMALISED, OPTIMIZERS, make_optimizer
 from ._penalties import get_penalty
 from ._schedules import Constant, get_schedule
-from ._validation import check_init_array, check_params
+from ._validation import aligned_for_blas, check_init_array, check_params
 from ._warnings import user_stacklevel
 
 MAX_INT = np.iinfo(np.int32).max
@@ -674,6 +674,8 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
     def _data(self, X):
         if sp.issparse(X):
             return Data(X)
+        if self.mode == "batch":  # BLAS products every iteration
+            X = aligned_for_blas(X)
         return Data(np.ascontiguousarray(X))
 
     def _validate_for_fit(self, for_partial_fit):

@@ -21,7 +21,7 @@ from ._compat import (
     _fit_context,
     check_sample_weight,
 )
-from ._dask import fit_dask_batch, is_dask_collection
+from ._dask import fit_dask_batch, is_dask_collection, predict_dask, score_dask
 from ._losses import CLASSIFICATION_LOSSES
 from ._transaction import keep_state_on_error
 from ._validation import check_sparse_structure
@@ -545,6 +545,65 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
                 cw[idx[0]] = weight
         return cw
 
+    def decision_function(self, X):
+        """Confidence scores: the signed distance of each sample to the hyperplanes.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix, dask array} of shape (n_samples, n_features)
+            Input data. A dask array or DataFrame gives a lazy dask array,
+            computed block by block on the workers.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) or (n_samples, n_classes)
+            ``X @ coef_.T + intercept_``; one column per class, or one score
+            (of ``classes_[1]``) when there are two classes.
+        """
+        if is_dask_collection(X):
+            return predict_dask(self, X, "decision_function")
+        return super().decision_function(X)
+
+    def predict(self, X):
+        """Predict the class labels of the samples.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix, dask array} of shape (n_samples, n_features)
+            Input data. A dask array or DataFrame gives a lazy dask array,
+            computed block by block on the workers.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            The class of each sample, from ``classes_``.
+        """
+        if is_dask_collection(X):
+            return predict_dask(self, X, "predict")
+        return super().predict(X)
+
+    def score(self, X, y, sample_weight=None):
+        """Mean accuracy on the given test data and labels.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix, dask array} of shape (n_samples, n_features)
+            Test samples.
+        y : array-like or dask array of shape (n_samples,)
+            True labels.
+        sample_weight : array-like or dask array of shape (n_samples,), default=None
+            Weights of the samples.
+
+        Returns
+        -------
+        float
+            Mean accuracy of ``self.predict(X)`` against ``y``. For a dask
+            ``X``, a lazy 0-d dask array: ``float(score)`` computes it.
+        """
+        if is_dask_collection(X):
+            return score_dask(self, X, y, sample_weight=sample_weight)
+        return super().score(X, y, sample_weight=sample_weight)
+
     @available_if(_loss_has_proba)
     def predict_proba(self, X):
         """Probability estimates (``log_loss`` and ``modified_huber`` losses).
@@ -553,15 +612,18 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        X : {array-like, sparse matrix, dask array} of shape (n_samples, n_features)
             Input data.
 
         Returns
         -------
         ndarray of shape (n_samples, n_classes)
-            Probability of each class, in the order of ``classes_``.
+            Probability of each class, in the order of ``classes_``. A lazy
+            dask array when ``X`` is a dask array or DataFrame.
         """
         check_is_fitted(self)
+        if is_dask_collection(X):
+            return predict_dask(self, X, "predict_proba")
         d = self.decision_function(X)
         loss = self._loss()
         if d.ndim == 1:
@@ -580,13 +642,16 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        X : {array-like, sparse matrix, dask array} of shape (n_samples, n_features)
             Input data.
 
         Returns
         -------
         ndarray of shape (n_samples, n_classes)
-            Log-probability of each class.
+            Log-probability of each class. A lazy dask array when ``X`` is a
+            dask array or DataFrame.
         """
+        if is_dask_collection(X):
+            return predict_dask(self, X, "predict_log_proba")
         with np.errstate(divide="ignore"):
             return np.log(self.predict_proba(X))

@@ -30,15 +30,23 @@ float64 data the coefficients agree to ~1e-14 relative.
 The epoch loop, stopping rules, callbacks and fitted attributes are the
 estimator's own (``BaseGD._epoch_loop``, ``_allocate``, ``_publish``).
 
+Prediction on dask input (``predict_dask``, ``score_dask``) is lazy: the
+estimator's ``predict``, ``decision_function``, ``predict_proba`` and
+``predict_log_proba`` return a dask array with the row chunks of ``X``, one
+task per row block calling the in-memory method on the workers, and
+``score`` a 0-d dask array; nothing is computed until the caller asks.
+
 dask is imported lazily: importing this module does not need it.
 """
 
+import copy
 import sys
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import is_classifier
 from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._compat import _get_feature_names
 from ._modes import BatchRunner, matvec, power_iteration, rmatvec_transposed
@@ -543,3 +551,147 @@ def _fit_regressor(est, X, y, sample_weight, coef_init, intercept_init):
     )
     result = _fit_problem_dask(est, data, y, sample_weight, 0, ctx)
     est._finish_fit([result], X, y, sample_weight, ctx)
+
+
+# ----------------------------------------------------------------------
+# prediction: lazy, one task per row block
+def _block_predict(X, estimator, method):
+    """``estimator.<method>(X)`` on one row block (a NumPy or sparse block)."""
+    return getattr(estimator, method)(X)
+
+
+def _prediction_input(est, X):
+    """``X`` as a 2-D dask array with one chunk along the features, checked
+    against the fit (number of features, feature names) without computing it."""
+    import dask.array as da
+
+    frame = hasattr(X, "to_dask_array")  # dask DataFrame: its _meta has columns
+    meta = X._meta if frame else None
+    if frame:
+        X = X.to_dask_array()  # row blocks of unknown sizes: nothing computed
+    if not isinstance(X, da.Array):
+        raise TypeError(f"X should be a dask array or dask DataFrame, got {type(X)}")
+    if X.ndim != 2:
+        raise ValueError(
+            f"Expected a 2D array, got a {X.ndim}D dask array instead. Reshape your "
+            "data either using array.reshape(-1, 1) if your data has a single "
+            "feature or array.reshape(1, -1) if it contains a single sample."
+        )
+    if meta is None:
+        meta = np.empty((0, X.shape[1]), dtype=X.dtype)
+    # scikit-learn's own checks (and messages), on an empty array of X's columns
+    validate_data(est, meta, reset=False, dtype=None, ensure_min_samples=0)
+    if X.numblocks[1] > 1:
+        X = X.rechunk({1: -1})
+    return X
+
+
+def predict_dask(estimator, X, method):
+    """``estimator.<method>(X)`` for a dask ``X``, as a lazy dask array.
+
+    One task per row block of ``X`` calls the in-memory method on that block,
+    on the workers; nothing is computed here.  The result has the row chunks
+    of ``X`` (one chunk along the classes) and the dtype of the in-memory
+    result.
+
+    Parameters
+    ----------
+    estimator : GDClassifier or GDRegressor
+        A fitted estimator.
+    X : dask array or dask DataFrame of shape (n_samples, n_features)
+        Dense or scipy.sparse blocks.
+    method : str
+        ``"predict"``, ``"decision_function"``, ``"predict_proba"`` or
+        ``"predict_log_proba"``.
+
+    Returns
+    -------
+    dask array of shape (n_samples,) or (n_samples, n_classes)
+    """
+    check_is_fitted(estimator)
+    X = _prediction_input(estimator, X)
+    # the blocks are NumPy or sparse: the feature names, checked above, would
+    # make each block's validate_data warn
+    worker_estimator = copy.deepcopy(estimator)  # the model as of this call
+    worker_estimator.__dict__.pop("feature_names_in_", None)
+    probe = getattr(worker_estimator, method)(np.zeros((1, X.shape[1]), X.dtype))
+    if probe.ndim == 1:
+        return X.map_blocks(_block_predict, worker_estimator, method, drop_axis=1,
+                            dtype=probe.dtype, meta=probe[:0])
+    return X.map_blocks(_block_predict, worker_estimator, method,
+                        chunks=(X.chunks[0], probe.shape[1:]), dtype=probe.dtype,
+                        meta=probe[:0])
+
+
+def _aligned_vector(v, like, name):
+    """``v`` as a 1-D dask array chunked as the 1-D dask array ``like``."""
+    import dask.array as da
+
+    if hasattr(v, "to_dask_array"):  # dask Series
+        v = v.to_dask_array()
+    if not is_dask_collection(v):
+        v = np.asarray(v)
+    if v.ndim == 2 and v.shape[1] == 1:
+        v = v[:, 0]
+    if v.ndim != 1:
+        raise ValueError(f"{name} should be a 1d array, got an array of shape "
+                         f"{v.shape} instead.")
+    unknown = np.isnan(like.shape[0]) or np.isnan(v.shape[0])
+    if unknown:
+        # a dask DataFrame's partitions: only blocks of the same partitions align
+        if is_dask_collection(v) and v.numblocks == like.numblocks:
+            return v
+        raise ValueError(
+            f"X has row blocks of unknown sizes (a dask DataFrame?) and {name} "
+            "is not split into the same blocks: pass X.to_dask_array(lengths=True), "
+            f"or {name} as a dask Series of the same partitions."
+        )
+    if v.shape[0] != like.shape[0]:
+        raise ValueError(f"Found input variables with inconsistent numbers of "
+                         f"samples: [{like.shape[0]}, {v.shape[0]}] ({name})")
+    if is_dask_collection(v):
+        return v.rechunk(like.chunks)
+    return da.from_array(v, chunks=like.chunks)
+
+
+def score_dask(estimator, X, y, sample_weight=None):
+    """``estimator.score(X, y, sample_weight)`` for a dask ``X``, as a lazy
+    0-d dask array: the accuracy (classifier) or R^2 (regressor), as
+    scikit-learn's ``accuracy_score`` / ``r2_score`` compute them.
+
+    Parameters
+    ----------
+    estimator : GDClassifier or GDRegressor
+        A fitted estimator.
+    X : dask array or dask DataFrame of shape (n_samples, n_features)
+        Test samples.
+    y : dask array, dask Series or array-like of shape (n_samples,)
+        True labels or values.
+    sample_weight : dask array or array-like of shape (n_samples,), default=None
+        Weights of the samples.
+
+    Returns
+    -------
+    0-d dask array
+        ``float(score)`` or ``score.compute()`` computes it.
+    """
+    import dask.array as da
+
+    pred = predict_dask(estimator, X, "predict")
+    y = _aligned_vector(y, pred, "y")
+    w = None
+    if sample_weight is not None:
+        w = _aligned_vector(sample_weight, pred, "sample_weight").astype(np.float64)
+    if is_classifier(estimator):
+        hit = (pred == y).astype(np.float64)
+        return hit.mean() if w is None else (w * hit).sum() / w.sum()
+    y, pred = y.astype(np.float64), pred.astype(np.float64)
+    if w is None:
+        numerator = ((y - pred) ** 2).sum()
+        denominator = ((y - y.mean()) ** 2).sum()
+    else:
+        numerator = (w * (y - pred) ** 2).sum()
+        denominator = (w * (y - (w * y).sum() / w.sum()) ** 2).sum()
+    # r2_score's force_finite: a constant y scores 1 if predicted exactly, else 0
+    ratio = numerator / da.where(denominator == 0, 1.0, denominator)
+    return da.where(denominator == 0, da.where(numerator == 0, 1.0, 0.0), 1.0 - ratio)

@@ -11,7 +11,7 @@ from sklearn.utils.validation import (
 
 from ._base import BaseGD
 from ._compat import StrOptions, _fit_context, check_sample_weight
-from ._dask import fit_dask_batch, is_dask_collection
+from ._dask import fit_dask_batch, is_dask_collection, predict_dask, score_dask
 from ._losses import REGRESSION_LOSSES
 from ._transaction import keep_state_on_error
 from ._validation import check_sparse_structure
@@ -331,16 +331,43 @@ class GDRegressor(RegressorMixin, BaseGD):
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Input data.
+        X : {array-like, sparse matrix, dask array} of shape (n_samples, n_features)
+            Input data. A dask array or DataFrame gives a lazy dask array,
+            computed block by block on the workers.
 
         Returns
         -------
         ndarray of shape (n_samples,)
-            Predicted values.
+            Predicted values. A lazy dask array when ``X`` is a dask array or
+            DataFrame.
         """
         check_is_fitted(self)
+        if is_dask_collection(X):
+            return predict_dask(self, X, "predict")
         X = validate_data(self, X, accept_sparse="csr", reset=False,
                           dtype=[np.float64, np.float32])
         return np.asarray(safe_sparse_dot(X, self.coef_.T, dense_output=True)).ravel() \
             + self.intercept_
+
+    def score(self, X, y, sample_weight=None):
+        """Coefficient of determination R^2 of the prediction.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix, dask array} of shape (n_samples, n_features)
+            Test samples.
+        y : array-like or dask array of shape (n_samples,)
+            True values.
+        sample_weight : array-like or dask array of shape (n_samples,), default=None
+            Weights of the samples.
+
+        Returns
+        -------
+        float
+            R^2 of ``self.predict(X)`` against ``y``, as
+            :func:`sklearn.metrics.r2_score`. For a dask ``X``, a lazy 0-d
+            dask array: ``float(score)`` computes it.
+        """
+        if is_dask_collection(X):
+            return score_dask(self, X, y, sample_weight=sample_weight)
+        return super().score(X, y, sample_weight=sample_weight)

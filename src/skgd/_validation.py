@@ -118,3 +118,20 @@ def check_sparse_structure(X):
             f"for {n_features} features; found indices from {used.min()} to "
             f"{used.max()}. {remedy}"
         )
+
+
+def aligned_for_blas(X):
+    """Dense ``X`` copied once to an aligned buffer if its values are unaligned.
+
+    A NumPy view whose address is not a multiple of its item size (e.g. an
+    array that dask.distributed deserialised from a network frame:
+    ``dask_array.compute()`` on a multi-process cluster) is not handed to
+    BLAS: NumPy's own loops compute ``X @ w`` and ``X.T @ r`` 2.5x (float64)
+    to 10x (float32) slower.  Batch mode does two such products per
+    iteration, so one copy, a single pass over ``X``, is cheaper than its
+    first iteration's slow products.  Aligned arrays and sparse matrices are
+    returned as they are.
+    """
+    if sp.issparse(X) or X.flags.aligned:
+        return X
+    return np.array(X, order="C", copy=True)
