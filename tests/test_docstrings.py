@@ -44,3 +44,19 @@ def test_help_shows_no_annotations_line(name):
 
     text = pydoc.render_doc(getattr(skgd, name), renderer=pydoc.plaintext)
     assert "__annotations__" not in text
+
+
+@pytest.mark.parametrize("name", ["GDClassifier", "GDRegressor"])
+def test_docstrings_tell_dask_input_and_callbacks(name):
+    est = getattr(skgd, name)
+
+    def text(obj):
+        return " ".join(obj.__doc__.split())
+
+    assert "dask array" in text(est.fit) and 'mode="batch"' in text(est.fit)
+    for words in ("dask_ml.wrappers.Incremental", "lazy dask arrays",
+                  "sklearn.callback.ProgressBar", "outermost meta-estimator",
+                  "sklearn.callback.ScoringMonitor"):
+        assert words in text(est)
+    for method in ("predict", "score"):
+        assert "dask" in text(getattr(est, method))

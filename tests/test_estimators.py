@@ -5,6 +5,7 @@ import warnings
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from sklearn.base import clone, is_classifier
 from sklearn.datasets import make_classification, make_regression
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV
@@ -415,3 +416,45 @@ def test_unaligned_input_copied_once_in_batch_mode(binary, monkeypatch, mode, dt
     seen.clear()
     GDClassifier(**params).partial_fit(U, y, classes=[0, 1])
     assert seen[0].flags.aligned == (mode == "batch")
+
+
+def _frame(library, X):
+    """``X`` as a pandas or polars DataFrame or a pyarrow Table."""
+    lib = pytest.importorskip(library)
+    columns = [f"f{i}" for i in range(X.shape[1])]
+    if library == "pandas":
+        return lib.DataFrame(X, columns=columns), columns
+    if library == "polars":
+        return lib.DataFrame(X, schema=columns), columns
+    return lib.table(dict(zip(columns, X.T))), columns
+
+
+@pytest.mark.parametrize("library", ["pandas", "polars", "pyarrow"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("mode", MODES)
+def test_dataframe_input_keeps_its_float_dtype(binary, library, dtype, mode):
+    """float32 columns give a float32 model, as a float32 array does (polars and
+    pyarrow frames included, whose column types scikit-learn does not read)."""
+    X, y = binary
+    X = X.astype(dtype)
+    frame, columns = _frame(library, X)
+    params = dict(mode=mode, random_state=0, max_iter=5, tol=None)
+    for est, target in ((GDClassifier(**params), y), (GDRegressor(**params), y * 1.0)):
+        ref = clone(est).fit(X, target)
+        est.fit(frame, target)
+        assert est.coef_.dtype == ref.coef_.dtype == dtype
+        np.testing.assert_array_equal(est.coef_, ref.coef_)
+        np.testing.assert_array_equal(est.feature_names_in_, columns)
+        pred = est.decision_function(frame) if is_classifier(est) else \
+            est.predict(frame)
+        assert pred.dtype == dtype
+        classes = {"classes": [0, 1]} if is_classifier(est) else {}
+        assert clone(est).partial_fit(frame, target, **classes).coef_.dtype == dtype
+
+
+def test_frames_with_mixed_float_columns_are_float64():
+    pl = pytest.importorskip("polars")
+    X = np.random.RandomState(0).randn(40, 2)
+    y = (X[:, 0] > 0).astype(int)
+    frame = pl.DataFrame({"a": X[:, 0].astype(np.float32), "b": X[:, 1]})
+    assert GDClassifier(max_iter=2, tol=None).fit(frame, y).coef_.dtype == np.float64

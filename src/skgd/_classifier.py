@@ -24,7 +24,7 @@ from ._compat import (
 from ._dask import fit_dask_batch, is_dask_collection, predict_dask, score_dask
 from ._losses import CLASSIFICATION_LOSSES
 from ._transaction import keep_state_on_error
-from ._validation import check_sparse_structure
+from ._validation import check_sparse_structure, float_dtypes
 
 
 def _validation_accuracy(coef, intercept, data, y, problem_weight, mask, *,
@@ -236,6 +236,25 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
     ``tol`` relative.  A fit whose objective ends far above its start and
     still rises raises an error (diverged).
 
+    Dask: ``fit`` accepts a dask array or dask DataFrame in
+    ``mode="batch"``: the gradient is summed over the row blocks on the
+    workers, with the in-memory fit's coefficients (to rounding); in the
+    other modes, ``dask_ml.wrappers.Incremental`` streams the blocks through
+    ``partial_fit``.  ``predict``, ``decision_function``, ``predict_proba``
+    and ``score`` on dask input return lazy dask arrays, computed block by
+    block on the workers.
+
+    Callbacks (scikit-learn >= 1.9, ``set_callbacks``): a fit reports a task
+    tree to scikit-learn's callbacks: the fit, one task per one-vs-rest
+    problem, one task per epoch; a callback that returns True at the end of
+    an epoch stops the fit there.  ``sklearn.callback.ProgressBar`` shows
+    the epochs; it propagates to inner estimators, so it goes on the
+    outermost meta-estimator
+    (``GridSearchCV(...).set_callbacks(ProgressBar())``; on an estimator
+    inside a ``Pipeline`` or ``GridSearchCV`` scikit-learn refuses it).
+    ``sklearn.callback.ScoringMonitor`` scores the model after each epoch,
+    set on the estimator itself.
+
     References
     ----------
     Bottou, L. (2010). Large-scale machine learning with stochastic gradient
@@ -333,8 +352,9 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Training data.
+        X : {array-like, sparse matrix, dask array} of shape (n_samples, n_features)
+            Training data. A dask array or dask DataFrame needs
+            ``mode="batch"``: its blocks stay on the workers.
         y : ndarray of shape (n_samples,)
             Target labels.
         coef_init : ndarray of shape (n_classes, n_features), default=None
@@ -356,7 +376,7 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
                                   coef_init=coef_init, intercept_init=intercept_init)
         coef_init, intercept_init = self._reset_for_fit(coef_init, intercept_init)
         X, y = validate_data(
-            self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32],
+            self, X, y, accept_sparse="csr", dtype=float_dtypes(X),
             order="C", accept_large_sparse=True,
         )
         check_sparse_structure(X)
@@ -395,7 +415,7 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
         if first:
             self._validate_for_fit(for_partial_fit=True)
         X, y = validate_data(
-            self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32],
+            self, X, y, accept_sparse="csr", dtype=float_dtypes(X),
             order="C", accept_large_sparse=True, reset=first,
         )
         check_sparse_structure(X)

@@ -14,7 +14,7 @@ from ._compat import StrOptions, _fit_context, check_sample_weight
 from ._dask import fit_dask_batch, is_dask_collection, predict_dask, score_dask
 from ._losses import REGRESSION_LOSSES
 from ._transaction import keep_state_on_error
-from ._validation import check_sparse_structure
+from ._validation import check_sparse_structure, float_dtypes
 
 
 class GDRegressor(RegressorMixin, BaseGD):
@@ -148,6 +148,23 @@ class GDRegressor(RegressorMixin, BaseGD):
     rows (batch).  See :class:`GDClassifier` for the details of the modes
     and stopping rules.
 
+    Dask: ``fit`` accepts a dask array or dask DataFrame in
+    ``mode="batch"``: the gradient is summed over the row blocks on the
+    workers, with the in-memory fit's coefficients (to rounding); in the
+    other modes, ``dask_ml.wrappers.Incremental`` streams the blocks through
+    ``partial_fit``.  ``predict`` and ``score`` on dask input return lazy
+    dask arrays, computed block by block on the workers.
+
+    Callbacks (scikit-learn >= 1.9, ``set_callbacks``): a fit reports a task
+    tree to scikit-learn's callbacks: the fit, then one task per epoch; a
+    callback that returns True at the end of an epoch stops the fit there.
+    ``sklearn.callback.ProgressBar`` shows the epochs; it propagates to
+    inner estimators, so it goes on the outermost meta-estimator
+    (``GridSearchCV(...).set_callbacks(ProgressBar())``; on an estimator
+    inside a ``Pipeline`` or ``GridSearchCV`` scikit-learn refuses it).
+    ``sklearn.callback.ScoringMonitor`` scores the model after each epoch,
+    set on the estimator itself.
+
     References
     ----------
     Bottou, L. (2010). Large-scale machine learning with stochastic gradient
@@ -237,8 +254,9 @@ class GDRegressor(RegressorMixin, BaseGD):
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Training data.
+        X : {array-like, sparse matrix, dask array} of shape (n_samples, n_features)
+            Training data. A dask array or dask DataFrame needs
+            ``mode="batch"``: its blocks stay on the workers.
         y : ndarray of shape (n_samples,)
             Target values.
         coef_init : ndarray of shape (n_features,), default=None
@@ -259,7 +277,7 @@ class GDRegressor(RegressorMixin, BaseGD):
                                   coef_init=coef_init, intercept_init=intercept_init)
         coef_init, intercept_init = self._reset_for_fit(coef_init, intercept_init)
         X, y = validate_data(
-            self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32],
+            self, X, y, accept_sparse="csr", dtype=float_dtypes(X),
             order="C", accept_large_sparse=True, y_numeric=True,
         )
         check_sparse_structure(X)
@@ -291,7 +309,7 @@ class GDRegressor(RegressorMixin, BaseGD):
         if first:
             self._validate_for_fit(for_partial_fit=True)
         X, y = validate_data(
-            self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32],
+            self, X, y, accept_sparse="csr", dtype=float_dtypes(X),
             order="C", accept_large_sparse=True, y_numeric=True, reset=first,
         )
         check_sparse_structure(X)
@@ -345,7 +363,7 @@ class GDRegressor(RegressorMixin, BaseGD):
         if is_dask_collection(X):
             return predict_dask(self, X, "predict")
         X = validate_data(self, X, accept_sparse="csr", reset=False,
-                          dtype=[np.float64, np.float32])
+                          dtype=float_dtypes(X))
         return np.asarray(safe_sparse_dot(X, self.coef_.T, dense_output=True)).ravel() \
             + self.intercept_
 

@@ -135,3 +135,29 @@ def aligned_for_blas(X):
     if sp.issparse(X) or X.flags.aligned:
         return X
     return np.array(X, order="C", copy=True)
+
+
+# the names of float32 as polars and pyarrow print their column types
+_FLOAT32_COLUMN_TYPES = {"polars": "Float32", "pyarrow": "float"}
+
+
+def float_dtypes(X):
+    """The ``dtype`` list for ``validate_data``: float32 input stays float32.
+
+    scikit-learn reads the column types of pandas DataFrames only: a polars
+    DataFrame or pyarrow Table (no ``dtype`` attribute) with float32 columns
+    would become float64 with ``dtype=[np.float64, np.float32]``.  For such a
+    frame whose columns are all float32, float32 comes first; everything else
+    keeps scikit-learn's rule (float64 or float32 as they are, other dtypes
+    converted to float64).
+    """
+    library = type(X).__module__.partition(".")[0]
+    float32 = _FLOAT32_COLUMN_TYPES.get(library)
+    if float32 is not None and not hasattr(X, "dtype"):
+        if library == "polars":
+            types = getattr(X, "dtypes", None)
+        else:
+            types = getattr(getattr(X, "schema", None), "types", None)
+        if types and all(str(t) == float32 for t in types):
+            return [np.float32, np.float64]
+    return [np.float64, np.float32]
