@@ -209,13 +209,6 @@ def test_pickle_mid_stream_continues_identically(optimizer):
     assert_array_equal(clone.intercept_, est.intercept_)
 
 
-def test_default_optimizer_is_bit_identical_to_plain_steps():
-    X, y = make_sparse_data("binary", n=80, seed=5)
-    a = GDClassifier(mode="minibatch", random_state=0).fit(X, y)
-    b = GDClassifier(mode="minibatch", optimizer="sgd", random_state=0).fit(X, y)
-    assert_array_equal(a.coef_, b.coef_)
-
-
 @pytest.mark.parametrize("optimizer", OPTIMIZERS)
 @pytest.mark.parametrize("mode", ["sgd", "minibatch"])
 def test_dense_equals_csr(mode, optimizer):
