@@ -210,9 +210,11 @@ def run_optimizer_epoch(state, opt, X, y, sample_weight, order, batch_size, etas
     ``n_features + 1`` coordinates (the intercept last).  For each batch:
     the weighted derivatives at the weights before the step, the mean
     gradient ``g_j = sum_i s_i dL_i x_ij / m`` on the coordinates touched by a
-    nonzero of the batch, ``w_j <- w_j - eta d_j`` with the optimizer's
-    direction, then the elastic-net proximal step with threshold
-    ``tau_j = eta * precond_j * gap_j``:
+    nonzero of the batch (first caught up over the updates they missed,
+    :meth:`NumpyOptimizer.catch_up`, with the penalty of those ``k`` updates
+    at once, threshold ``eta * precond_j * k``), ``w_j <- w_j - eta d_j``
+    with the optimizer's direction, then the elastic-net proximal step with
+    threshold ``tau_j = eta * precond_j``:
     ``w_j <- soft(w_j, tau_j alpha r) / (1 + tau_j alpha (1 - r))``; the
     intercept is always touched and not penalised.  Returns what
     :func:`run_epoch` returns.
@@ -230,6 +232,19 @@ def run_optimizer_epoch(state, opt, X, y, sample_weight, order, batch_size, etas
         batch = order[start:start + batch_size]
         m = len(batch)
         eta = float(etas[bi])
+        cols = np.flatnonzero(touched[batch].any(axis=0))
+        # catch up the touched coordinates (moves and penalty of the updates
+        # they missed, at this update's step) before the margins
+        carry, pc, missed = opt.catch_up(cols)
+        for j, cj, pj, kj in zip(cols, carry, pc, missed):
+            if kj <= 0:
+                continue
+            z = state.w[j] - eta * cj
+            if penalty is not None:
+                tau = eta * pj * kj
+                z = soft_threshold(np.array([z]), tau * alpha * r)[0]
+                z /= 1.0 + tau * alpha * (1.0 - r)
+            state.w[j] = z
         pen = penalty_value(state.w, penalty, alpha, l1_ratio)
         grad = np.zeros(n_features + 1)
         for i in batch:
@@ -242,17 +257,16 @@ def run_optimizer_epoch(state, opt, X, y, sample_weight, order, batch_size, etas
             d = min(max(float(loss.dloss(y[i], p)), -MAX_DLOSS), MAX_DLOSS)
             grad[:n_features] += (d * sample_weight[i] / m) * rows[i]
             grad[n_features] += d * sample_weight[i] / m
-        cols = np.flatnonzero(touched[batch].any(axis=0))
         if fit_intercept:
             cols = np.append(cols, n_features)
-        d, pc, gap = opt.step(cols, grad[cols])
-        for j, dj, pj, gj in zip(cols, d, pc, gap):
+        d, pc = opt.step(cols, grad[cols])
+        for j, dj, pj in zip(cols, d, pc):
             if j == n_features:
                 state.b -= eta * dj
                 continue
             z = state.w[j] - eta * dj
             if penalty is not None:
-                tau = eta * pj * gj
+                tau = eta * pj
                 z = soft_threshold(np.array([z]), tau * alpha * r)[0]
                 z /= 1.0 + tau * alpha * (1.0 - r)
             state.w[j] = z

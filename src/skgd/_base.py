@@ -48,7 +48,9 @@ from ._modes import (
     minibatch_smoothness,
     row_smoothness,
 )
-from ._optimizers import NORMALISED, OPTIMIZERS, make_optimizer
+from ._optimizers import (
+    AVERAGED, NORMALISED, OPTIMAL_STEPS, OPTIMIZERS, make_optimizer,
+)
 from ._penalties import get_penalty
 from ._schedules import Constant, get_schedule
 from ._validation import aligned_for_blas, check_init_array, check_params
@@ -105,18 +107,35 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         return get_penalty(self.penalty, self.alpha, l1_ratio)
 
     def _schedule(self, loss):
-        if (self.optimizer in NORMALISED and self.learning_rate == "optimal"
-                and self.mode != "batch"):
-            # 'optimal' is a plain-SGD step in 1 / (alpha t); a normalised
-            # optimizer steps by eta0 in weight units (see _optimizers)
-            return Constant(self.eta0)
+        if self._optimal_normalised:
+            # 'optimal' is a plain-SGD step in 1 / (alpha t) (and ignores
+            # eta0, as in scikit-learn); a normalised optimizer takes its own
+            # constant step, in weight units (see _optimizers)
+            return Constant(OPTIMAL_STEPS[self.optimizer])
         return get_schedule(
             self.learning_rate, self.eta0, self.power_t, self.alpha, loss
         )
 
     @property
+    def _optimal_normalised(self):
+        """Whether a normalised optimizer runs the 'optimal' schedule."""
+        return (self.optimizer in NORMALISED and self.learning_rate == "optimal"
+                and self.mode != "batch")
+
+    @property
     def _average_start(self):
-        return int(self.average) if self.average else 0
+        """The row from which the iterates are averaged (0: never).
+
+        RMSprop and Adam with ``learning_rate='optimal'`` take constant
+        steps, whose iterates settle in a noise ball around the optimum: they
+        report the average of their iterates from the first update
+        (Polyak-Ruppert), as ``average=True`` would.
+        """
+        if self.average:
+            return int(self.average)
+        if self._optimal_normalised and self.optimizer in AVERAGED:
+            return 1
+        return 0
 
     def _rows_per_update(self, n_train):
         if self.mode == "sgd":
@@ -223,7 +242,8 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             if normalised:
                 # a step in weight units: no 1 / L_B cap; with 'optimal' the
                 # constant eta0 is the cap the plateau rule divides
-                max_step = self.eta0 if self.learning_rate == "optimal" else np.inf
+                max_step = (OPTIMAL_STEPS[self.optimizer]
+                            if self.learning_rate == "optimal" else np.inf)
         elif sparse_sgd and self.optimizer == "sgd":
             # scikit-learn's rule for its plain steps; an optimizer's steps
             # do not depend on the storage (dense == CSR)

@@ -423,31 +423,78 @@ cdef inline void l1_row(WeightState st, const floating* x, const int32_t* idx,
             st.q[j] += wscale * (new - z)
 
 
+cdef inline double prox_elastic_net(double z, double tau, double l1,
+                                    double l2) noexcept nogil:
+    """``soft(z, tau l1) / (1 + tau l2)``: the proximal step of the penalty."""
+    if l1 > 0.0:
+        if z > tau * l1:
+            z -= tau * l1
+        elif z < -tau * l1:
+            z += tau * l1
+        else:
+            z = 0.0
+    if l2 > 0.0:
+        z /= 1.0 + tau * l2
+    return z
+
+
+cdef void catch_up_batch(WeightState st, const floating* data, RowIndex rows,
+                         const Py_ssize_t* batch, Py_ssize_t m,
+                         double eta) noexcept nogil:
+    """Bring the coordinates the ``m`` rows ``batch`` touch up to date,
+    before their margins are computed: each takes the moves (and the
+    penalty's proximal steps, at once: threshold ``eta * precond * k``) of
+    the ``k`` updates it missed since its last touch, at the step ``eta``
+    of this update (exact for a constant step).  O(nnz of the batch)."""
+    cdef const floating* x
+    cdef const int32_t* idx
+    cdef int nnz, kk
+    cdef Py_ssize_t k, j
+    cdef int64_t missed
+    cdef double carry, pc, new
+    cdef double l1 = 0.0, l2 = 0.0
+    if st.penalty != PENALTY_NONE:
+        l1 = st.alpha * st.l1_ratio
+        l2 = st.alpha * (1.0 - st.l1_ratio)
+    for k in range(m):
+        nnz = row_view(data, rows, batch[k], &x, &idx)
+        for kk in range(nnz):
+            if x[kk] == 0:
+                continue
+            j = idx[kk]
+            missed = st.opt.n_steps - st.opt.last[j]
+            if missed <= 0:
+                continue
+            carry = st.opt.catch_up(j, missed, &pc)
+            new = st.v[j] - eta * carry
+            if st.penalty != PENALTY_NONE:
+                new = prox_elastic_net(new, eta * pc * missed, l1, l2)
+            st.set_v(j, new, True)
+
+
 cdef void optimizer_step(WeightState st, const floating* data, RowIndex rows,
                          const Py_ssize_t* batch, Py_ssize_t m, const double* upd,
-                         double* grad, int32_t* touched, int64_t* gaps,
-                         double eta) noexcept nogil:
+                         double* grad, int32_t* touched, double eta) noexcept nogil:
     """One optimizer update from the ``m`` rows ``batch`` (gather, then step).
 
     ``upd[k]`` is ``s_k dL_k``, the weighted derivative of row ``k`` at the
-    weights before the step.  The batch gradient ``grad[j]`` is summed over
+    weights before the step, the touched coordinates caught up
+    (:func:`catch_up_batch`).  The batch gradient ``grad[j]`` is summed over
     the nonzero entries of the rows, on the list of ``touched`` coordinates
     (O(nnz of the batch)); then each touched coordinate takes the
     optimizer's step and the penalty's proximal step
 
-        w_j <- prox(w_j - eta d_j),  threshold tau = eta * precond_j * gap_j,
-        prox(z) = soft(z, tau alpha l1_ratio) / (1 + tau alpha (1 - l1_ratio)),
+        w_j <- prox(w_j - eta d_j),  threshold tau = eta * precond_j,
+        prox(z) = soft(z, tau alpha l1_ratio) / (1 + tau alpha (1 - l1_ratio)).
 
-    ``gap_j`` being the number of updates since ``j`` was last touched (the
-    penalty of the updates it missed, applied at once).  The intercept is
-    always touched and never penalised.  Requires ``wscale == 1``.
+    The intercept is always touched and never penalised.  Requires
+    ``wscale == 1``.
     """
     cdef const floating* x
     cdef const int32_t* idx
     cdef int nnz, kk
     cdef Py_ssize_t k, j, nt = 0, n_coef = st.v.shape[0]
-    cdef int64_t gap
-    cdef double c, gb = 0.0, d, pc, tau, new
+    cdef double c, gb = 0.0, d, pc, new
     cdef double l1 = 0.0, l2 = 0.0
     if st.penalty != PENALTY_NONE:
         l1 = st.alpha * st.l1_ratio
@@ -461,31 +508,21 @@ cdef void optimizer_step(WeightState st, const floating* data, RowIndex rows,
             if x[kk] == 0:
                 continue
             j = idx[kk]
-            gap = st.opt.touch(j)
-            if gap != 0:
+            if st.opt.touch(j) != 0:
                 touched[nt] = <int32_t> j
-                gaps[nt] = gap
                 grad[j] = 0.0
                 nt += 1
             grad[j] += c * x[kk]
     for k in range(nt):
         j = touched[k]
-        d = st.opt.direction(j, grad[j], gaps[k], &pc)
+        d = st.opt.direction(j, grad[j], &pc)
         new = st.v[j] - eta * d
         if st.penalty != PENALTY_NONE:
-            tau = eta * pc * gaps[k]
-            if l1 > 0.0:
-                if new > tau * l1:
-                    new -= tau * l1
-                elif new < -tau * l1:
-                    new += tau * l1
-                else:
-                    new = 0.0
-            if l2 > 0.0:
-                new /= 1.0 + tau * l2
+            new = prox_elastic_net(new, eta * pc, l1, l2)
         st.set_v(j, new, True)
     if st.fit_intercept:
-        d = st.opt.direction(n_coef, gb * st.intercept_decay, st.opt.touch(n_coef), &pc)
+        st.opt.touch(n_coef)
+        d = st.opt.direction(n_coef, gb * st.intercept_decay, &pc)
         st.intercept -= eta * d
     if 0 < st.average_start <= st.t:
         st.avg_c += st.wscale
@@ -618,7 +655,6 @@ def run_epoch(WeightState st, CyLoss loss, const floating[::1] data,
     cdef Py_ssize_t n_work = st.v.shape[0] if gathered else 1
     cdef double[::1] grad = np.zeros(n_work)
     cdef int32_t[::1] touched = np.zeros(n_work, dtype=np.int32)
-    cdef int64_t[::1] gaps = np.zeros(n_work, dtype=np.int64)
 
     st.stop_penalty_sum = 0.0
     if n == 0:
@@ -638,6 +674,9 @@ def run_epoch(WeightState st, CyLoss loss, const floating[::1] data,
             end = min(start + batch_size, n)
             m = end - start
             eta = etas[bi]
+            if gathered:
+                # the optimizer's lazy coordinates, up to date for the margins
+                catch_up_batch(st, &data[0], rows, &order[start], m, eta)
             pen = penalty_value(st)
             stop_pen = stop_penalty_value(st)
             ib = 0.0
@@ -691,7 +730,7 @@ def run_epoch(WeightState st, CyLoss loss, const floating[::1] data,
             if gathered:
                 # 2'. gather the batch gradient, one optimizer step
                 optimizer_step(st, &data[0], rows, &order[start], m, &upd[0],
-                               &grad[0], &touched[0], &gaps[0], eta)
+                               &grad[0], &touched[0], eta)
                 st.t += m
                 n_updates += 1
                 continue

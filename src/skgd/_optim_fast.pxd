@@ -33,13 +33,18 @@ cdef class Optimizer:
     cdef public int64_t n_steps
     cdef double bias_1
     cdef double bias_2
+    cdef double adam_ratio
     # powers beta ** k for k < N_POWERS, per decay (momentum, beta_1,
-    # beta_2, rho): the lazy catch-up looks them up instead of calling pow
+    # beta_2, rho, beta_1 / sqrt(beta_2)): the lazy catch-up looks them up
+    # instead of calling pow
     cdef double[:, ::1] powers
 
     cdef double decay(self, int which, double base, int64_t k) noexcept nogil
 
+    cdef double geometric(self, int which, double base, int64_t k) noexcept nogil
     cdef void begin_step(self) noexcept nogil
     cdef int64_t touch(self, Py_ssize_t j) noexcept nogil
-    cdef double direction(self, Py_ssize_t j, double g, int64_t gap,
+    cdef double catch_up(self, Py_ssize_t j, int64_t missed,
+                         double* precond) noexcept nogil
+    cdef double direction(self, Py_ssize_t j, double g,
                           double* precond) noexcept nogil

@@ -5,12 +5,23 @@ The minibatch pass (:func:`skgd._gd_fast.run_epoch`) gathers the batch
 gradient ``g_j`` of every coordinate ``j`` the batch touches (a nonzero
 entry in one of its rows), then asks the optimizer for a direction ``d_j``;
 the weight moves by ``-eta d_j``.  Coordinates the batch does not touch are
-not visited (a sparse update costs O(nnz of the batch)): their state is
-caught up when they are next touched, ``gap`` updates later, by the closed
-form of the decays they missed (``beta ** (gap - 1)``).  The weight itself
-does not move on updates that do not touch it.  On data without zeros every
-coordinate is touched by every update and the optimizers are the usual
-dense ones (``torch.optim``'s formulas, see :mod:`skgd._optimizers`).
+not visited (a sparse update costs O(nnz of the batch)).  A coordinate is
+caught up when a batch next touches it, before the batch's margins are
+computed (:meth:`Optimizer.catch_up`): its moments take the closed form of
+the decays they missed (``beta ** k``), and its weight the moves it missed.
+With momentum a gradient keeps moving its coordinate on the updates after it
+(by ``beta ** k m``), and on sparse data those updates mostly do not touch
+it; dropping these moves would keep only ``1 - beta`` of each gradient of a
+rare feature (a tenth with the default ``beta``: momentum and Adam stalled
+far from the optimum on text).  For momentum and Nesterov the moves are
+exact when the step is constant over the gap (a geometric series in
+``beta``), so that lazy steps equal the dense formulation on every
+coordinate an update touches; for Adam the series in
+``beta_1 / sqrt(beta_2)`` takes the bias corrections of the last update and
+leaves out ``eps``; Adagrad and RMSprop do not move a coordinate whose
+gradient is 0.  On data without zeros every coordinate is touched by every
+update and the optimizers are the usual dense ones (``torch.optim``'s
+formulas, see :mod:`skgd._optimizers`).
 
 With ``T`` the update counter (``n_steps``), for one coordinate:
 
@@ -67,8 +78,10 @@ cdef class Optimizer:
         self.bias_1 = 1.0
         self.bias_2 = 1.0
         k = np.arange(N_POWERS, dtype=np.float64)
+        # the ratio of Adam's missed directions from one update to the next
+        self.adam_ratio = beta_1 / sqrt(beta_2) if beta_2 > 0 else 0.0
         self.powers = np.ascontiguousarray(np.vstack(
-            [momentum**k, beta_1**k, beta_2**k, rho**k]))
+            [momentum**k, beta_1**k, beta_2**k, rho**k, self.adam_ratio**k]))
 
     def __reduce__(self):
         return (
@@ -97,6 +110,14 @@ cdef class Optimizer:
             return self.powers[which, k]
         return pow(base, <double> k)
 
+    cdef double geometric(self, int which, double base, int64_t k) noexcept nogil:
+        """``base + base ** 2 + ... + base ** k`` (0 for ``k <= 0``)."""
+        if k <= 0:
+            return 0.0
+        if base == 1.0:
+            return <double> k
+        return base * (1.0 - self.decay(which, base, k)) / (1.0 - base)
+
     cdef void begin_step(self) noexcept nogil:
         """Start update ``T = n_steps + 1``: Adam's bias corrections."""
         self.n_steps += 1
@@ -111,17 +132,56 @@ cdef class Optimizer:
         self.last[j] = self.n_steps
         return gap
 
-    cdef double direction(self, Py_ssize_t j, double g, int64_t gap,
+    cdef double catch_up(self, Py_ssize_t j, int64_t missed,
+                         double* precond) noexcept nogil:
+        """Bring coordinate ``j`` up to date over the ``missed`` updates since
+        its last touch (its gradient was 0 on them): decay its moments, mark
+        it current, and return the sum of the directions it missed (its
+        preconditioner, for the penalty of those updates, into ``precond``).
+
+        Called before the margins of the batch that touches ``j`` are
+        computed, so that they see the weight the dense formulation has.
+        """
+        cdef double mj = self.m[j], sj = self.s[j], missed_sum = 0.0
+        self.last[j] = self.n_steps
+        precond[0] = 1.0
+        if missed <= 0:
+            return 0.0
+        if self.kind == OPT_MOMENTUM or self.kind == OPT_NESTEROV:
+            # update k = 1 .. missed moved by beta^k m (Nesterov: beta^(k+1) m)
+            missed_sum = mj * self.geometric(0, self.momentum, missed)
+            if self.kind == OPT_NESTEROV:
+                missed_sum *= self.momentum
+            self.m[j] = mj * self.decay(0, self.momentum, missed)
+            return missed_sum
+        if self.kind == OPT_ADAGRAD:
+            precond[0] = 1.0 / (sqrt(sj) + self.eps)
+            return 0.0
+        if self.kind == OPT_RMSPROP:
+            sj *= self.decay(3, self.rho, missed)
+            self.s[j] = sj
+            precond[0] = 1.0 / (sqrt(sj) + self.eps)
+            return 0.0
+        # Adam: update k moved by beta_1^k m_hat / sqrt(beta_2^k s_hat), with
+        # the bias corrections of the last update and eps left out
+        if sj > 0.0:
+            missed_sum = ((mj / self.bias_1) / sqrt(sj / self.bias_2)
+                          * self.geometric(4, self.adam_ratio, missed))
+        self.m[j] = mj * self.decay(1, self.beta_1, missed)
+        sj *= self.decay(2, self.beta_2, missed)
+        self.s[j] = sj
+        precond[0] = 1.0 / (sqrt(sj / self.bias_2) + self.eps)
+        return missed_sum
+
+    cdef double direction(self, Py_ssize_t j, double g,
                           double* precond) noexcept nogil:
-        """The direction of coordinate ``j`` for gradient ``g``, ``gap``
-        updates after its last touch; its preconditioner into ``precond``."""
+        """The direction of coordinate ``j`` (caught up, :meth:`catch_up`) for
+        gradient ``g`` in the current update; its preconditioner into
+        ``precond``."""
         cdef double mj, sj, den
         precond[0] = 1.0
         if self.kind == OPT_MOMENTUM or self.kind == OPT_NESTEROV:
-            mj = self.m[j]
-            if gap > 1:
-                mj *= self.decay(0, self.momentum, gap - 1)
-            mj = self.momentum * mj + (1.0 - self.momentum) * g
+            mj = self.momentum * self.m[j] + (1.0 - self.momentum) * g
             self.m[j] = mj
             if self.kind == OPT_NESTEROV:
                 return self.momentum * mj + (1.0 - self.momentum) * g
@@ -133,22 +193,14 @@ cdef class Optimizer:
             precond[0] = 1.0 / den
             return g / den
         if self.kind == OPT_RMSPROP:
-            sj = self.s[j]
-            if gap > 1:
-                sj *= self.decay(3, self.rho, gap - 1)
-            sj = self.rho * sj + (1.0 - self.rho) * g * g
+            sj = self.rho * self.s[j] + (1.0 - self.rho) * g * g
             self.s[j] = sj
             den = sqrt(sj) + self.eps
             precond[0] = 1.0 / den
             return g / den
         # Adam
-        mj = self.m[j]
-        sj = self.s[j]
-        if gap > 1:
-            mj *= self.decay(1, self.beta_1, gap - 1)
-            sj *= self.decay(2, self.beta_2, gap - 1)
-        mj = self.beta_1 * mj + (1.0 - self.beta_1) * g
-        sj = self.beta_2 * sj + (1.0 - self.beta_2) * g * g
+        mj = self.beta_1 * self.m[j] + (1.0 - self.beta_1) * g
+        sj = self.beta_2 * self.s[j] + (1.0 - self.beta_2) * g * g
         self.m[j] = mj
         self.s[j] = sj
         den = sqrt(sj / self.bias_2) + self.eps
@@ -157,10 +209,15 @@ cdef class Optimizer:
 
 
 def _rebuild(kind, momentum, beta_1, beta_2, rho, eps, m, s, last, n_steps):
-    opt = Optimizer(kind, m.shape[0], momentum, beta_1, beta_2, rho, eps)
+    cdef Optimizer opt = Optimizer(kind, m.shape[0], momentum, beta_1, beta_2, rho,
+                                   eps)
     # writeable copies: a pickle may be loaded as read-only memory maps
     opt.m = np.array(m, dtype=np.float64)
     opt.s = np.array(s, dtype=np.float64)
     opt.last = np.array(last, dtype=np.int64)
     opt.n_steps = n_steps
+    # the bias corrections of the last update (the catch-up uses them)
+    if kind == OPT_ADAM and n_steps > 0:
+        opt.bias_1 = 1.0 - beta_1 ** n_steps
+        opt.bias_2 = 1.0 - beta_2 ** n_steps
     return opt
