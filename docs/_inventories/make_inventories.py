@@ -83,10 +83,30 @@ SKLEARN_TERMS = [
 # {name: (domain:role, uri relative to the base in docs/conf.py)})
 _NP = "reference/generated/numpy.{}.html#numpy.{}"
 _NUMPY_FUNCTIONS = [
-    "arange", "array", "asarray", "column_stack", "exp", "isnan", "linspace",
-    "load", "logaddexp", "maximum", "mean", "nanmin", "ones", "ravel", "sqrt",
-    "sum", "where", "zeros", "allclose", "dot", "abs", "log", "median",
-]  # fmt: skip
+    "arange",
+    "array",
+    "asarray",
+    "column_stack",
+    "exp",
+    "isnan",
+    "linspace",
+    "load",
+    "logaddexp",
+    "maximum",
+    "mean",
+    "nanmin",
+    "ones",
+    "ravel",
+    "sqrt",
+    "sum",
+    "where",
+    "zeros",
+    "allclose",
+    "dot",
+    "abs",
+    "log",
+    "median",
+]
 NUMPY = {
     **{f"numpy.{f}": ("py:function", _NP.format(f, f)) for f in _NUMPY_FUNCTIONS},
     "numpy.ndarray": ("py:class", _NP.format("ndarray", "ndarray")),
@@ -125,22 +145,40 @@ SCIPY = {
 _MPL = "api/_as_gen/{}.html#{}"
 MATPLOTLIB = {
     **{
-        f"matplotlib.pyplot.{f}": ("py:function", _MPL.format(*[f"matplotlib.pyplot.{f}"] * 2))
+        f"matplotlib.pyplot.{f}": (
+            "py:function",
+            _MPL.format(*[f"matplotlib.pyplot.{f}"] * 2),
+        )
         for f in ["subplots", "show", "tight_layout", "title", "figure"]
     },
-    "matplotlib.pyplot": ("py:module", "api/pyplot_summary.html#module-matplotlib.pyplot"),
-    "matplotlib.axes.Axes": ("py:class", "api/_as_gen/matplotlib.axes.Axes.html#matplotlib.axes.Axes"),
-    "matplotlib.axes.Axes.plot": ("py:method", _MPL.format(*["matplotlib.axes.Axes.plot"] * 2)),
-    "matplotlib.figure.Figure": ("py:class", "api/_as_gen/matplotlib.figure.Figure.html#matplotlib.figure.Figure"),
+    "matplotlib.pyplot": (
+        "py:module",
+        "api/pyplot_summary.html#module-matplotlib.pyplot",
+    ),
+    "matplotlib.axes.Axes": (
+        "py:class",
+        "api/_as_gen/matplotlib.axes.Axes.html#matplotlib.axes.Axes",
+    ),
+    "matplotlib.axes.Axes.plot": (
+        "py:method",
+        _MPL.format(*["matplotlib.axes.Axes.plot"] * 2),
+    ),
+    "matplotlib.figure.Figure": (
+        "py:class",
+        "api/_as_gen/matplotlib.figure.Figure.html#matplotlib.figure.Figure",
+    ),
     "matplotlib.ticker.FormatStrFormatter": (
         "py:class",
         "api/ticker_api.html#matplotlib.ticker.FormatStrFormatter",
     ),
-}  # fmt: skip
+}
 
 DASK = {
     "dask.array": ("py:module", "array.html#module-dask.array"),
-    "dask.array.Array": ("py:class", "generated/dask.array.Array.html#dask.array.Array"),
+    "dask.array.Array": (
+        "py:class",
+        "generated/dask.array.Array.html#dask.array.Array",
+    ),
     "dask.array.from_array": (
         "py:function",
         "generated/dask.array.from_array.html#dask.array.from_array",
@@ -160,28 +198,50 @@ DASK_ML = {
 
 _LIB = "library/{}.html#{}"
 PYTHON = {
-    **{b: ("py:class", _LIB.format("functions", b)) for b in ["int", "float", "bool", "object"]},
-    **{b: ("py:class", _LIB.format("stdtypes", b)) for b in ["str", "dict", "list", "tuple"]},
+    **{
+        b: ("py:class", _LIB.format("functions", b))
+        for b in ["int", "float", "bool", "object"]
+    },
+    **{
+        b: ("py:class", _LIB.format("stdtypes", b))
+        for b in ["str", "dict", "list", "tuple"]
+    },
     "callable": ("py:function", _LIB.format("functions", "callable")),
     "None": ("py:data", _LIB.format("constants", "None")),
     **{
         e: ("py:exception", _LIB.format("exceptions", e))
-        for e in ["ValueError", "TypeError", "RuntimeError", "UserWarning", "RuntimeWarning"]
+        for e in [
+            "ValueError",
+            "TypeError",
+            "RuntimeError",
+            "UserWarning",
+            "RuntimeWarning",
+        ]
     },
     **{
         f"warnings.{f}": (role, _LIB.format("warnings", f"warnings.{f}"))
-        for f, role in [("warn", "py:function"), ("catch_warnings", "py:class"),
-                        ("simplefilter", "py:function"), ("showwarning", "py:function")]
+        for f, role in [
+            ("warn", "py:function"),
+            ("catch_warnings", "py:class"),
+            ("simplefilter", "py:function"),
+            ("showwarning", "py:function"),
+        ]
     },
     "os.path": ("py:module", "library/os.path.html#module-os.path"),
     "pickle": ("py:module", "library/pickle.html#module-pickle"),
-    "tempfile.TemporaryDirectory": ("py:class", _LIB.format("tempfile", "tempfile.TemporaryDirectory")),
+    "tempfile.TemporaryDirectory": (
+        "py:class",
+        _LIB.format("tempfile", "tempfile.TemporaryDirectory"),
+    ),
     "time.perf_counter": ("py:function", _LIB.format("time", "time.perf_counter")),
     **{
-        f"tracemalloc.{f}": ("py:function", _LIB.format("tracemalloc", f"tracemalloc.{f}"))
+        f"tracemalloc.{f}": (
+            "py:function",
+            _LIB.format("tracemalloc", f"tracemalloc.{f}"),
+        )
         for f in ["start", "stop", "get_traced_memory"]
     },
-}  # fmt: skip
+}
 
 
 def _resolve(name):
@@ -215,7 +275,10 @@ def _public_names(module):
         if (
             not name.startswith("_")
             and (inspect.isclass(obj) or inspect.isfunction(obj))
-            and (home == module.__name__ or (home.startswith("sklearn.") and private_home))
+            and (
+                home == module.__name__
+                or (home.startswith("sklearn.") and private_home)
+            )
         ):
             names.append(name)
     return names
@@ -235,7 +298,10 @@ def _sklearn_entries():
     modules = ["sklearn"]
     for info in pkgutil.walk_packages(sklearn.__path__, "sklearn."):
         parts = info.name.split(".")
-        if any(p.startswith("_") or p in {"tests", "externals", "experimental"} for p in parts):
+        if any(
+            p.startswith("_") or p in {"tests", "externals", "experimental"}
+            for p in parts
+        ):
             continue
         if len(parts) <= 3:
             modules.append(info.name)
@@ -258,7 +324,8 @@ def _sklearn_entries():
                 for attr in dir(obj):
                     member = inspect.getattr_static(obj, attr, None)
                     if not attr.startswith("_") and (
-                        callable(member) or isinstance(member, (classmethod, staticmethod))
+                        callable(member)
+                        or isinstance(member, (classmethod, staticmethod))
                     ):
                         method = f"{full}.{attr}"
                         entries.setdefault(method, ("py:method", f"{page}#{method}"))
@@ -314,7 +381,9 @@ def main():
             version = ".".join(platform.python_version_tuple()[:2])
         else:
             version = importlib.import_module(module).__version__
-        write_inventory(HERE / f"{stem}-objects.inv", project, version, _checked(objects))
+        write_inventory(
+            HERE / f"{stem}-objects.inv", project, version, _checked(objects)
+        )
 
 
 if __name__ == "__main__":
