@@ -13,7 +13,8 @@ the pages it makes:
 * links to scikit-learn, NumPy, SciPy, matplotlib, dask and Python come from
   intersphinx inventories kept in ``docs/_inventories`` (regenerate them with
   ``python docs/_inventories/make_inventories.py``);
-* the gallery examples generate their own data.
+* the gallery examples generate their own data or use data sets bundled
+  with scikit-learn.
 
 The build runs every ``examples/plot_*.py`` script (sphinx-gallery);
 ``make -C docs html-noplot`` skips them.  Generated files go to
@@ -36,6 +37,7 @@ author = "skgd developers"
 copyright = f"{date.today().year}, {author}"
 version = skgd.__version__
 release = skgd.__version__
+
 
 # The supported versions, as pyproject.toml declares them (install.rst)
 def _declared_requirements():
@@ -157,20 +159,7 @@ sphinx_gallery_conf = {
     "matplotlib_animations": False,
 }
 
-# -- Docstring fix-ups ---------------------------------------------------------
-# In reST ``name_`` is a reference: skgd's docstrings write the shape
-# ``(n_features_in_,)`` without backticks (scikit-learn quotes the name), which
-# would be an unknown target.  Quote it (a no-op once the docstrings do).
-_BARE_ATTRIBUTE = re.compile(r"(?<![`\w])(n_features_in_)(?![`\w])")
-
-
-def _fix_docstring(app, what, name, obj, options, lines):
-    for i, line in enumerate(lines):
-        lines[i] = _BARE_ATTRIBUTE.sub(r"`\1`", line)
-
-
 def setup(app):
-    app.connect("autodoc-process-docstring", _fix_docstring)
     app.connect("builder-inited", _copy_mathjax)
 
 

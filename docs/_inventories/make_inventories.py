@@ -227,7 +227,10 @@ PYTHON = {
             ("showwarning", "py:function"),
         ]
     },
-    "os.path": ("py:module", "library/os.path.html#module-os.path"),
+    **{
+        m: ("py:module", f"library/{m}.html#module-{m}")
+        for m in ["os.path", "warnings", "time", "tempfile", "tracemalloc"]
+    },
     "pickle": ("py:module", "library/pickle.html#module-pickle"),
     "tempfile.TemporaryDirectory": (
         "py:class",
