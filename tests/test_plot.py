@@ -230,7 +230,7 @@ def test_missing_matplotlib_error_message(monkeypatch):
 
     # `import matplotlib` raises ImportError when the module entry is None
     monkeypatch.setitem(sys.modules, "matplotlib", None)
-    with pytest.raises(ImportError, match=r"pip install matplotlib.*skgd\[plots\]"):
+    with pytest.raises(ImportError, match=r"pip install matplotlib.*pip install \"\.\[plots\]\""):
         LossCurveDisplay([1.0, 0.5]).plot()
     with pytest.raises(ImportError, match="LossCurveDisplay.from_estimator"):
         LossCurveDisplay.from_estimator(GDClassifier())

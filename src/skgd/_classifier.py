@@ -253,7 +253,11 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
     (``GridSearchCV(...).set_callbacks(ProgressBar())``; on an estimator
     inside a ``Pipeline`` or ``GridSearchCV`` scikit-learn refuses it).
     ``sklearn.callback.ScoringMonitor`` scores the model after each epoch,
-    set on the estimator itself.
+    set on the estimator itself.  Warnings raised in joblib's worker
+    processes (a search with ``n_jobs`` > 1) break rich's live display, as
+    with any scikit-learn estimator: filter them for the search, or fit it
+    under ``joblib.parallel_config(backend="threading")`` (user guide,
+    "Warnings under a live progress bar").
 
     References
     ----------

@@ -10,8 +10,8 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 _MPL_INSTALL_HINT = (
-    "You can install matplotlib with `pip install matplotlib` or install skgd "
-    "with the plotting extra: `pip install skgd[plots]`."
+    "You can install matplotlib with `pip install matplotlib`, or the plotting "
+    "extra of skgd: `pip install \".[plots]\"` at the root of its clone."
 )
 
 
@@ -92,7 +92,7 @@ class LossCurveDisplay:
     a :class:`LossCurveDisplay`. All parameters are stored as attributes.
 
     This display needs matplotlib (``pip install matplotlib``, or the
-    ``skgd[plots]`` extra).
+    ``plots`` extra: ``pip install ".[plots]"`` in a clone of skgd).
 
     Parameters
     ----------
