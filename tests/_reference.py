@@ -232,6 +232,7 @@ def run_optimizer_epoch(state, opt, X, y, sample_weight, order, batch_size, etas
         batch = order[start:start + batch_size]
         m = len(batch)
         eta = float(etas[bi])
+        pen = penalty_value(state.w, penalty, alpha, l1_ratio)
         cols = np.flatnonzero(touched[batch].any(axis=0))
         # catch up the touched coordinates (moves and penalty of the updates
         # they missed, at this update's step) before the margins
@@ -245,7 +246,6 @@ def run_optimizer_epoch(state, opt, X, y, sample_weight, order, batch_size, etas
                 z = soft_threshold(np.array([z]), tau * alpha * r)[0]
                 z /= 1.0 + tau * alpha * (1.0 - r)
             state.w[j] = z
-        pen = penalty_value(state.w, penalty, alpha, l1_ratio)
         grad = np.zeros(n_features + 1)
         for i in batch:
             p = float(np.dot(rows[i], state.w)) + state.b

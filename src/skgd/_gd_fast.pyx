@@ -22,7 +22,9 @@ cimport cython
 from cython cimport floating
 
 from skgd._loss_fast cimport CyLoss
-from skgd._optim_fast cimport Optimizer
+from skgd._optim_fast cimport (
+    SLOT_G, SLOT_LAST, Optimizer, opt_catch_up, opt_direction,
+)
 
 
 cpdef enum PenaltyKind:
@@ -41,6 +43,8 @@ cpdef enum StepRule:
 
 # A derivative larger than this is clipped (guards against overflow).
 cdef double MAX_DLOSS = 1e12
+# Entries of a row whose optimizer slots are prefetched ahead of their use.
+cdef int PREFETCH_AHEAD = 8
 # Below this weight scale, the scale is folded into v (O(n_features), rare).
 cdef double MIN_WSCALE = 1e-9
 
@@ -438,91 +442,94 @@ cdef inline double prox_elastic_net(double z, double tau, double l1,
     return z
 
 
-cdef void catch_up_batch(WeightState st, const floating* data, RowIndex rows,
-                         const Py_ssize_t* batch, Py_ssize_t m,
-                         double eta) noexcept nogil:
-    """Bring the coordinates the ``m`` rows ``batch`` touch up to date,
-    before their margins are computed: each takes the moves (and the
+cdef double caught_up_dot(WeightState st, const floating* x, const int32_t* idx,
+                         int nnz, double eta, int32_t* touched,
+                         Py_ssize_t* n_touched) noexcept nogil:
+    """``x.w`` for a row of the current optimizer update, each coordinate
+    brought up to date first.
+
+    A coordinate the update has not touched yet takes the moves (and the
     penalty's proximal steps, at once: threshold ``eta * precond * k``) of
-    the ``k`` updates it missed since its last touch, at the step ``eta``
-    of this update (exact for a constant step).  O(nnz of the batch)."""
-    cdef const floating* x
-    cdef const int32_t* idx
-    cdef int nnz, kk
-    cdef Py_ssize_t k, j
-    cdef int64_t missed
-    cdef double carry, pc, new
-    cdef double l1 = 0.0, l2 = 0.0
-    if st.penalty != PENALTY_NONE:
-        l1 = st.alpha * st.l1_ratio
-        l2 = st.alpha * (1.0 - st.l1_ratio)
-    for k in range(m):
-        nnz = row_view(data, rows, batch[k], &x, &idx)
-        for kk in range(nnz):
-            if x[kk] == 0:
-                continue
-            j = idx[kk]
-            missed = st.opt.n_steps - st.opt.last[j]
-            if missed <= 0:
-                continue
-            carry = st.opt.catch_up(j, missed, &pc)
-            new = st.v[j] - eta * carry
-            if st.penalty != PENALTY_NONE:
-                new = prox_elastic_net(new, eta * pc * missed, l1, l2)
-            st.set_v(j, new, True)
+    the ``k`` updates it missed since its last touch, at the step ``eta`` of
+    this update (exact for a constant step); it is then marked touched (its
+    gathered gradient starts at 0) and listed in ``touched``.  One pass over
+    the row, whose coordinates the rest of the update then finds in cache.
+    """
+    cdef Py_ssize_t j
+    cdef int kk
+    cdef int64_t T = st.opt.n_steps, missed
+    cdef double p = 0.0, carry, pc, new
+    cdef double* slot
+    # the slots of a sparse row are random accesses into a table larger than
+    # the cache: ask for those a few entries ahead, so that their misses
+    # overlap
+    for kk in range(min(nnz, PREFETCH_AHEAD)):
+        SKGD_PREFETCH(&st.opt.slots[idx[kk], 0])
+    for kk in range(nnz):
+        if kk + PREFETCH_AHEAD < nnz:
+            SKGD_PREFETCH(&st.opt.slots[idx[kk + PREFETCH_AHEAD], 0])
+            SKGD_PREFETCH(&st.v[idx[kk + PREFETCH_AHEAD]])
+        if x[kk] == 0:
+            continue
+        j = idx[kk]
+        slot = &st.opt.slots[j, 0]
+        if <int64_t> slot[SLOT_LAST] != T:
+            missed = T - 1 - <int64_t> slot[SLOT_LAST]
+            if missed > 0:
+                carry = opt_catch_up(st.opt, j, missed, &pc)
+                new = st.v[j] - eta * carry
+                if st.penalty != PENALTY_NONE:
+                    new = prox_elastic_net(new, eta * pc * missed,
+                                           st.alpha * st.l1_ratio,
+                                           st.alpha * (1.0 - st.l1_ratio))
+                st.set_v(j, new, True)
+            slot[SLOT_LAST] = <double> T
+            slot[SLOT_G] = 0.0
+            touched[n_touched[0]] = <int32_t> j
+            n_touched[0] += 1
+        p += st.v[j] * x[kk]
+    return p
 
 
-cdef void optimizer_step(WeightState st, const floating* data, RowIndex rows,
-                         const Py_ssize_t* batch, Py_ssize_t m, const double* upd,
-                         double* grad, int32_t* touched, double eta) noexcept nogil:
-    """One optimizer update from the ``m`` rows ``batch`` (gather, then step).
+cdef inline void gather_row(WeightState st, const floating* x, const int32_t* idx,
+                            int nnz, double c) noexcept nogil:
+    """Add ``c x`` to the gathered gradient of the row's coordinates."""
+    cdef int kk
+    for kk in range(nnz):
+        st.opt.slots[idx[kk], SLOT_G] += c * x[kk]
 
-    ``upd[k]`` is ``s_k dL_k``, the weighted derivative of row ``k`` at the
-    weights before the step, the touched coordinates caught up
-    (:func:`catch_up_batch`).  The batch gradient ``grad[j]`` is summed over
-    the nonzero entries of the rows, on the list of ``touched`` coordinates
-    (O(nnz of the batch)); then each touched coordinate takes the
-    optimizer's step and the penalty's proximal step
+
+cdef void optimizer_step(WeightState st, const int32_t* touched, Py_ssize_t nt,
+                         double gb, double eta) noexcept nogil:
+    """Step the ``nt`` coordinates ``touched`` by the current update along
+    their gathered gradient ``g_j`` (the mean over the batch's rows of
+    ``s_i dL_i x_ij``, at the caught-up weights before the step): the
+    optimizer's direction, then the penalty's proximal step
 
         w_j <- prox(w_j - eta d_j),  threshold tau = eta * precond_j,
         prox(z) = soft(z, tau alpha l1_ratio) / (1 + tau alpha (1 - l1_ratio)).
 
-    The intercept is always touched and never penalised.  Requires
-    ``wscale == 1``.
+    The intercept (gradient ``gb``) is always touched and never penalised.
+    Requires ``wscale == 1``.
     """
-    cdef const floating* x
-    cdef const int32_t* idx
-    cdef int nnz, kk
-    cdef Py_ssize_t k, j, nt = 0, n_coef = st.v.shape[0]
-    cdef double c, gb = 0.0, d, pc, new
+    cdef Py_ssize_t k, j, n_coef = st.v.shape[0]
+    cdef double d, pc, new
     cdef double l1 = 0.0, l2 = 0.0
     if st.penalty != PENALTY_NONE:
         l1 = st.alpha * st.l1_ratio
         l2 = st.alpha * (1.0 - st.l1_ratio)
-    st.opt.begin_step()
-    for k in range(m):
-        c = upd[k] / m
-        gb += c
-        nnz = row_view(data, rows, batch[k], &x, &idx)
-        for kk in range(nnz):
-            if x[kk] == 0:
-                continue
-            j = idx[kk]
-            if st.opt.touch(j) != 0:
-                touched[nt] = <int32_t> j
-                grad[j] = 0.0
-                nt += 1
-            grad[j] += c * x[kk]
     for k in range(nt):
+        if k + PREFETCH_AHEAD < nt:
+            SKGD_PREFETCH(&st.opt.slots[touched[k + PREFETCH_AHEAD], 0])
+            SKGD_PREFETCH(&st.v[touched[k + PREFETCH_AHEAD]])
         j = touched[k]
-        d = st.opt.direction(j, grad[j], &pc)
+        d = opt_direction(st.opt, j, st.opt.slots[j, SLOT_G], &pc)
         new = st.v[j] - eta * d
         if st.penalty != PENALTY_NONE:
             new = prox_elastic_net(new, eta * pc, l1, l2)
         st.set_v(j, new, True)
     if st.fit_intercept:
-        st.opt.touch(n_coef)
-        d = st.opt.direction(n_coef, gb * st.intercept_decay, &pc)
+        d = opt_direction(st.opt, n_coef, gb * st.intercept_decay, &pc)
         st.intercept -= eta * d
     if 0 < st.average_start <= st.t:
         st.avg_c += st.wscale
@@ -641,7 +648,7 @@ def run_epoch(WeightState st, CyLoss loss, const floating[::1] data,
     cdef const floating* x
     cdef const int32_t* idx
     cdef int nnz
-    cdef Py_ssize_t bi, k, start, end, i, m
+    cdef Py_ssize_t bi, k, start, end, i, m, nt = 0
     cdef double eta, p, yi, s, lv, d, pen, ib, norm2
     cdef double sum_loss = 0.0, sum_wloss = 0.0, sum_w = 0.0, sum_pen = 0.0
     cdef double sum_stop_pen = 0.0, stop_pen
@@ -653,7 +660,6 @@ def run_epoch(WeightState st, CyLoss loss, const floating[::1] data,
     # an optimizer: gather the batch gradient first (its step is non-linear)
     cdef bint gathered = st.opt is not None
     cdef Py_ssize_t n_work = st.v.shape[0] if gathered else 1
-    cdef double[::1] grad = np.zeros(n_work)
     cdef int32_t[::1] touched = np.zeros(n_work, dtype=np.int32)
 
     st.stop_penalty_sum = 0.0
@@ -674,13 +680,15 @@ def run_epoch(WeightState st, CyLoss loss, const floating[::1] data,
             end = min(start + batch_size, n)
             m = end - start
             eta = etas[bi]
-            if gathered:
-                # the optimizer's lazy coordinates, up to date for the margins
-                catch_up_batch(st, &data[0], rows, &order[start], m, eta)
             pen = penalty_value(st)
             stop_pen = stop_penalty_value(st)
             ib = 0.0
             skip = False
+            if gathered:
+                # a new optimizer update: its rows catch up their coordinates
+                # (for the margins) and gather their gradient as they go
+                st.opt.begin_step()
+                nt = 0
             # 1. derivatives at the weights before the step
             for k in range(start, end):
                 i = order[k]
@@ -695,7 +703,11 @@ def run_epoch(WeightState st, CyLoss loss, const floating[::1] data,
                 yi = y[i]
                 s = sample_weight[i]
                 nnz = row_view(&data[0], rows, i, &x, &idx)
-                p = dot(st, x, idx, nnz) + st.intercept
+                if gathered:
+                    p = caught_up_dot(st, x, idx, nnz, eta, &touched[0], &nt)
+                else:
+                    p = dot(st, x, idx, nnz)
+                p += st.intercept
                 lv = loss.loss(yi, p)
                 sum_loss += lv
                 sum_wloss += s * lv
@@ -725,12 +737,14 @@ def run_epoch(WeightState st, CyLoss loss, const floating[::1] data,
                     elif yi - p < 0:
                         d *= -1
                 upd[k - start] = d * s
+                if gathered and d != 0.0:
+                    gather_row(st, x, idx, nnz, d * s / m)
+                    ib += d * s / m
             if skip:
                 continue
             if gathered:
-                # 2'. gather the batch gradient, one optimizer step
-                optimizer_step(st, &data[0], rows, &order[start], m, &upd[0],
-                               &grad[0], &touched[0], eta)
+                # 2'. one optimizer step along the gathered gradient
+                optimizer_step(st, &touched[0], nt, ib, eta)
                 st.t += m
                 n_updates += 1
                 continue

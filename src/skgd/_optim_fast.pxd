@@ -5,9 +5,26 @@
 # number of updates since j was last touched.  It returns the direction d
 # (the weight moves by -eta * d) and the coordinate's preconditioner (the
 # factor by which it scales a gradient, used for the proximal penalty step).
-# The NumPy twin of every optimizer is skgd._optimizers.
+# The NumPy twin of every optimizer is skgd._optimizers.  The per-coordinate
+# functions are inline here, so that the passes that cimport them (skgd._gd_fast)
+# compile them into their loops: a call across modules per coordinate cost
+# more than the arithmetic.
 
+from libc.math cimport pow, sqrt
 from libc.stdint cimport int64_t
+
+
+# catch-up gaps below this are looked up in a table of powers
+cdef enum:
+    N_POWERS = 1024
+
+
+cdef enum:
+    SLOT_M = 0      # first moment (momentum, Adam)
+    SLOT_S = 1      # second moment (Adagrad, RMSprop, Adam)
+    SLOT_G = 2      # the gradient gathered in the current update
+    SLOT_LAST = 3   # the update that last touched the coordinate (exact in a double)
+    N_SLOTS = 4
 
 
 cpdef enum OptimizerKind:
@@ -26,25 +43,121 @@ cdef class Optimizer:
     cdef readonly double beta_2
     cdef readonly double rho
     cdef readonly double eps
-    # per coordinate (n_features + 1: the last one is the intercept's)
-    cdef public double[::1] m
-    cdef public double[::1] s
-    cdef public int64_t[::1] last
+    # per coordinate (n_features + 1: the last one is the intercept's), one
+    # row of N_SLOTS numbers: its moments, the gradient gathered in the
+    # current update and the update that last touched it.  One row per
+    # coordinate, so that a sparse update's random accesses to a coordinate
+    # fall in one cache line (32 bytes) instead of one line per array.
+    cdef double[:, ::1] slots
     cdef public int64_t n_steps
     cdef double bias_1
     cdef double bias_2
+    # those of the update before (the catch-up of missed updates uses them)
+    cdef double last_bias_1
+    cdef double last_bias_2
     cdef double adam_ratio
     # powers beta ** k for k < N_POWERS, per decay (momentum, beta_1,
     # beta_2, rho, beta_1 / sqrt(beta_2)): the lazy catch-up looks them up
     # instead of calling pow
     cdef double[:, ::1] powers
 
-    cdef double decay(self, int which, double base, int64_t k) noexcept nogil
-
-    cdef double geometric(self, int which, double base, int64_t k) noexcept nogil
     cdef void begin_step(self) noexcept nogil
-    cdef int64_t touch(self, Py_ssize_t j) noexcept nogil
-    cdef double catch_up(self, Py_ssize_t j, int64_t missed,
-                         double* precond) noexcept nogil
-    cdef double direction(self, Py_ssize_t j, double g,
-                          double* precond) noexcept nogil
+
+
+# ----------------------------------------------------------------------
+# per coordinate (inlined into the compiled passes)
+cdef inline double opt_decay(Optimizer self, int which, double base,
+                             int64_t k) noexcept nogil:
+    """``base ** k`` (``which`` names the base's row of the table)."""
+    if k < N_POWERS:
+        return self.powers[which, k]
+    return pow(base, <double> k)
+
+
+cdef inline double opt_geometric(Optimizer self, int which, double base,
+                                 int64_t k) noexcept nogil:
+    """``base + base ** 2 + ... + base ** k`` (0 for ``k <= 0``)."""
+    if k <= 0:
+        return 0.0
+    if base == 1.0:
+        return <double> k
+    return base * (1.0 - opt_decay(self, which, base, k)) / (1.0 - base)
+
+
+cdef inline double opt_catch_up(Optimizer self, Py_ssize_t j, int64_t missed,
+                            double* precond) noexcept nogil:
+    """Bring coordinate ``j`` up to date over the ``missed`` updates
+    before the current one since its last touch (its gradient was 0 on
+    them): decay its moments and return the sum of the directions it
+    missed (its preconditioner, for the penalty of those updates, into
+    ``precond``).  The caller marks it touched.
+
+    Called before the margins of the batch that touches ``j`` are
+    computed (after ``begin_step``), so that they see the weight the
+    dense formulation has.
+    """
+    cdef double* slot = &self.slots[j, 0]
+    cdef double mj = slot[SLOT_M], sj = slot[SLOT_S], missed_sum = 0.0
+    precond[0] = 1.0
+    if missed <= 0:
+        return 0.0
+    if self.kind == OPT_MOMENTUM or self.kind == OPT_NESTEROV:
+        # update k = 1 .. missed moved by beta^k m (Nesterov: beta^(k+1) m)
+        missed_sum = mj * opt_geometric(self, 0, self.momentum, missed)
+        if self.kind == OPT_NESTEROV:
+            missed_sum *= self.momentum
+        slot[SLOT_M] = mj * opt_decay(self, 0, self.momentum, missed)
+        return missed_sum
+    if self.kind == OPT_ADAGRAD:
+        precond[0] = 1.0 / (sqrt(sj) + self.eps)
+        return 0.0
+    if self.kind == OPT_RMSPROP:
+        sj *= opt_decay(self, 3, self.rho, missed)
+        slot[SLOT_S] = sj
+        precond[0] = 1.0 / (sqrt(sj) + self.eps)
+        return 0.0
+    # Adam: update k moved by beta_1^k m_hat / sqrt(beta_2^k s_hat), with
+    # the bias corrections of the last update and eps left out
+    if sj > 0.0:
+        missed_sum = ((mj / self.last_bias_1) / sqrt(sj / self.last_bias_2)
+                      * opt_geometric(self, 4, self.adam_ratio, missed))
+    slot[SLOT_M] = mj * opt_decay(self, 1, self.beta_1, missed)
+    sj *= opt_decay(self, 2, self.beta_2, missed)
+    slot[SLOT_S] = sj
+    precond[0] = 1.0 / (sqrt(sj / self.last_bias_2) + self.eps)
+    return missed_sum
+
+cdef inline double opt_direction(Optimizer self, Py_ssize_t j, double g,
+                             double* precond) noexcept nogil:
+    """The direction of coordinate ``j`` (caught up, :meth:`catch_up`) for
+    gradient ``g`` in the current update; its preconditioner into
+    ``precond``."""
+    cdef double* slot = &self.slots[j, 0]
+    cdef double mj, sj, den
+    precond[0] = 1.0
+    if self.kind == OPT_MOMENTUM or self.kind == OPT_NESTEROV:
+        mj = self.momentum * slot[SLOT_M] + (1.0 - self.momentum) * g
+        slot[SLOT_M] = mj
+        if self.kind == OPT_NESTEROV:
+            return self.momentum * mj + (1.0 - self.momentum) * g
+        return mj
+    if self.kind == OPT_ADAGRAD:
+        sj = slot[SLOT_S] + g * g
+        slot[SLOT_S] = sj
+        den = sqrt(sj) + self.eps
+        precond[0] = 1.0 / den
+        return g / den
+    if self.kind == OPT_RMSPROP:
+        sj = self.rho * slot[SLOT_S] + (1.0 - self.rho) * g * g
+        slot[SLOT_S] = sj
+        den = sqrt(sj) + self.eps
+        precond[0] = 1.0 / den
+        return g / den
+    # Adam
+    mj = self.beta_1 * slot[SLOT_M] + (1.0 - self.beta_1) * g
+    sj = self.beta_2 * slot[SLOT_S] + (1.0 - self.beta_2) * g * g
+    slot[SLOT_M] = mj
+    slot[SLOT_S] = sj
+    den = sqrt(sj / self.bias_2) + self.eps
+    precond[0] = 1.0 / den
+    return (mj / self.bias_1) / den

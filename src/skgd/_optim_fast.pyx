@@ -44,8 +44,6 @@ from libc.stdint cimport int64_t
 
 import numpy as np
 
-# catch-up gaps below this are looked up in a table of powers
-cdef int64_t N_POWERS = 1024
 
 
 cdef class Optimizer:
@@ -71,12 +69,12 @@ cdef class Optimizer:
         self.beta_2 = beta_2
         self.rho = rho
         self.eps = eps
-        self.m = np.zeros(n_coords)
-        self.s = np.zeros(n_coords)
-        self.last = np.zeros(n_coords, dtype=np.int64)
+        self.slots = np.zeros((n_coords, N_SLOTS))
         self.n_steps = 0
         self.bias_1 = 1.0
         self.bias_2 = 1.0
+        self.last_bias_1 = 1.0
+        self.last_bias_2 = 1.0
         k = np.arange(N_POWERS, dtype=np.float64)
         # the ratio of Adam's missed directions from one update to the next
         self.adam_ratio = beta_1 / sqrt(beta_2) if beta_2 > 0 else 0.0
@@ -87,9 +85,23 @@ cdef class Optimizer:
         return (
             _rebuild,
             (self.kind, self.momentum, self.beta_1, self.beta_2, self.rho, self.eps,
-             np.asarray(self.m).copy(), np.asarray(self.s).copy(),
-             np.asarray(self.last).copy(), self.n_steps),
+             self.m, self.s, self.last, self.n_steps),
         )
+
+    @property
+    def m(self):
+        """First moments (momentum, Adam), a copy."""
+        return np.array(self.slots[:, SLOT_M])
+
+    @property
+    def s(self):
+        """Second moments (Adagrad, RMSprop, Adam), a copy."""
+        return np.array(self.slots[:, SLOT_S])
+
+    @property
+    def last(self):
+        """The update that last touched each coordinate, a copy."""
+        return np.asarray(self.slots[:, SLOT_LAST]).astype(np.int64)
 
     def copy(self):
         """An independent copy (the state of a fit that may fail)."""
@@ -102,119 +114,25 @@ cdef class Optimizer:
         return (kind == self.kind and momentum == self.momentum
                 and beta_1 == self.beta_1 and beta_2 == self.beta_2
                 and rho == self.rho and eps == self.eps
-                and n_coords == self.m.shape[0])
-
-    cdef double decay(self, int which, double base, int64_t k) noexcept nogil:
-        """``base ** k`` (``which`` names the base's row of the table)."""
-        if k < N_POWERS:
-            return self.powers[which, k]
-        return pow(base, <double> k)
-
-    cdef double geometric(self, int which, double base, int64_t k) noexcept nogil:
-        """``base + base ** 2 + ... + base ** k`` (0 for ``k <= 0``)."""
-        if k <= 0:
-            return 0.0
-        if base == 1.0:
-            return <double> k
-        return base * (1.0 - self.decay(which, base, k)) / (1.0 - base)
+                and n_coords == self.slots.shape[0])
 
     cdef void begin_step(self) noexcept nogil:
-        """Start update ``T = n_steps + 1``: Adam's bias corrections."""
+        """Start update ``T = n_steps + 1``: Adam's bias corrections (those of
+        update ``T - 1`` are kept for the catch-up of the updates missed)."""
         self.n_steps += 1
         if self.kind == OPT_ADAM:
+            self.last_bias_1 = self.bias_1
+            self.last_bias_2 = self.bias_2
             self.bias_1 = 1.0 - pow(self.beta_1, <double> self.n_steps)
             self.bias_2 = 1.0 - pow(self.beta_2, <double> self.n_steps)
-
-    cdef int64_t touch(self, Py_ssize_t j) noexcept nogil:
-        """Mark ``j`` touched by the current update; return the gap since its
-        last touch (0 if the current update already touched it)."""
-        cdef int64_t gap = self.n_steps - self.last[j]
-        self.last[j] = self.n_steps
-        return gap
-
-    cdef double catch_up(self, Py_ssize_t j, int64_t missed,
-                         double* precond) noexcept nogil:
-        """Bring coordinate ``j`` up to date over the ``missed`` updates since
-        its last touch (its gradient was 0 on them): decay its moments, mark
-        it current, and return the sum of the directions it missed (its
-        preconditioner, for the penalty of those updates, into ``precond``).
-
-        Called before the margins of the batch that touches ``j`` are
-        computed, so that they see the weight the dense formulation has.
-        """
-        cdef double mj = self.m[j], sj = self.s[j], missed_sum = 0.0
-        self.last[j] = self.n_steps
-        precond[0] = 1.0
-        if missed <= 0:
-            return 0.0
-        if self.kind == OPT_MOMENTUM or self.kind == OPT_NESTEROV:
-            # update k = 1 .. missed moved by beta^k m (Nesterov: beta^(k+1) m)
-            missed_sum = mj * self.geometric(0, self.momentum, missed)
-            if self.kind == OPT_NESTEROV:
-                missed_sum *= self.momentum
-            self.m[j] = mj * self.decay(0, self.momentum, missed)
-            return missed_sum
-        if self.kind == OPT_ADAGRAD:
-            precond[0] = 1.0 / (sqrt(sj) + self.eps)
-            return 0.0
-        if self.kind == OPT_RMSPROP:
-            sj *= self.decay(3, self.rho, missed)
-            self.s[j] = sj
-            precond[0] = 1.0 / (sqrt(sj) + self.eps)
-            return 0.0
-        # Adam: update k moved by beta_1^k m_hat / sqrt(beta_2^k s_hat), with
-        # the bias corrections of the last update and eps left out
-        if sj > 0.0:
-            missed_sum = ((mj / self.bias_1) / sqrt(sj / self.bias_2)
-                          * self.geometric(4, self.adam_ratio, missed))
-        self.m[j] = mj * self.decay(1, self.beta_1, missed)
-        sj *= self.decay(2, self.beta_2, missed)
-        self.s[j] = sj
-        precond[0] = 1.0 / (sqrt(sj / self.bias_2) + self.eps)
-        return missed_sum
-
-    cdef double direction(self, Py_ssize_t j, double g,
-                          double* precond) noexcept nogil:
-        """The direction of coordinate ``j`` (caught up, :meth:`catch_up`) for
-        gradient ``g`` in the current update; its preconditioner into
-        ``precond``."""
-        cdef double mj, sj, den
-        precond[0] = 1.0
-        if self.kind == OPT_MOMENTUM or self.kind == OPT_NESTEROV:
-            mj = self.momentum * self.m[j] + (1.0 - self.momentum) * g
-            self.m[j] = mj
-            if self.kind == OPT_NESTEROV:
-                return self.momentum * mj + (1.0 - self.momentum) * g
-            return mj
-        if self.kind == OPT_ADAGRAD:
-            sj = self.s[j] + g * g
-            self.s[j] = sj
-            den = sqrt(sj) + self.eps
-            precond[0] = 1.0 / den
-            return g / den
-        if self.kind == OPT_RMSPROP:
-            sj = self.rho * self.s[j] + (1.0 - self.rho) * g * g
-            self.s[j] = sj
-            den = sqrt(sj) + self.eps
-            precond[0] = 1.0 / den
-            return g / den
-        # Adam
-        mj = self.beta_1 * self.m[j] + (1.0 - self.beta_1) * g
-        sj = self.beta_2 * self.s[j] + (1.0 - self.beta_2) * g * g
-        self.m[j] = mj
-        self.s[j] = sj
-        den = sqrt(sj / self.bias_2) + self.eps
-        precond[0] = 1.0 / den
-        return (mj / self.bias_1) / den
-
 
 def _rebuild(kind, momentum, beta_1, beta_2, rho, eps, m, s, last, n_steps):
     cdef Optimizer opt = Optimizer(kind, m.shape[0], momentum, beta_1, beta_2, rho,
                                    eps)
-    # writeable copies: a pickle may be loaded as read-only memory maps
-    opt.m = np.array(m, dtype=np.float64)
-    opt.s = np.array(s, dtype=np.float64)
-    opt.last = np.array(last, dtype=np.int64)
+    # a writeable copy: a pickle may be loaded as read-only memory maps
+    slots = np.zeros((len(m), N_SLOTS))
+    slots[:, SLOT_M], slots[:, SLOT_S], slots[:, SLOT_LAST] = m, s, last
+    opt.slots = slots
     opt.n_steps = n_steps
     # the bias corrections of the last update (the catch-up uses them)
     if kind == OPT_ADAM and n_steps > 0:
