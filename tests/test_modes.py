@@ -95,16 +95,21 @@ def _smoothness_oracle(X, sw, loss, alpha_l2, fit_intercept=True):
     return L, l_max, delta
 
 
+@pytest.mark.parametrize("wide", [False, True])
 @pytest.mark.parametrize("scale", [1.0, 0.05])
 @pytest.mark.parametrize("loss", ["log_loss", "hinge", "squared_error"])
-def test_minibatch_smoothness_estimate(loss, scale):
-    """scale=0.05: the intercept's column dominates, delta < 1 balances it."""
+def test_minibatch_smoothness_estimate(loss, scale, wide):
+    """scale=0.05: the intercept's column dominates, delta < 1 balances it.
+    wide: more columns than rows (sparse), estimated in the row space."""
     X, y = _data(loss, n=200)
+    if wide:
+        X = sp.random(200, 500, density=0.03, format="csr", random_state=1)
     X = X * scale
     sw = np.random.RandomState(0).uniform(0.5, 2.0, 200)
     est = _estimator(loss)(loss=loss, mode="minibatch", alpha=0.01, max_iter=1,
                            tol=None).fit(X, y, sample_weight=sw)
     L, l_max, delta = est._curvature[0]["minibatch"]
+    X = X.toarray() if wide else X
     L_ref, l_max_ref, delta_ref = _smoothness_oracle(X, sw, loss, 0.01)
     assert (delta_ref < 0.1) == (scale < 1)
     # power iteration: a lower bound, close to the top eigenvalue

@@ -20,6 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._gd_fast import RowIndex, StepRule, WeightState, run_epoch, shuffle
+from ._gd_fast import row_squared_norms as compiled_row_squared_norms
 from ._penalties import dot
 from ._validation import check_n_columns
 
@@ -281,17 +282,12 @@ def objective_at(problem, coef, intercept):
     return float(loss + problem.penalty.value(np.asarray(coef, dtype=np.float64)))
 
 
-def row_squared_norms(X):
-    """``||x_i||^2`` of every row, in float64 (one pass over the data)."""
-    if sp.issparse(X):
-        sq = np.zeros(X.shape[0])
-        counts = np.diff(X.indptr)
-        if X.data.size:
-            rows = np.repeat(np.arange(X.shape[0]), counts)
-            sq = np.bincount(rows, weights=np.square(X.data, dtype=np.float64),
-                             minlength=X.shape[0])
-        return sq
-    return np.einsum("ij,ij->i", X, X, dtype=np.float64)
+def row_squared_norms(data):
+    """``||x_i||^2`` of every row of a :class:`Data`, in float64 (one
+    compiled pass over the data)."""
+    if data.n_features == 0:
+        return np.zeros(data.n_samples)
+    return compiled_row_squared_norms(data.data, data.rows, data.n_samples)
 
 
 #: rows of the sample the power iteration of :func:`minibatch_smoothness` uses
@@ -333,6 +329,12 @@ def minibatch_smoothness(problem, n_iter=20, seed=0):
     sample = Data(data.X[rows])
     s_rows = problem.sample_weight[rows] / m
     d = data.n_features
+    if m < d + 1:
+        # wide data (text): the same top eigenvalues, in the sample's row
+        # space, whose vectors are m long instead of n_features + 1
+        lam, delta = _row_space_eigenvalue(sample, s_rows, problem.fit_intercept,
+                                           n_iter, seed)
+        return c * lam + l2, row_smoothness(problem, c, delta), delta
     delta, v = 1.0, None
     if problem.fit_intercept:
         v = np.random.RandomState(seed).uniform(0.5, 1.5, d + 1)
@@ -352,12 +354,42 @@ def minibatch_smoothness(problem, n_iter=20, seed=0):
     return c * lam + l2, l_max, delta
 
 
+def _row_space_eigenvalue(sample, s, fit_intercept, n_iter=20, seed=0):
+    """``(lambda_max(Xt' S Xt), delta)`` of a row sample, in its row space.
+
+    ``Xt' S Xt`` (``n_features + 1`` square) and ``S^1/2 Xt Xt' S^1/2``
+    (``m`` square, ``m`` the rows of the sample) have the same nonzero
+    eigenvalues, and ``Xt Xt' = X X' + delta 1 1'``: on wide data the
+    Lanczos vectors are then ``m`` long, not ``n_features + 1``.  ``delta``
+    as in :func:`minibatch_smoothness`, from the top eigenvalue without the
+    intercept's column.
+    """
+    root = np.sqrt(s)
+
+    def operator(delta):
+        def product(u):
+            z = root * u
+            out = sample.matvec(sample.rmatvec(z))
+            if delta > 0.0:
+                out += delta * z.sum()
+            return root * out
+        return product
+
+    v0 = np.random.RandomState(seed).uniform(0.5, 1.5, len(s))
+    lam = lanczos_top_eigenvalue(operator(0.0), v0, n_iter)
+    delta = 1.0
+    if fit_intercept:
+        delta = min(1.0, lam / max(float(s.sum()), 1e-300))
+        lam = lanczos_top_eigenvalue(operator(delta), v0, n_iter)
+    return lam, delta
+
+
 def row_smoothness(problem, c, delta=1.0):
     """``c max_i s_i (||x_i||^2 + delta) + l2`` over the training rows."""
     tr = problem.train
     if len(tr) == 0:
         return problem.penalty.l2_strength
-    sq = row_squared_norms(problem.data.X)[tr]
+    sq = row_squared_norms(problem.data)[tr]
     if problem.fit_intercept:
         sq = sq + delta
     worst = float(np.max(problem.sample_weight[tr] * sq))
