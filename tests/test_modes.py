@@ -6,9 +6,9 @@ SGDRegressor step by step)."""
 import warnings
 
 import _reference as ref
-import scipy.sparse as sp
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from conftest import as_container, make_data, make_sparse_data
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy.optimize import linprog
@@ -660,3 +660,41 @@ def test_minibatch_defaults_reach_the_logistic_optimum(alpha, batch_size):
                        batch_size=batch_size, random_state=0).fit(X, y)
     assert est.n_iter_ < 100
     assert objective(est.coef_, est.intercept_) - f_star <= 1e-4 * f_star
+
+
+# ----------------------------------------------------------------------------
+# the runner protocol's stopping rules
+def test_objective_rule_counts_epochs_without_improvement():
+    from skgd._schedules import Adaptive, Constant
+    from skgd._stopping import EpochResult, ObjectiveRule
+
+    rule = ObjectiveRule(0.1, 2, Constant(0.1))
+    values = [5.0, 4.0, 3.95, 3.99]  # improvements by more than tol: 1
+    stops = [rule.should_stop(EpochResult(v)) for v in values]
+    assert stops == [False, False, False, True]
+    assert not any(ObjectiveRule(None, 1, Constant(0.1)).should_stop(EpochResult(v))
+                   for v in [1.0, 1.0, 1.0])
+    # 'adaptive' divides its step at a plateau instead of stopping
+    schedule = Adaptive(0.1)
+    rule = ObjectiveRule(0.1, 1, schedule)
+    assert not rule.should_stop(EpochResult(1.0))
+    assert not rule.should_stop(EpochResult(1.0)) and schedule.eta == 0.1 / 5
+
+
+def test_runners_name_their_stopping_rules():
+    """The epoch loop asks the runner for its rule: each mode has its own."""
+    from skgd._modes import Data, Problem
+    from skgd._stopping import ConvergedRule, ObjectiveRule, PlateauRule
+
+    X, y = _data("squared_error", n=40)
+    rules = {}
+    for mode in ("sgd", "minibatch", "batch"):
+        est = GDRegressor(mode=mode, max_iter=2, tol=None).fit(X, y)
+        loss = est._loss()
+        problem = Problem(Data(X), y, np.ones(40), loss, est._penalty(), True,
+                          np.arange(40))
+        schedule = est._schedule(loss)
+        runner = est._make_runner(problem, schedule, 0, 0, False)
+        rules[mode] = type(runner.stopping_rule(1e-3, 5, schedule, 1.0, True))
+    assert rules == {"sgd": ObjectiveRule, "minibatch": PlateauRule,
+                     "batch": ConvergedRule}

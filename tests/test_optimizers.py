@@ -18,12 +18,13 @@ from conftest import (
     orders,
 )
 from numpy.testing import assert_allclose, assert_array_equal
-from skgd import GDClassifier, GDRegressor
 from skgd._gd_fast import WeightState, run_epoch
+from skgd._optim_fast import Optimizer
+
+from skgd import GDClassifier, GDRegressor
 from skgd._losses import get_loss
 from skgd._modes import Data
 from skgd._optimizers import KINDS, NumpyOptimizer
-from skgd._optim_fast import Optimizer
 from skgd._penalties import get_penalty
 
 OPTIMIZERS = list(KINDS)

@@ -49,10 +49,15 @@ from ._modes import (
     row_smoothness,
 )
 from ._optimizers import (
-    AVERAGED, NORMALISED, OPTIMAL_STEPS, OPTIMIZERS, make_optimizer,
+    AVERAGED,
+    NORMALISED,
+    OPTIMAL_STEPS,
+    OPTIMIZERS,
+    make_optimizer,
 )
 from ._penalties import get_penalty
 from ._schedules import Constant, get_schedule
+from ._stopping import ValidationRule
 from ._validation import aligned_for_blas, check_init_array, check_params
 from ._warnings import user_stacklevel
 
@@ -225,10 +230,12 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                 L, mu, n_calls = steps
                 if mu is not None:
                     mu = BatchRunner.MU_START / np.sqrt(n_calls + 1.0)
-            return batch_runner(
+            runner = batch_runner(
                 problem, coef, intercept, schedule, self.t_, accelerate=not partial,
                 L=L, mu=mu, **averaging,
             )
+            runner.n_calls = steps[2] if partial and steps is not None else 0
+            return runner
         pa = self.learning_rate in ("pa1", "pa2")
         max_step, intercept_decay = np.inf, 1.0
         normalised = self.optimizer in NORMALISED
@@ -261,7 +268,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             max_step=max_step,
             intercept_decay=intercept_decay, sparse_stop_norms=sparse_sgd,
             state=state, optimizer=optimizer, sum_steps=not normalised,
-            **averaging,
+            plateau=self.mode == "minibatch", **averaging,
         )
 
     def _minibatch_smoothness(self, problem, k, partial):
@@ -295,12 +302,8 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         )
         self._standard_coef[k] = runner.coef()
         self._standard_intercept[k] = runner.intercept()
-        if isinstance(runner, StochasticRunner):
-            self._engine_states[k] = runner.state
-        if isinstance(runner, BatchRunner):
-            steps = (self._curvature[k] or {}).get("batch")
-            n_calls = 0 if steps is None else steps[2]
-            self._curvature[k] = {"batch": (runner.L, runner.mu, n_calls + 1)}
+        for name, value in runner.carried_state().items():
+            getattr(self, name)[k] = value
         if self._average_start > 0:
             self._average_coef[k], self._average_intercept[k] = runner.average()
             self._n_averaged[k] = runner.n_averaged
@@ -330,17 +333,15 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
           plateau the step cap is divided first, while the last division
           paid off (``StochasticRunner.reduce_step``).
 
+        The rules live in :mod:`skgd._stopping`; the runner names its own
+        (``runner.stopping_rule``), early stopping replaces it, and the loop
+        hands each epoch's result to it without asking which mode it runs.
         With ``learning_rate='adaptive'`` a firing rule divides the step
         by 5 instead of stopping, until it is below 1e-6.  Each epoch is a
         leaf task of ``ctx`` for scikit-learn's callbacks; a callback that
         returns True at the end of an epoch stops the loop.
         """
-        tol = -np.inf if self.tol is None else self.tol
-        best_obj, best_score = np.inf, -np.inf
-        best_at_reduction = np.inf
-        no_improvement = 0
         curve, scores = [], []
-        own_rule = hasattr(runner, "converged")
         start = time.time()
         n_train = len(problem.train)
         epoch = 0
@@ -349,12 +350,20 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             trace[0] = runner.objective()
         start_obj = max(float(trace[0]), 1.0)
         start_scale = float(trace[0]) if np.isfinite(trace[0]) else 0.0
+        if self.early_stopping:
+            rule = ValidationRule(self.tol, self.n_iter_no_change, schedule)
+        else:
+            rule = runner.stopping_rule(
+                self.tol, self.n_iter_no_change, schedule, start_scale,
+                uncapped=self.learning_rate == "optimal",
+            )
         for epoch in range(max_iter):
             if self.verbose:
                 print(f"-- Epoch {epoch + 1}")
             task = ctx.subcontext(task_name=f"epoch {epoch + 1}")
             task.call_on_fit_task_begin(estimator=self, X=problem.data.X, y=problem.y)
-            obj = runner.epoch()
+            result = runner.epoch()
+            obj = result.objective
             if not (np.isfinite(obj) and runner.is_finite()):
                 raise ValueError(
                     # scikit-learn's wording first (drop-in), then a remedy
@@ -395,53 +404,19 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                 scores.append(score)
             if self.verbose:
                 w = runner.coef()
-                mean_loss = getattr(runner, "mean_loss", obj - problem.penalty.value(w))
-                objective = getattr(runner, "stop_value", obj)
+                mean_loss = result.mean_loss
+                if mean_loss is None:
+                    mean_loss = obj - problem.penalty.value(w)
                 msg = (
                     f"Norm: {np.linalg.norm(w):.2f}, NNZs: {np.count_nonzero(w)}, "
                     f"Bias: {runner.intercept():.6f}, T: {(epoch + 1) * n_train}, "
-                    f"Avg. loss: {mean_loss:f}, Objective: {objective:f}"
+                    f"Avg. loss: {mean_loss:f}, Objective: {result.stop_value:f}"
                 )
                 if score is not None:
                     msg += f", Validation score: {score:f}"
                 print(msg)
                 print(f"Total training time: {time.time() - start:.2f} seconds.")
-            if self.early_stopping:
-                no_improvement = no_improvement + 1 if score < best_score + tol else 0
-                best_score = max(best_score, score)
-            elif own_rule:
-                if runner.converged(self.tol, self.n_iter_no_change):
-                    if self.verbose:
-                        print(f"Convergence after {epoch + 1} epochs took "
-                              f"{time.time() - start:.2f} seconds")
-                    return epoch + 1, curve, scores
-                continue
-            else:
-                # sgd mode: scikit-learn's running objective (mean unweighted
-                # loss plus penalty), so that n_iter_ matches; minibatch: the
-                # weighted epoch objective
-                stop, margin = obj, tol
-                if self.mode == "sgd":
-                    stop = runner.stop_value
-                elif start_scale > 0:
-                    # minibatch: tol relative to the objective at the start
-                    # (scale-free in y and in the loss; scikit-learn's
-                    # absolute tol where that is 0, as for the perceptron)
-                    margin = tol * start_scale
-                no_improvement = no_improvement + 1 if stop > best_obj - margin else 0
-                best_obj = min(best_obj, stop)
-            if no_improvement >= self.n_iter_no_change:
-                # minibatch: a plateau of the capped constant step divides
-                # the cap, as long as the last division paid off
-                if (self.mode == "minibatch" and not self.early_stopping
-                        and best_obj < best_at_reduction - margin
-                        and runner.reduce_step(self.learning_rate == "optimal")):
-                    best_at_reduction = best_obj
-                    no_improvement = 0
-                    continue
-                if schedule.on_no_improvement():
-                    no_improvement = 0
-                    continue
+            if rule.should_stop(result, score):
                 if self.verbose:
                     print(f"Convergence after {epoch + 1} epochs took "
                           f"{time.time() - start:.2f} seconds")

@@ -22,6 +22,7 @@ import scipy.sparse as sp
 from ._gd_fast import RowIndex, StepRule, WeightState, run_epoch, shuffle
 from ._gd_fast import row_squared_norms as compiled_row_squared_norms
 from ._penalties import dot
+from ._stopping import ConvergedRule, EpochResult, ObjectiveRule, PlateauRule
 from ._validation import check_n_columns
 
 
@@ -134,8 +135,10 @@ class StochasticRunner:
                  shuffle, average_start=0, avg_coef=None, avg_intercept=0.0,
                  n_averaged=0, step_rule="gradient", pa_c=0.0, max_step=np.inf,
                  intercept_decay=1.0, sparse_stop_norms=False, state=None,
-                 optimizer=None, sum_steps=True):
+                 optimizer=None, sum_steps=True, plateau=False):
         self.problem = problem
+        # minibatch mode's stopping rule (see stopping_rule)
+        self.plateau = bool(plateau)
         self.capped, self.largest_step = False, 0.0
         pen = problem.penalty
         if state is None:
@@ -217,11 +220,11 @@ class StochasticRunner:
         return True
 
     def epoch(self):
-        """One pass over the training rows; returns the running objective.
+        """One pass over the training rows (an :class:`EpochResult`).
 
-        The running objective averages, over the rows of the epoch, the
-        weighted loss at the weights before their step plus the penalty,
-        as scikit-learn's SGD reports it.
+        Its objective is the running objective: the mean, over the rows of
+        the epoch, of the weighted loss at the weights before their step
+        plus the penalty, as scikit-learn's SGD reports it.
         """
         pb = self.problem
         if self.shuffle:
@@ -230,19 +233,29 @@ class StochasticRunner:
         if self.held_out is not None:
             order = np.ascontiguousarray(order[~self.held_out[order]])
         if len(order) == 0:
-            return 0.0
+            return EpochResult(0.0)
         etas = self._steps(len(order))
         sum_loss, sum_wloss, sum_w, sum_pen, _ = run_epoch(
             self.state, pb.cy_loss, pb.data.data, pb.data.rows, pb.y,
             pb.sample_weight, order, self.batch_size, etas,
         )
         n = max(len(order), 1)
+        objective = sum_wloss / sum_w + sum_pen / n if sum_w > 0 else sum_pen / n
         # scikit-learn's stopping rule looks at the unweighted mean loss
-        self.mean_loss = sum_loss / n
-        self.stop_value = (sum_loss + self.state.stop_penalty_sum) / n
-        if sum_w > 0:
-            return sum_wloss / sum_w + sum_pen / n
-        return sum_pen / n
+        return EpochResult(objective, (sum_loss + self.state.stop_penalty_sum) / n,
+                           sum_loss / n)
+
+    def stopping_rule(self, tol, n_iter_no_change, schedule, start_scale, uncapped):
+        """sgd mode: scikit-learn's rule on its running objective; minibatch
+        mode: a relative decrease, the step cap divided on a plateau."""
+        if not self.plateau:
+            return ObjectiveRule(tol, n_iter_no_change, schedule)
+        return PlateauRule(tol, n_iter_no_change, schedule, self, start_scale,
+                           uncapped)
+
+    def carried_state(self):
+        """What the estimator keeps of this problem for the next call."""
+        return {"_engine_states": self.state}
 
     def objective(self):
         """The objective at the current weights (one product unless w = 0)."""
@@ -633,7 +646,8 @@ class BatchRunner:
 
     # ------------------------------------------------------------------
     def epoch(self):
-        """One iteration (L-BFGS or FISTA step); returns the true objective."""
+        """One iteration (L-BFGS or FISTA step); its result holds the true
+        objective."""
         if self.quasi_newton:
             w_new, b_new, p_new = self._lbfgs_step()
         else:
@@ -651,7 +665,7 @@ class BatchRunner:
         self.history.append((self.work_obj, self.w, self.b))
         if len(self.history) > self.HISTORY:
             self.history.pop(0)
-        return self.obj
+        return EpochResult(self.obj)
 
     #: iterates kept for the stopping rule (at least n_iter_no_change + 1)
     HISTORY = 64
@@ -858,6 +872,18 @@ class BatchRunner:
 
     def is_finite(self):
         return bool(np.isfinite(self.b) and np.all(np.isfinite(self.w)))
+
+    # the runner protocol (see skgd._stopping)
+    #: fits of this problem before this one (partial_fit), set by the estimator
+    n_calls = 0
+
+    def stopping_rule(self, tol, n_iter_no_change, schedule, start_scale, uncapped):
+        """Batch mode's own rule (:meth:`converged`)."""
+        return ConvergedRule(self, tol, n_iter_no_change)
+
+    def carried_state(self):
+        """The step estimate (and smoothing) a later ``partial_fit`` keeps."""
+        return {"_curvature": {"batch": (self.L, self.mu, self.n_calls + 1)}}
 
 
 def stalled(history, tol, n_iter_no_change):
