@@ -332,3 +332,25 @@ def test_momentum_reaches_the_logistic_optimum_on_sparse_text(optimizer):
                        optimizer=optimizer, max_iter=20, tol=None, random_state=0)
     gap = objective(est.fit(X, y).coef_, est.intercept_) - f_star
     assert gap < 1e-3 * f_star, gap / f_star
+
+
+@pytest.mark.parametrize("rule", ["pa1", "pa2"])
+def test_passive_aggressive_step_matches_its_numpy_twin(rule):
+    """One epoch of sgd mode with a passive-aggressive rule == a NumPy loop
+    over the rows with the twin's step (hinge loss, no penalty)."""
+    from skgd._optimizers import passive_aggressive_step
+
+    X, y = make_data("binary", n=40)
+    X[3] = 0.0  # a row with no nonzero: PA-I takes no step there
+    c = 0.3
+    est = GDClassifier(learning_rate=rule, eta0=c, penalty=None, max_iter=1,
+                       tol=None, shuffle=False).fit(X, y)
+    w, b = np.zeros(X.shape[1]), 0.0
+    for xi, yi in zip(X, y):
+        loss = max(0.0, 1.0 - yi * (xi @ w + b))
+        step = passive_aggressive_step(rule, c, loss, xi @ xi)
+        if step is None:
+            continue
+        w, b = w + step * yi * xi, b + step * yi
+    assert_allclose(est.coef_.ravel(), w, rtol=1e-12, atol=1e-14)
+    assert_allclose(est.intercept_, [b], rtol=1e-12, atol=1e-14)

@@ -23,7 +23,13 @@ from cython cimport floating
 
 from skgd._loss_fast cimport CyLoss
 from skgd._optim_fast cimport (
-    SLOT_G, SLOT_LAST, Optimizer, opt_catch_up, opt_direction,
+    SLOT_G,
+    SLOT_LAST,
+    STEP_GRADIENT,
+    Optimizer,
+    opt_catch_up,
+    opt_direction,
+    passive_aggressive_step,
 )
 
 
@@ -33,12 +39,6 @@ cpdef enum PenaltyKind:
     PENALTY_L1 = 1
     PENALTY_L2 = 2
     PENALTY_ELASTICNET = 3
-
-
-cpdef enum StepRule:
-    STEP_GRADIENT = 0
-    STEP_PA1 = 1
-    STEP_PA2 = 2
 
 
 # A derivative larger than this is clipped (guards against overflow).
@@ -744,14 +744,11 @@ def run_epoch(WeightState st, CyLoss loss, const floating[::1] data,
                         d = -eta * d
                 else:
                     # passive-aggressive (batch_size 1 only, checked in Python)
-                    norm2 = sqnorm(x, nnz)
-                    if st.step_rule == STEP_PA1:
-                        if norm2 == 0.0:
-                            skip = True
-                            break
-                        d = min(st.pa_c, lv / norm2)
-                    else:
-                        d = lv / (norm2 + 0.5 / st.pa_c)
+                    d = passive_aggressive_step(st.step_rule, st.pa_c, lv,
+                                                sqnorm(x, nnz))
+                    if d < 0.0:
+                        skip = True
+                        break
                     if st.margin_loss:
                         d *= yi
                     elif yi - p < 0:

@@ -19,8 +19,9 @@ estimator's epoch loop (``_base.py``) drives runners and never sees rows.
 import numpy as np
 import scipy.sparse as sp
 
-from ._gd_fast import RowIndex, StepRule, WeightState, run_epoch, shuffle
+from ._gd_fast import RowIndex, WeightState, run_epoch, shuffle
 from ._gd_fast import row_squared_norms as compiled_row_squared_norms
+from ._optimizers import STEP_RULES
 from ._penalties import dot
 from ._stopping import ConvergedRule, EpochResult, ObjectiveRule, PlateauRule
 from ._validation import check_n_columns
@@ -165,9 +166,7 @@ class StochasticRunner:
         # (a normalised optimizer), not by the sum of its rows' steps
         self.sum_steps = bool(sum_steps)
         if step_rule != "gradient":
-            self.state.step_rule = int(
-                StepRule.STEP_PA1 if step_rule == "pa1" else StepRule.STEP_PA2
-            )
+            self.state.step_rule = int(STEP_RULES[step_rule])
             self.state.pa_c = pa_c
             self.state.margin_loss = problem.loss.name in ("hinge", "perceptron")
         self.schedule = schedule

@@ -27,6 +27,15 @@ cdef enum:
     N_SLOTS = 4
 
 
+cpdef enum StepRule:
+    # how the step of an update is sized: by the schedule (plain steps and
+    # the optimizers), or by a passive-aggressive rule (sgd mode, hinge and
+    # epsilon-insensitive losses)
+    STEP_GRADIENT = 0
+    STEP_PA1 = 1
+    STEP_PA2 = 2
+
+
 cpdef enum OptimizerKind:
     OPT_SGD = 0
     OPT_MOMENTUM = 1
@@ -161,3 +170,19 @@ cdef inline double opt_direction(Optimizer self, Py_ssize_t j, double g,
     den = sqrt(sj / self.bias_2) + self.eps
     precond[0] = 1.0 / den
     return (mj / self.bias_1) / den
+
+
+cdef inline double passive_aggressive_step(int rule, double c, double loss_value,
+                                           double sq_norm) noexcept nogil:
+    """The passive-aggressive step size of a row (Crammer et al., 2006).
+
+    PA-I: ``min(C, loss / ||x||^2)``; PA-II: ``loss / (||x||^2 + 1 / (2 C))``,
+    ``C`` being ``eta0``.  The step moves the weights by ``step * x`` towards
+    the row's target; -1 for a PA-I row with no nonzero (no step: the
+    caller skips it).  NumPy twin: :func:`skgd._optimizers.passive_aggressive_step`.
+    """
+    if rule == STEP_PA1:
+        if sq_norm == 0.0:
+            return -1.0
+        return min(c, loss_value / sq_norm)
+    return loss_value / (sq_norm + 0.5 / c)

@@ -8,6 +8,11 @@ touches, takes one optimizer step on them, then the penalty's proximal step
 NumPy twin of the compiled ones, coordinate for coordinate: tests check the
 compiled pass against it, and it documents the lazy semantics.
 
+The passive-aggressive rules (``learning_rate="pa1"``, ``"pa2"``, sgd mode)
+are the other members: they size each row's step from its loss and norm
+(:func:`passive_aggressive_step`, compiled in :mod:`skgd._optim_fast`) and
+keep no state, so they take no optimizer.
+
 Step sizes: the schedule (``learning_rate``) still gives the base step
 ``eta``.  Momentum and Nesterov average gradients, so ``eta`` means what it
 means for plain steps (a batch steps by the sum of its rows' steps, capped
@@ -27,7 +32,7 @@ Adam, 1.1e-5 for the average).
 
 import numpy as np
 
-from ._optim_fast import Optimizer, OptimizerKind
+from ._optim_fast import Optimizer, OptimizerKind, StepRule
 
 KINDS = {
     "momentum": OptimizerKind.OPT_MOMENTUM,
@@ -72,6 +77,22 @@ def make_optimizer(est, n_features, previous=None):
                                                  **params):
         return previous.copy()
     return Optimizer(kind, n_features + 1, **params)
+
+
+#: the passive-aggressive step rules (``learning_rate``): sgd mode sizes a
+#: row's step from its loss and norm (no schedule, no optimizer state)
+STEP_RULES = {"pa1": StepRule.STEP_PA1, "pa2": StepRule.STEP_PA2}
+
+
+def passive_aggressive_step(rule, c, loss_value, sq_norm):
+    """NumPy twin of the compiled passive-aggressive step size of a row.
+
+    PA-I (``rule='pa1'``): ``min(C, loss / ||x||^2)``, None for a row with no
+    nonzero (it takes no step); PA-II: ``loss / (||x||^2 + 1 / (2 C))``.
+    """
+    if rule == "pa1":
+        return None if sq_norm == 0 else min(c, loss_value / sq_norm)
+    return loss_value / (sq_norm + 0.5 / c)
 
 
 def geometric_sum(base, k):
