@@ -33,14 +33,6 @@ from skgd._optim_fast cimport (
 )
 
 
-cpdef enum PenaltyKind:
-    # The one table of penalty codes; skgd._penalties reads it from here.
-    PENALTY_NONE = 0
-    PENALTY_L1 = 1
-    PENALTY_L2 = 2
-    PENALTY_ELASTICNET = 3
-
-
 # A derivative larger than this is clipped (guards against overflow).
 cdef double MAX_DLOSS = 1e12
 # Entries of a row whose optimizer slots are prefetched ahead of their use.
@@ -63,29 +55,10 @@ cdef class RowIndex:
         ``data[i * stride]``), 0 for CSR data.
     """
 
-    # const: read-only (e.g. memory-mapped) index arrays are used as they are
-    cdef readonly const int32_t[::1] indices
-    cdef readonly const int64_t[::1] indptr
-    cdef readonly Py_ssize_t stride
-
     def __init__(self, indices, indptr, Py_ssize_t stride):
         self.indices = indices
         self.indptr = indptr
         self.stride = stride
-
-
-cdef inline int row_view(const floating* data, RowIndex rows, Py_ssize_t i,
-                         const floating** x, const int32_t** idx) noexcept nogil:
-    """Point ``x`` and ``idx`` at row ``i``; return its number of entries."""
-    cdef int64_t start
-    if rows.stride > 0:
-        x[0] = data + i * rows.stride
-        idx[0] = &rows.indices[0]
-        return <int> rows.stride
-    start = rows.indptr[i]
-    x[0] = data + start
-    idx[0] = &rows.indices[0] + start
-    return <int> (rows.indptr[i + 1] - start)
 
 
 cdef extern from *:
@@ -155,34 +128,6 @@ cdef class WeightState:
     avg_coef, avg_intercept, n_averaged
         Average so far, and over how many updates (to resume averaging).
     """
-
-    cdef public double[::1] v
-    cdef public double wscale
-    cdef public double intercept
-    cdef public double sq_norm
-    cdef public double l1_norm
-    cdef public double u
-    cdef public double[::1] q
-    cdef public double[::1] avg_sum
-    cdef public double avg_c
-    cdef public double avg_intercept_sum
-    cdef public int64_t n_averaged
-    cdef public int64_t t
-    cdef public int penalty
-    cdef public double alpha
-    cdef public double l1_ratio
-    cdef public bint fit_intercept
-    cdef public int64_t average_start
-    cdef public int step_rule
-    cdef public double pa_c
-    cdef public bint margin_loss
-    cdef public double intercept_decay
-    cdef public bint row_norms
-    cdef public double row_sq_norm
-    cdef public double row_l1_norm
-    cdef public double stop_penalty_sum
-    # None: plain steps; else the optimizer's per-coordinate state
-    cdef public Optimizer opt
 
     def __init__(self, coef, double intercept, int penalty, double alpha,
                  double l1_ratio, bint fit_intercept, int64_t t=1,
@@ -300,18 +245,6 @@ cdef class WeightState:
             self.avg_c = 0.0
             self.wscale = 1.0
 
-    cdef inline void set_v(self, Py_ssize_t j, double new,
-                           bint keep_average) noexcept nogil:
-        """Set v[j], keeping the norms (and the averaged sum if asked) consistent."""
-        cdef double old = self.v[j]
-        self.v[j] = new
-        if self.penalty != PENALTY_NONE:
-            self.sq_norm += self.wscale * self.wscale * (new * new - old * old)
-            if self.l1_ratio > 0.0:
-                self.l1_norm += self.wscale * (fabs(new) - fabs(old))
-        if keep_average and self.avg_c != 0.0:
-            self.avg_sum[j] -= self.avg_c * (new - old)
-
 
 cdef inline double penalty_value(WeightState st) noexcept nogil:
     if st.penalty == PENALTY_NONE:
@@ -423,7 +356,7 @@ cdef inline void l1_row(WeightState st, const floating* x, const int32_t* idx,
             # Not compensated in the averaged sum: the truncation applies to
             # the average too, with the weight of the iterates averaged so
             # far (scikit-learn's averaged SGD does the same).
-            st.set_v(j, new, False)
+            set_v(st, j, new, False)
             st.q[j] += wscale * (new - z)
 
 
@@ -482,7 +415,7 @@ cdef double caught_up_dot(WeightState st, const floating* x, const int32_t* idx,
                     new = prox_elastic_net(new, eta * pc * missed,
                                            st.alpha * st.l1_ratio,
                                            st.alpha * (1.0 - st.l1_ratio))
-                st.set_v(j, new, True)
+                set_v(st, j, new, True)
             slot[SLOT_LAST] = <double> T
             slot[SLOT_G] = 0.0
             touched[n_touched[0]] = <int32_t> j
@@ -527,7 +460,7 @@ cdef void optimizer_step(WeightState st, const int32_t* touched, Py_ssize_t nt,
         new = st.v[j] - eta * d
         if st.penalty != PENALTY_NONE:
             new = prox_elastic_net(new, eta * pc, l1, l2)
-        st.set_v(j, new, True)
+        set_v(st, j, new, True)
     if st.fit_intercept:
         d = opt_direction(st.opt, n_coef, gb * st.intercept_decay, &pc)
         st.intercept -= eta * d
