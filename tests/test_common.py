@@ -86,8 +86,10 @@ def test_sklearn_compatible_estimator(estimator, check):
 # 3e-1 (hinge + l2) relative; tol=1e-9 still leaves 1e-5..2e-1.  So the
 # cause is not a dependence on the row count but sensitivity to rounding
 # of a fit that stops before the optimum.  Non-strict: some pass on some
-# platforms.
+# platforms (log_loss without a penalty fails with NumPy 1.25's products and
+# passes with NumPy 2's).
 KNOWN_WEIGHT_FAILURES = {
+    ("GDClassifier", "log_loss", None),
     ("GDClassifier", "hinge", "l2"), ("GDClassifier", "modified_huber", "l2"),
     ("GDClassifier", "squared_hinge", "l2"), ("GDClassifier", "squared_error", "l1"),
     ("GDClassifier", "huber", "l1"), ("GDClassifier", "epsilon_insensitive", "l2"),
