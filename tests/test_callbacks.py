@@ -9,7 +9,9 @@ from sklearn.preprocessing import StandardScaler
 
 from skgd import GDClassifier, GDRegressor
 
-callback = pytest.importorskip("sklearn.callback")
+callback = pytest.importorskip(
+    "sklearn.callback", reason="scikit-learn's callback API is new in 1.9"
+)
 
 
 class Recorder:

@@ -6,6 +6,7 @@ sample-weight handling the equivalence checks test.  No instance carries
 a hand-picked ``tol``, ``max_iter`` or step.
 """
 
+import numpy as np
 import pytest
 from sklearn.base import is_regressor
 from sklearn.utils import estimator_checks
@@ -104,7 +105,11 @@ def _weight_cases():
     for est in _batch_weight_instances():
         key = (type(est).__name__, est.loss, est.penalty)
         marks = ()
-        if key in KNOWN_WEIGHT_FAILURES:
+        # log_loss without a penalty: the same, with NumPy 1.25's products
+        # (it passes with NumPy 2's)
+        numpy_1 = np.lib.NumpyVersion(np.__version__) < "2.0.0"
+        if key in KNOWN_WEIGHT_FAILURES or (
+                numpy_1 and key == ("GDClassifier", "log_loss", None)):
             marks = pytest.mark.xfail(
                 reason="batch mode stops ~tol from the optimum (issue 7)", strict=False
             )

@@ -61,6 +61,8 @@ def _assert_same(ours, theirs):
 
 def _fit_both(Ours, Theirs, X, y, sample_weight=None, **params):
     params.update(shuffle=False, random_state=0, max_iter=15)
+    # explicit: SGDClassifier's default was 0.0 before scikit-learn 1.8
+    params.setdefault("eta0", 0.01)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         theirs = Theirs(**params).fit(X, y, sample_weight=sample_weight)

@@ -7,9 +7,9 @@ epoch.  With a scikit-learn that has no callback API, the null context
 below keeps the same code path and does nothing.
 """
 
-try:  # scikit-learn >= 1.9
-    from sklearn.callback import CallbackSupportMixin
-except ImportError:  # pragma: no cover - exercised with older scikit-learn only
+from ._compat import CallbackSupportMixin
+
+if CallbackSupportMixin is None:  # scikit-learn < 1.9
 
     class CallbackSupportMixin:
         """Stand-in for scikit-learn's mixin: no callbacks, same calls."""

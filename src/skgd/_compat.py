@@ -4,7 +4,16 @@ skgd relies on a few helpers that scikit-learn does not promise to keep
 (names starting with ``_`` or living in private modules).  They are all
 imported here, so that a change in scikit-learn breaks one module, and the
 differences between the supported versions are handled once.  The oldest
-supported versions are declared in ``pyproject.toml``.
+supported versions are declared in ``pyproject.toml``; ``.ci/run`` runs the
+suite against them as well as against the newest.
+
+Differences handled here:
+
+- ``_check_sample_weight(allow_all_zero_weights=...)``: scikit-learn >= 1.8
+  (older ones accept all-zero weights, as with the flag set);
+- ``sklearn.callback`` (``CallbackSupportMixin``, whose private
+  ``_init_callback_context`` and ``_skl_callbacks`` skgd uses): scikit-learn
+  >= 1.9; ``None`` before, and ``skgd._callbacks`` stands in.
 """
 
 import inspect
@@ -15,6 +24,11 @@ from sklearn.linear_model._base import LinearClassifierMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import _check_partial_fit_first_call
 from sklearn.utils.validation import _check_sample_weight, _get_feature_names
+
+try:  # scikit-learn >= 1.9
+    from sklearn.callback import CallbackSupportMixin
+except ImportError:  # pragma: no cover - exercised with older scikit-learn only
+    CallbackSupportMixin = None
 
 _HAS_ALLOW_ZERO = (
     "allow_all_zero_weights" in inspect.signature(_check_sample_weight).parameters
@@ -34,6 +48,7 @@ def check_sample_weight(sample_weight, X, allow_all_zero_weights=False):
 
 
 __all__ = [
+    "CallbackSupportMixin",
     "Interval",
     "LinearClassifierMixin",
     "StrOptions",
