@@ -21,6 +21,7 @@ import inspect
 import numpy as np
 from sklearn.base import _fit_context
 from sklearn.linear_model._base import LinearClassifierMixin
+from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import _check_partial_fit_first_call
 from sklearn.utils.validation import _check_sample_weight, _get_feature_names
@@ -47,6 +48,16 @@ def check_sample_weight(sample_weight, X, allow_all_zero_weights=False):
     return _check_sample_weight(sample_weight, X, dtype=np.float64, **kwargs)
 
 
+def effective_n_threads():
+    """The number of OpenMP threads scikit-learn's own compiled loops would use.
+
+    All (physical) cores by default, limited by ``OMP_NUM_THREADS`` and by
+    ``threadpoolctl.threadpool_limits(..., user_api="openmp")``; 1 when
+    scikit-learn was built without OpenMP.
+    """
+    return _openmp_effective_n_threads()
+
+
 __all__ = [
     "CallbackSupportMixin",
     "Interval",
@@ -56,4 +67,5 @@ __all__ = [
     "_fit_context",
     "_get_feature_names",
     "check_sample_weight",
+    "effective_n_threads",
 ]

@@ -23,6 +23,7 @@ from ._gd_fast import RowIndex, WeightState, run_epoch, shuffle
 from ._gd_fast import row_squared_norms as compiled_row_squared_norms
 from ._optimizers import STEP_RULES
 from ._penalties import dot
+from ._products import Products
 from ._stopping import ConvergedRule, EpochResult, ObjectiveRule, PlateauRule
 from ._validation import check_n_columns
 
@@ -32,12 +33,12 @@ class Data:
 
     ``X`` must be a C-ordered float32/float64 array or a CSR matrix with
     sorted or unsorted indices; nothing is copied except CSR index arrays
-    of another integer width.
+    of another integer width.  Its products (:meth:`matvec`,
+    :meth:`rmatvec`) run on OpenMP threads (:mod:`skgd._products`).
     """
 
     def __init__(self, X):
         self.X = X
-        self._XT = None
         self.n_samples, self.n_features = X.shape
         self.dtype = X.dtype
         if sp.issparse(X):
@@ -50,10 +51,12 @@ class Data:
             indices = np.ascontiguousarray(X.indices, dtype=np.int32)
             indptr = np.ascontiguousarray(X.indptr, dtype=np.int64)
             self.rows = RowIndex(indices, indptr, 0)
+            self.products = Products(X, self.data, indices, indptr)
         else:
             self.data = X.reshape(-1)
             indices = np.arange(self.n_features, dtype=np.int32)
             self.rows = RowIndex(indices, np.zeros(1, dtype=np.int64), self.n_features)
+            self.products = Products(X)
         if self.data.size == 0:
             # the compiled pass takes a pointer to data[0]
             self.data = np.zeros(1, dtype=self.dtype)
@@ -63,28 +66,60 @@ class Data:
         return (Data, (self.X,))
 
     def matvec(self, w, b=0.0):
-        """``X @ w + b`` in float64, computed in the data's precision."""
-        return matvec(self.X, w, b)
+        """``X @ w + b`` in float64 (the data read in their own precision)."""
+        return self.products.matvec(w, _scalar(b))
 
     def rmatvec(self, r):
-        """``X.T @ r`` in float64, computed in the data's precision."""
-        if self._XT is None:
-            # a CSC view of the same arrays, built once (building it costs
-            # about as much as the product on small matrices)
-            self._XT = self.X.T
-        return rmatvec_transposed(self._XT, r)
+        """``X.T @ r`` in float64 (the data read in their own precision)."""
+        return self.products.rmatvec(r)
+
+
+def _scalar(b):
+    """The intercept as a float (a size-1 array included)."""
+    return np.asarray(b, dtype=np.float64).item()
+
+
+def _has_products(X):
+    """Whether :class:`skgd._products.Products` takes ``X`` as it is."""
+    if X.dtype not in (np.float32, np.float64):
+        return False
+    if sp.issparse(X):
+        return X.format == "csr"
+    return isinstance(X, np.ndarray) and X.ndim == 2 and X.flags.c_contiguous
 
 
 def matvec(X, w, b=0.0):
-    """``X @ w + b`` in float64; the product runs in X's precision (no upcast)."""
+    """``X @ w + b`` in float64; X is read in its own precision (no upcast).
+
+    CSR and C-ordered dense blocks (float32/float64) go through the
+    threaded products of :mod:`skgd._products`; others through SciPy/NumPy.
+    """
+    if _has_products(X):
+        return _products_of(X).matvec(w, _scalar(b))
     p = X @ w.astype(X.dtype, copy=False)
     return np.asarray(p, dtype=np.float64).ravel() + b
 
 
 def rmatvec_transposed(XT, r):
-    """``XT @ r`` in float64, with ``XT = X.T``, in X's precision (no upcast)."""
+    """``XT @ r`` in float64, with ``XT = X.T``; X is read in its own precision.
+
+    The transpose of a CSR or C-ordered dense block goes through the
+    threaded products of :mod:`skgd._products`; others through SciPy/NumPy.
+    """
+    X = XT.T
+    if _has_products(X):
+        return _products_of(X).rmatvec(r)
     out = XT @ r.astype(XT.dtype, copy=False)
     return np.asarray(out, dtype=np.float64).ravel()
+
+
+def _products_of(X):
+    """A :class:`skgd._products.Products` over a CSR or C-ordered matrix."""
+    if sp.issparse(X):
+        return Products(X, np.ascontiguousarray(X.data),
+                        np.ascontiguousarray(X.indices, dtype=np.int32),
+                        np.ascontiguousarray(X.indptr, dtype=np.int64))
+    return Products(X)
 
 
 class Problem:
