@@ -85,13 +85,14 @@ def _has_products(X):
         return False
     if sp.issparse(X):
         return X.format == "csr"
-    return isinstance(X, np.ndarray) and X.ndim == 2 and X.flags.c_contiguous
+    return isinstance(X, np.ndarray) and X.ndim == 2 and (
+        X.flags.c_contiguous or X.flags.f_contiguous)
 
 
 def matvec(X, w, b=0.0):
     """``X @ w + b`` in float64; X is read in its own precision (no upcast).
 
-    CSR and C-ordered dense blocks (float32/float64) go through the
+    CSR and C- or F-ordered dense blocks (float32/float64) go through the
     threaded products of :mod:`skgd._products`; others through SciPy/NumPy.
     """
     if _has_products(X):
@@ -103,7 +104,7 @@ def matvec(X, w, b=0.0):
 def rmatvec_transposed(XT, r):
     """``XT @ r`` in float64, with ``XT = X.T``; X is read in its own precision.
 
-    The transpose of a CSR or C-ordered dense block goes through the
+    The transpose of a CSR or C- or F-ordered dense block goes through the
     threaded products of :mod:`skgd._products`; others through SciPy/NumPy.
     """
     X = XT.T
@@ -114,7 +115,7 @@ def rmatvec_transposed(XT, r):
 
 
 def _products_of(X):
-    """A :class:`skgd._products.Products` over a CSR or C-ordered matrix."""
+    """A :class:`skgd._products.Products` over a CSR or dense matrix."""
     if sp.issparse(X):
         return Products(X, np.ascontiguousarray(X.data),
                         np.ascontiguousarray(X.indices, dtype=np.int32),

@@ -45,8 +45,9 @@ class Products:
     Parameters
     ----------
     X : {ndarray, sparse matrix} of shape (n_rows, n_columns)
-        A C-ordered float32/float64 array, or a CSR matrix whose arrays are
-        given by ``data``, ``indices`` (int32) and ``indptr`` (int64).
+        A C- or F-ordered float32/float64 array, or a CSR matrix whose
+        arrays are given by ``data``, ``indices`` (int32) and ``indptr``
+        (int64).  Other arrays go through NumPy.
     data, indices, indptr : ndarray, default=None
         The CSR arrays of ``X`` (used as they are, read-only ones included).
 
@@ -60,22 +61,29 @@ class Products:
     def __init__(self, X, data=None, indices=None, indptr=None):
         self.n_rows, self.n_columns = X.shape
         self.sparse = sp.issparse(X)
+        # an F-ordered array is the C-ordered array of its transpose: its
+        # products are those of X.T, with the roles of the two swapped
+        self.transposed = False
         self.numpy = False
         if self.sparse:
             self.data, self.indices, self.indptr = data, indices, indptr
             work = int(indptr[-1])
         else:
-            self.X = X
-            work = X.size
+            float_dtype = X.dtype in (np.float32, np.float64)
+            self.transposed = float_dtype and X.ndim == 2 and not X.flags.c_contiguous \
+                and X.flags.f_contiguous
+            self.X = X.T if self.transposed else X
             # other layouts and dtypes (not made by Data) go through NumPy
-            self.numpy = not (X.flags.c_contiguous and X.dtype in (np.float32, np.float64))
-        k = n_blocks(work, self.n_rows, self.n_columns)
+            self.numpy = not (float_dtype and self.X.flags.c_contiguous)
+            work = X.size
+        n_rows, n_columns = self.X.shape if self.transposed else X.shape
+        k = n_blocks(work, n_rows, n_columns)
         if self.sparse:  # blocks of equal numbers of entries
             bounds = np.searchsorted(indptr, np.arange(k + 1) * (work / k))
         else:
-            bounds = np.arange(k + 1) * (self.n_rows / k)
+            bounds = np.arange(k + 1) * (n_rows / k)
         self.bounds = np.round(bounds).astype(np.int64)
-        self.bounds[0], self.bounds[-1] = 0, self.n_rows
+        self.bounds[0], self.bounds[-1] = 0, n_rows
         self.parallel = work >= MIN_PARALLEL_WORK
         self._free_buffers = []
 
@@ -87,6 +95,10 @@ class Products:
         w = np.ascontiguousarray(w, dtype=np.float64)
         if self.numpy:
             return np.asarray(self.X @ w.astype(self.X.dtype), dtype=np.float64) + b
+        if self.transposed:
+            out = self._transposed_product(w, n_threads)
+            out += b
+            return out
         out = np.empty(self.n_rows)
         nt = self.n_threads() if n_threads is None else n_threads
         if self.sparse:
@@ -101,14 +113,25 @@ class Products:
         r = np.ascontiguousarray(r, dtype=np.float64)
         if self.numpy:
             return np.asarray(self.X.T @ r.astype(self.X.dtype), dtype=np.float64)
-        out = np.zeros(self.n_columns)
-        if self.n_columns == 0 or self.n_rows == 0:
+        if self.transposed:
+            out = np.empty(self.n_columns)
+            nt = self.n_threads() if n_threads is None else n_threads
+            _products_fast.dense_matvec(self.X, r, 0.0, out, nt)
+            return out
+        return self._transposed_product(r, n_threads)
+
+    def _transposed_product(self, r, n_threads):
+        """``A.T @ r`` for ``A`` the stored matrix (``X``, or ``X.T`` if F-ordered)."""
+        n_rows, n_columns = self.X.shape if not self.sparse else \
+            (self.n_rows, self.n_columns)
+        out = np.zeros(n_columns)
+        if n_columns == 0 or n_rows == 0:
             return out
         nt = self.n_threads() if n_threads is None else n_threads
         try:  # list.pop and append are atomic: no lock needed
             buffers = self._free_buffers.pop()
         except IndexError:
-            buffers = np.empty((len(self.bounds) - 1, self.n_columns))
+            buffers = np.empty((len(self.bounds) - 1, n_columns))
         try:
             if self.sparse:
                 _products_fast.csr_rmatvec(self.data, self.indices, self.indptr,

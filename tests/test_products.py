@@ -1,0 +1,271 @@
+"""Batch mode's threaded products (skgd._products) against SciPy/NumPy.
+
+The compiled products read float32 data as they are and sum in float64, so
+both precisions are compared with the float64 product of the same values,
+to float64 rounding.  ``X.T @ r`` sums over fixed row blocks: any number of
+threads gives the same bits.
+"""
+
+import threading
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.exceptions import ConvergenceWarning
+from threadpoolctl import threadpool_limits
+
+from skgd import GDClassifier, GDRegressor
+from skgd._compat import effective_n_threads
+from skgd._modes import Data, matvec, rmatvec_transposed
+from skgd._products import MAX_BLOCKS, MIN_PARALLEL_WORK, Products, n_blocks
+
+DTYPES = (np.float32, np.float64)
+LAYOUTS = ("csr", "csr_unsorted", "dense_c", "dense_f")
+
+
+def make_matrix(layout, dtype, n=300, d=40, density=0.2, seed=0):
+    """A matrix with empty rows (and, for CSR, unsorted and duplicate indices)."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    X[rng.random((n, d)) > density] = 0.0
+    X[[0, 5, n // 2, n - 1]] = 0.0
+    X = X.astype(dtype)
+    if layout == "dense_c":
+        return np.ascontiguousarray(X)
+    if layout == "dense_f":
+        return np.asfortranarray(X)
+    A = sp.csr_matrix(X)
+    if layout == "csr_unsorted":
+        # each row reversed, and its first entry split in two (a duplicate)
+        rows, data, indices = [], [], []
+        for i in range(n):
+            lo, hi = A.indptr[i], A.indptr[i + 1]
+            v, j = A.data[lo:hi][::-1].copy(), A.indices[lo:hi][::-1]
+            if hi > lo:
+                v = np.r_[v[:1] / 2, v[:1] / 2, v[1:]].astype(dtype)
+                j = np.r_[j[:1], j]
+            data.append(v)
+            indices.append(j)
+            rows.append(len(v))
+        indptr = np.r_[0, np.cumsum(rows)]
+        A = sp.csr_matrix((np.concatenate(data), np.concatenate(indices), indptr),
+                          shape=(n, d))
+        assert not A.has_sorted_indices
+    return A
+
+
+def reference(X, w, b, r):
+    """``X @ w + b`` and ``X.T @ r`` in float64 from the same values."""
+    X64 = X.astype(np.float64)
+    return np.asarray(X64 @ w).ravel() + b, np.asarray(X64.T @ r).ravel()
+
+
+def assert_close(out, ref, scale):
+    # relative to the sum of |terms|: entries that cancel are compared absolutely
+    np.testing.assert_allclose(out, ref, rtol=1e-12, atol=1e-12 * np.max(scale))
+
+
+def vectors(X, seed=1):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal(X.shape[1]), rng.standard_normal(X.shape[0])
+
+
+@pytest.mark.parametrize("b", [0.0, 1.5])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_products_match_scipy_numpy(layout, dtype, b):
+    X = make_matrix(layout, dtype)
+    w, r = vectors(X)
+    data = Data(X)
+    ref_p, ref_g = reference(X, w, b, r)
+    # (abs() of a CSR matrix with duplicates would sum them in place)
+    absX = abs(X.toarray() if sp.issparse(X) else X).astype(np.float64)
+    assert data.matvec(w, b).dtype == np.float64
+    assert_close(data.matvec(w, b), ref_p, absX @ abs(w) + abs(b))
+    assert_close(data.rmatvec(r), ref_g, absX.T @ abs(r))
+    # the module-level helpers (dask blocks) agree bit for bit
+    np.testing.assert_array_equal(matvec(X, w, b), data.matvec(w, b))
+    np.testing.assert_array_equal(rmatvec_transposed(X.T, r), data.rmatvec(r))
+
+
+@pytest.mark.parametrize("layout", ["csr", "dense_c", "dense_f"])
+def test_float32_is_read_in_place_and_summed_in_float64(layout):
+    X = make_matrix(layout, np.float32)
+    data = Data(X)
+    assert data.products.sparse == (layout == "csr")
+    assert not data.products.numpy
+    if layout == "csr":
+        assert np.shares_memory(data.products.data, X.data)
+    else:
+            assert np.shares_memory(data.products.X, X)
+    w, r = vectors(X)
+    ref_p, ref_g = reference(X, w, 0.0, r)
+    # float32 sums would be ~1e-7 off
+    np.testing.assert_allclose(data.matvec(w), ref_p, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(data.rmatvec(r), ref_g, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_read_only_csr(dtype):
+    X = make_matrix("csr", dtype)
+    for a in (X.data, X.indices, X.indptr):
+        a.setflags(write=False)
+    w, r = vectors(X)
+    data = Data(X)
+    assert np.shares_memory(data.products.data, X.data)
+    ref_p, ref_g = reference(X, w, 0.5, r)
+    np.testing.assert_allclose(data.matvec(w, 0.5), ref_p, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(data.rmatvec(r), ref_g, rtol=1e-12, atol=1e-12)
+
+
+def test_read_only_dense():
+    X = make_matrix("dense_c", np.float64)
+    X.setflags(write=False)
+    w, r = vectors(X)
+    data = Data(X)
+    ref_p, ref_g = reference(X, w, 0.0, r)
+    np.testing.assert_allclose(data.matvec(w), ref_p, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(data.rmatvec(r), ref_g, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("layout", ["csr", "dense_c"])
+@pytest.mark.parametrize("shape", [(0, 5), (5, 0), (0, 0)])
+def test_empty_shapes(layout, shape):
+    X = np.zeros(shape)
+    X = sp.csr_matrix(X) if layout == "csr" else X
+    products = Products(X, *_csr_arrays(X)) if layout == "csr" else Products(X)
+    np.testing.assert_array_equal(products.matvec(np.ones(shape[1]), 2.0),
+                                  np.full(shape[0], 2.0))
+    np.testing.assert_array_equal(products.rmatvec(np.ones(shape[0])),
+                                  np.zeros(shape[1]))
+
+
+def _csr_arrays(X):
+    return (np.ascontiguousarray(X.data), X.indices.astype(np.int32),
+            X.indptr.astype(np.int64))
+
+
+# ----------------------------------------------------------------------------
+# threads
+def large_matrix(layout, dtype=np.float64):
+    """Enough entries for several threads and many row blocks."""
+    X = make_matrix(layout, dtype, n=4000, d=60, density=0.5, seed=3)
+    data = Data(X)
+    assert data.products.parallel
+    assert len(data.products.bounds) - 1 >= 2
+    return X, data
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("layout", ["csr", "csr_unsorted", "dense_c", "dense_f"])
+def test_one_and_two_threads_give_the_same_bits(layout, dtype):
+    X, data = large_matrix(layout, dtype)
+    w, r = vectors(X)
+    out = {}
+    for nt in (1, 2):
+        with threadpool_limits(nt, user_api="openmp"):
+            assert data.products.n_threads() == min(nt, effective_n_threads())
+            out[nt] = data.matvec(w, 0.25), data.rmatvec(r)
+    np.testing.assert_array_equal(out[1][0], out[2][0])
+    np.testing.assert_array_equal(out[1][1], out[2][1])
+    # explicit thread counts, more threads than blocks included
+    p = data.products
+    for nt in (1, 2, 3, 2 * MAX_BLOCKS):
+        np.testing.assert_array_equal(p.matvec(w, 0.25, n_threads=nt), out[1][0])
+        np.testing.assert_array_equal(p.rmatvec(r, n_threads=nt), out[1][1])
+
+
+def test_thread_count_follows_threadpoolctl():
+    with threadpool_limits(1, user_api="openmp"):
+        assert effective_n_threads() == 1
+    X, data = large_matrix("csr")
+    assert data.products.n_threads() == effective_n_threads()
+    small = Data(make_matrix("csr", np.float64))
+    assert not small.products.parallel
+    assert small.products.n_threads() == 1
+
+
+def test_n_blocks_depend_on_the_data_only():
+    for work, n, d in [(10**8, 10**6, 10), (25 * 10**6, 5 * 10**5, 262_144),
+                       (100, 3, 1000), (0, 0, 0), (10, 10, 0), (10**6, 7, 10)]:
+        k = n_blocks(work, n, d)
+        assert 1 <= k <= MAX_BLOCKS and k & (k - 1) == 0 and (k <= n or n == 0)
+    assert n_blocks(25 * 10**6, 5 * 10**5, 262_144) == 4
+    X = make_matrix("csr", np.float64, n=4000, d=60, density=0.5)
+    bounds = Products(X, *_csr_arrays(X)).bounds
+    assert bounds[0] == 0 and bounds[-1] == X.shape[0] and np.all(np.diff(bounds) >= 0)
+    # blocks of about equal numbers of entries
+    nnz = np.diff(X.indptr[bounds])
+    assert nnz.max() - nnz.min() <= 2 * np.diff(X.indptr).max()
+    assert MIN_PARALLEL_WORK > 0
+
+
+def test_buffers_are_reused_and_never_shared():
+    X, data = large_matrix("csr")
+    w, r = vectors(X)
+    ref = data.rmatvec(r)
+    (buffers,) = data.products._free_buffers
+    data.rmatvec(r)
+    assert data.products._free_buffers == [buffers]
+    # one-vs-rest with n_jobs runs batch fits over one Data from several threads
+    rs = [np.random.default_rng(s).standard_normal(X.shape[0]) for s in range(4)]
+    expected = [data.rmatvec(ri) for ri in rs]
+    errors = []
+
+    def work(i):
+        for _ in range(20):
+            if not np.array_equal(data.rmatvec(rs[i]), expected[i]):
+                errors.append(i)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    np.testing.assert_array_equal(data.rmatvec(r), ref)
+
+
+# ----------------------------------------------------------------------------
+# batch mode
+def scipy_products(monkeypatch):
+    """Make Data's products those of NumPy/SciPy (in float64), as a reference."""
+
+    def mv(self, w, b=0.0):
+        return np.asarray(self.X.astype(np.float64) @ w).ravel() + b
+
+    def rmv(self, r):
+        return np.asarray(self.X.astype(np.float64).T @ r).ravel()
+
+    monkeypatch.setattr(Data, "matvec", mv)
+    monkeypatch.setattr(Data, "rmatvec", rmv)
+
+
+@pytest.mark.parametrize("layout", ["csr", "dense_c"])
+@pytest.mark.parametrize("Est, loss", [(GDRegressor, "squared_error"),
+                                       (GDClassifier, "log_loss"),
+                                       (GDClassifier, "hinge")])
+def test_batch_fit_matches_scipy_products(layout, Est, loss, monkeypatch):
+    X = make_matrix(layout, np.float64, n=400, d=20, density=0.6)
+    rng = np.random.default_rng(0)
+    score = np.asarray(X @ rng.standard_normal(20)).ravel()
+    y = score if Est is GDRegressor else (score > 0).astype(int)
+    params = dict(mode="batch", loss=loss, alpha=1e-3, max_iter=300, tol=1e-8,
+                  random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours = Est(**params).fit(X, y)
+        scipy_products(monkeypatch)
+        ref = Est(**params).fit(X, y)
+    if loss == "hinge":
+        # smoothing with continuation, stopped at max_iter: rounding
+        # differences grow along the path (with SciPy/NumPy products alone,
+        # the CSR and dense fits of these data differ by 4e-6 in the
+        # objective, 1e-3 in the coefficients); the objective stays put
+        np.testing.assert_allclose(ours.loss_curve_[-1], ref.loss_curve_[-1],
+                                   rtol=1e-4)
+        return
+    assert ours.n_iter_ == ref.n_iter_
+    np.testing.assert_allclose(ours.coef_, ref.coef_, rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(ours.intercept_, ref.intercept_, rtol=1e-7, atol=1e-9)
