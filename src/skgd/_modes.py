@@ -33,12 +33,14 @@ class Data:
 
     ``X`` must be a C-ordered float32/float64 array or a CSR matrix with
     sorted or unsorted indices; nothing is copied except CSR index arrays
-    of another integer width.  Its products (:meth:`matvec`,
-    :meth:`rmatvec`) run on OpenMP threads (:mod:`skgd._products`).
+    of another integer width.  The products of CSR data run on OpenMP
+    threads (:mod:`skgd._products`), those of dense data in NumPy's BLAS.
     """
 
     def __init__(self, X):
         self.X = X
+        self._XT = None
+        self.products = None
         self.n_samples, self.n_features = X.shape
         self.dtype = X.dtype
         if sp.issparse(X):
@@ -51,12 +53,11 @@ class Data:
             indices = np.ascontiguousarray(X.indices, dtype=np.int32)
             indptr = np.ascontiguousarray(X.indptr, dtype=np.int64)
             self.rows = RowIndex(indices, indptr, 0)
-            self.products = Products(X, self.data, indices, indptr)
+            self.products = Products(X.shape, self.data, indices, indptr)
         else:
             self.data = X.reshape(-1)
             indices = np.arange(self.n_features, dtype=np.int32)
             self.rows = RowIndex(indices, np.zeros(1, dtype=np.int64), self.n_features)
-            self.products = Products(X)
         if self.data.size == 0:
             # the compiled pass takes a pointer to data[0]
             self.data = np.zeros(1, dtype=self.dtype)
@@ -66,12 +67,24 @@ class Data:
         return (Data, (self.X,))
 
     def matvec(self, w, b=0.0):
-        """``X @ w + b`` in float64 (the data read in their own precision)."""
-        return self.products.matvec(w, _scalar(b))
+        """``X @ w + b`` in float64, the data read in their own precision.
+
+        CSR data: summed in float64 on threads; dense data: NumPy's
+        product in the data's precision."""
+        if self.products is not None:
+            return self.products.matvec(w, _scalar(b))
+        return matvec(self.X, w, b)
 
     def rmatvec(self, r):
-        """``X.T @ r`` in float64 (the data read in their own precision)."""
-        return self.products.rmatvec(r)
+        """``X.T @ r`` in float64, the data read in their own precision.
+
+        CSR data: summed in float64 on threads; dense data: NumPy's
+        product in the data's precision."""
+        if self.products is not None:
+            return self.products.rmatvec(r)
+        if self._XT is None:  # a transposed view (no copy), made once
+            self._XT = self.X.T
+        return rmatvec_transposed(self._XT, r)
 
 
 def _scalar(b):
@@ -79,24 +92,19 @@ def _scalar(b):
     return np.asarray(b, dtype=np.float64).item()
 
 
-def _has_products(X):
-    """Whether :class:`skgd._products.Products` takes ``X`` as it is."""
-    if X.dtype not in (np.float32, np.float64):
-        return False
-    if sp.issparse(X):
-        return X.format == "csr"
-    return isinstance(X, np.ndarray) and X.ndim == 2 and (
-        X.flags.c_contiguous or X.flags.f_contiguous)
+def _threaded(X):
+    """Whether the products of ``X`` run in :class:`skgd._products.Products`."""
+    return sp.issparse(X) and X.format == "csr" and X.dtype in (np.float32, np.float64)
 
 
 def matvec(X, w, b=0.0):
     """``X @ w + b`` in float64; X is read in its own precision (no upcast).
 
-    CSR and C- or F-ordered dense blocks (float32/float64) go through the
-    threaded products of :mod:`skgd._products`; others through SciPy/NumPy.
+    CSR blocks go through the threaded products of :mod:`skgd._products`
+    (summed in float64), others through NumPy/SciPy (in X's precision).
     """
-    if _has_products(X):
-        return _products_of(X).matvec(w, _scalar(b))
+    if _threaded(X):
+        return Products.from_csr(X).matvec(w, _scalar(b))
     p = X @ w.astype(X.dtype, copy=False)
     return np.asarray(p, dtype=np.float64).ravel() + b
 
@@ -104,23 +112,14 @@ def matvec(X, w, b=0.0):
 def rmatvec_transposed(XT, r):
     """``XT @ r`` in float64, with ``XT = X.T``; X is read in its own precision.
 
-    The transpose of a CSR or C- or F-ordered dense block goes through the
-    threaded products of :mod:`skgd._products`; others through SciPy/NumPy.
+    The transpose of a CSR block goes through the threaded products of
+    :mod:`skgd._products` (summed in float64), others through NumPy/SciPy
+    (in X's precision).
     """
-    X = XT.T
-    if _has_products(X):
-        return _products_of(X).rmatvec(r)
+    if sp.issparse(XT) and _threaded(XT.T):
+        return Products.from_csr(XT.T).rmatvec(r)
     out = XT @ r.astype(XT.dtype, copy=False)
     return np.asarray(out, dtype=np.float64).ravel()
-
-
-def _products_of(X):
-    """A :class:`skgd._products.Products` over a CSR or dense matrix."""
-    if sp.issparse(X):
-        return Products(X, np.ascontiguousarray(X.data),
-                        np.ascontiguousarray(X.indices, dtype=np.int32),
-                        np.ascontiguousarray(X.indptr, dtype=np.int64))
-    return Products(X)
 
 
 class Problem:

@@ -1,8 +1,10 @@
-"""Batch mode's two products, ``X @ w + b`` and ``X.T @ r``, on OpenMP threads.
+"""Batch mode's products over CSR data, ``X @ w + b`` and ``X.T @ r``, on threads.
 
-``X`` is a C-ordered dense array or a CSR matrix of float32 or float64;
-``w`` and ``r`` are float64 and every sum is accumulated in float64 (the
-data are read in their own precision, never copied to float64).
+``X`` is a CSR matrix of float32 or float64 (int32 column indices, int64
+row pointers); ``w`` and ``r`` are float64 and every sum is accumulated in
+float64 (the data are read in their own precision, never copied).  Dense
+data go through NumPy's BLAS, which is faster than these loops on dense
+rows (``benchmarks/bench_products.py``).
 
 Results do not depend on the number of threads, bit for bit:
 
@@ -81,7 +83,7 @@ def csr_rmatvec(const floating[::1] data, const int32_t[::1] indices,
     cdef Py_ssize_t n_blocks = bounds.shape[0] - 1, d = out.shape[0]
     cdef Py_ssize_t blk, i, j
     cdef int64_t k
-    cdef double ri, acc
+    cdef double ri
     cdef double* buf
     with nogil:
         for blk in prange(n_blocks, schedule="dynamic", num_threads=n_threads):
@@ -92,86 +94,6 @@ def csr_rmatvec(const floating[::1] data, const int32_t[::1] indices,
                 ri = r[i]
                 for k in range(indptr[i], indptr[i + 1]):
                     buf[indices[k]] = buf[indices[k]] + data[k] * ri
-        _reduce_blocks(buffers, out, n_threads)
-
-
-def dense_matvec(const floating[:, ::1] X, const double[::1] w, double b,
-                 double[::1] out, int n_threads):
-    """``out = X @ w + b`` for a C-ordered dense ``X``.
-
-    Each row's sum runs over four interleaved partial sums (columns
-    ``j mod 4``), added in a fixed order.
-
-    Parameters
-    ----------
-    X : ndarray of shape (n_rows, n_columns), C-ordered
-        The matrix.
-    w : ndarray of float64, shape (n_columns,)
-        The vector.
-    b : float
-        Added to every entry of the result (the intercept).
-    out : ndarray of float64, shape (n_rows,)
-        Overwritten with the result.
-    n_threads : int
-        OpenMP threads.
-    """
-    cdef Py_ssize_t n = X.shape[0], d = X.shape[1], d4 = d - d % 4, i, j
-    cdef double a0, a1, a2, a3
-    cdef const floating* x
-    with nogil:
-        for i in prange(n, schedule="static", num_threads=n_threads):
-            x = &X[i, 0] if d > 0 else NULL
-            a0 = 0.0
-            a1 = 0.0
-            a2 = 0.0
-            a3 = 0.0
-            for j in range(0, d4, 4):
-                a0 = a0 + x[j] * w[j]
-                a1 = a1 + x[j + 1] * w[j + 1]
-                a2 = a2 + x[j + 2] * w[j + 2]
-                a3 = a3 + x[j + 3] * w[j + 3]
-            for j in range(d4, d):
-                a0 = a0 + x[j] * w[j]
-            out[i] = ((a0 + a1) + (a2 + a3)) + b
-
-
-def dense_rmatvec(const floating[:, ::1] X, const double[::1] r,
-                  const int64_t[::1] bounds, double[:, ::1] buffers,
-                  double[::1] out, int n_threads):
-    """``out = X.T @ r`` for a C-ordered dense ``X``, over fixed row blocks.
-
-    Parameters
-    ----------
-    X : ndarray of shape (n_rows, n_columns), C-ordered
-        The matrix.
-    r : ndarray of float64, shape (n_rows,)
-        The vector.
-    bounds : ndarray of int64, shape (n_blocks + 1,)
-        Block ``k`` is rows ``bounds[k]`` to ``bounds[k + 1]``.
-    buffers : ndarray of float64, shape (n_blocks, n_columns)
-        Scratch space (the blocks' partial sums), overwritten.
-    out : ndarray of float64, shape (n_columns,)
-        Overwritten with the result.
-    n_threads : int
-        OpenMP threads.
-    """
-    cdef Py_ssize_t n_blocks = bounds.shape[0] - 1, d = X.shape[1]
-    cdef Py_ssize_t blk, i, j
-    cdef double ri
-    cdef double* buf
-    cdef const floating* x
-    if d == 0:
-        return
-    with nogil:
-        for blk in prange(n_blocks, schedule="dynamic", num_threads=n_threads):
-            buf = &buffers[blk, 0]
-            for j in range(d):
-                buf[j] = 0.0
-            for i in range(bounds[blk], bounds[blk + 1]):
-                ri = r[i]
-                x = &X[i, 0]
-                for j in range(d):
-                    buf[j] = buf[j] + x[j] * ri
         _reduce_blocks(buffers, out, n_threads)
 
 
