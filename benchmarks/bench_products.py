@@ -23,7 +23,11 @@ threads, issue 12): at most 0.7x SciPy's pair on the sparse data, at most
 1.1x NumPy's pair on the dense data.
 
 Timings are wall-clock, the best (minimum) of ``--repeat`` rounds (5 by
-default); the cases are interleaved, one run of each per round.  A pair's
+default); the cases are interleaved, one run of each per round.  The CPU
+column is the process time (all threads, spinning OpenMP threads
+included), best of the rounds too: on a loaded machine, where a second
+thread waits for a core, a 2-thread CPU time close to the 1-thread one
+says that the work itself split without overhead.  A pair's
 figure is the mean over ``--iters`` pairs.  ``--quick`` divides the
 number of rows by 10.  On a machine shared with other processes the
 2-thread figures suffer most (a thread waits for a free core): the header
@@ -65,11 +69,11 @@ def reference_case(X, iters):
     w, r = vectors(X)
 
     def run():
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for _ in range(iters):
             X @ w + 0.5
             X.T @ r
-        return (time.perf_counter() - t0) / iters
+        return (time.perf_counter() - t0) / iters, (time.process_time() - c0) / iters
 
     return run
 
@@ -80,11 +84,11 @@ def skgd_case(data, iters, n_threads):
 
     def run():
         with threadpool_limits(n_threads):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             for _ in range(iters):
                 data.matvec(w, 0.5)
                 data.rmatvec(r)
-            return (time.perf_counter() - t0) / iters
+            return (time.perf_counter() - t0) / iters, (time.process_time() - c0) / iters
 
     return run
 
@@ -105,19 +109,21 @@ def batch_case(data, y, iters, n_threads):
         with threadpool_limits(n_threads):
             runner = BatchRunner(problem, np.zeros(d), 0.0, est._schedule(loss), 1)
             runner.epoch()
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             for _ in range(iters):
                 runner.epoch()
-            return (time.perf_counter() - t0) / iters
+            return (time.perf_counter() - t0) / iters, (time.process_time() - c0) / iters
 
     return run
 
 
 def best_of_interleaved(cases, repeat):
-    best = dict.fromkeys(cases, np.inf)
+    """Each case's best wall-clock time and best CPU time (all threads) over the rounds."""
+    best = {key: (np.inf, np.inf) for key in cases}
     for _ in range(repeat):
         for key, run in cases.items():
-            best[key] = min(best[key], run())
+            wall, cpu = run()
+            best[key] = (min(best[key][0], wall), min(best[key][1], cpu))
     return best
 
 
@@ -145,23 +151,25 @@ def bench(name, X, y, args):
     best = best_of_interleaved(cases, args.repeat)
     same, err = check_equal(data, X)
     target = TARGETS[name]
-    t_ref = best["ref"]
+    t_ref, c_ref = best["ref"]
     print(f"\n{name}: {type(X).__name__} {X.shape[0]:,} x {X.shape[1]:,} {X.dtype}"
           + (f", {X.nnz:,} nonzeros" if name == "sparse" else "")
           + (f"; {len(data.products.bounds) - 1} row blocks for X.T @ r"
              if data.products is not None else "; skgd uses NumPy's BLAS"))
-    print(f"  {'case':<40s}{'seconds':>10s}{'ratio':>8s}")
-    print(f"  {ref_name + ' pair X@w+b, X.T@r':<40s}{t_ref:10.4f}{1.0:8.2f}")
+    print(f"  {'case':<36s}{'seconds':>9s}{'ratio':>7s}{'CPU s':>9s}")
+
+    def row(label, key, verdict=""):
+        t, c = best[key]
+        print(f"  {label:<36s}{t:9.4f}{t / t_ref:7.2f}{c:9.4f}{verdict}")
+
+    row(f"{ref_name} pair X@w+b, X.T@r", "ref")
     for nt in THREADS:
-        t = best[f"skgd{nt}"]
+        t = best[f"skgd{nt}"][0]
         verdict = f"  (target <= {target}: {'OK' if t / t_ref <= target else 'MISS'})" \
             if nt == 2 else ""
-        print(f"  {f'skgd pair, {nt} thread' + 's' * (nt > 1):<40s}{t:10.4f}"
-              f"{t / t_ref:8.2f}{verdict}")
+        row(f"skgd pair, {nt} thread" + "s" * (nt > 1), f"skgd{nt}", verdict)
     for nt in THREADS:
-        t = best[f"batch{nt}"]
-        print(f"  {f'skgd batch iteration, {nt} thread' + 's' * (nt > 1):<40s}"
-              f"{t:10.4f}{t / t_ref:8.2f}")
+        row(f"skgd batch iteration, {nt} thread" + "s" * (nt > 1), f"batch{nt}")
     print(f"  1 thread == 2 threads bit for bit: {same}; "
           f"max relative difference to {ref_name}: {err:.1e}")
 

@@ -161,10 +161,10 @@ def large_matrix(layout, dtype=np.float64):
 def test_one_and_two_threads_give_the_same_bits(layout, dtype):
     X, data = large_matrix(layout, dtype)
     w, r = vectors(X)
-    out = {}
+    out, n_all = {}, effective_n_threads()
     for nt in (1, 2):
         with threadpool_limits(nt, user_api="openmp"):
-            assert data.products.n_threads() == min(nt, effective_n_threads())
+            assert data.products.n_threads() == min(nt, n_all)
             out[nt] = data.matvec(w, 0.25), data.rmatvec(r)
     np.testing.assert_array_equal(out[1][0], out[2][0])
     np.testing.assert_array_equal(out[1][1], out[2][1])
