@@ -92,7 +92,7 @@ def _scalar(b):
     return np.asarray(b, dtype=np.float64).item()
 
 
-def _threaded(X):
+def _compiled(X):
     """Whether the products of ``X`` run in :class:`skgd._products.Products`."""
     return sp.issparse(X) and X.format == "csr" and X.dtype in (np.float32, np.float64)
 
@@ -100,11 +100,13 @@ def _threaded(X):
 def matvec(X, w, b=0.0):
     """``X @ w + b`` in float64; X is read in its own precision (no upcast).
 
-    CSR blocks go through the threaded products of :mod:`skgd._products`
-    (summed in float64), others through NumPy/SciPy (in X's precision).
+    CSR blocks go through the compiled products of :mod:`skgd._products`
+    (summed in float64, as :meth:`Data.matvec`), others through NumPy/SciPy
+    (in X's precision).  One thread per block: these helpers run the
+    blocks of dask arrays, whose scheduler already keeps the cores busy.
     """
-    if _threaded(X):
-        return Products.from_csr(X).matvec(w, _scalar(b))
+    if _compiled(X):
+        return Products.from_csr(X).matvec(w, _scalar(b), n_threads=1)
     p = X @ w.astype(X.dtype, copy=False)
     return np.asarray(p, dtype=np.float64).ravel() + b
 
@@ -112,12 +114,13 @@ def matvec(X, w, b=0.0):
 def rmatvec_transposed(XT, r):
     """``XT @ r`` in float64, with ``XT = X.T``; X is read in its own precision.
 
-    The transpose of a CSR block goes through the threaded products of
-    :mod:`skgd._products` (summed in float64), others through NumPy/SciPy
-    (in X's precision).
+    The transpose of a CSR block goes through the compiled products of
+    :mod:`skgd._products` (summed in float64, as :meth:`Data.rmatvec`),
+    others through NumPy/SciPy (in X's precision); one thread per block, as
+    :func:`matvec`.
     """
-    if sp.issparse(XT) and _threaded(XT.T):
-        return Products.from_csr(XT.T).rmatvec(r)
+    if sp.issparse(XT) and _compiled(XT.T):
+        return Products.from_csr(XT.T).rmatvec(r, n_threads=1)
     out = XT @ r.astype(XT.dtype, copy=False)
     return np.asarray(out, dtype=np.float64).ravel()
 
