@@ -43,6 +43,10 @@ POLISH_MAX_FLOPS = 2e7
 #: active-set (Newton) iterations of the polish
 POLISH_MAX_ITER = 30
 
+#: coordinate-descent updates the polish may spend in all (a few tenths of
+#: a second of Python loops)
+POLISH_MAX_CD_UPDATES = 50_000
+
 
 # ----------------------------------------------------------------------
 # the losses, as the polish sees them
@@ -196,6 +200,8 @@ class _Subproblem:
         self.loss, self.penalty = loss, penalty
         self.fit_intercept = fit_intercept
         self.stairs = staircase(loss, self.y)
+        # coordinate-descent updates left to the polish (Python loops)
+        self.cd_budget = POLISH_MAX_CD_UPDATES
 
     def predictions(self, w, b):
         p = self.X @ w.astype(self.X.dtype, copy=False)
@@ -235,12 +241,11 @@ class _Subproblem:
         return worst
 
 
-def polish(X, y, s, loss, penalty, fit_intercept, w, b, mu=None):
+def polish(X, y, s, loss, penalty, fit_intercept, w, b):
     """The exact optimum of a small problem from a nearby iterate, or None.
 
     ``s`` are the normalised sample weights (0 on held-out rows), ``(w, b)``
-    the iterate and, for a piecewise-linear loss, ``mu`` the smoothing
-    width it was found with.  Each iteration picks the active sets from the
+    the iterate.  Each iteration picks the active sets from the
     current point (the features with ``w_j != 0`` after the rule of
     :func:`coefficient_residual`; for a piecewise-linear loss the samples
     at a kink, by :func:`resolve`) and solves the linear optimality
@@ -262,6 +267,12 @@ def polish(X, y, s, loss, penalty, fit_intercept, w, b, mu=None):
     None otherwise, and when the problem is too large
     (``POLISH_MAX_FLOPS``).
     """
+    with np.errstate(all="ignore"):
+        # trial steps of the line searches may overflow: they are rejected
+        return _polish(X, y, s, loss, penalty, fit_intercept, w, b)
+
+
+def _polish(X, y, s, loss, penalty, fit_intercept, w, b):
     sub = _Subproblem(X, y, s, loss, penalty, fit_intercept)
     if len(sub.y) == 0:
         return None
@@ -271,7 +282,7 @@ def polish(X, y, s, loss, penalty, fit_intercept, w, b, mu=None):
     if sub.stairs is None:
         found = _newton(sub, w, b, p)
     else:
-        found = _smoothing_path(sub, w, b, p, mu)
+        found = _smoothing_path(sub, w, b, p)
     if found is None:
         return None
     w, b, p = found
@@ -357,8 +368,8 @@ def _newton(sub, w, b, p, loss=None, unique_only=True):
         h = curvature(loss, sub.y, p)
         theta, unique = _model_step(sub, A, w, b, u, h, damping,
                                     1000 if unique_only else 100)
-        if unique_only and not unique:
-            return None
+        if sub.cd_budget <= 0:
+            break
         w_new, b_new = _unpack(sub, np.arange(d), theta, d)
         w_new, b_new, p_new = _line_search(sub, loss, w, b, p, w_new, b_new)
         if p_new is None:
@@ -371,7 +382,8 @@ def _newton(sub, w, b, p, loss=None, unique_only=True):
             continue
         w, b, p = w_new, b_new, p_new
         if sub.residual(w, b, p, loss.dloss(sub.y, p), smooth=True) <= POLISH_RTOL:
-            return w, b, p
+            # the last step's system says whether the optimum is unique
+            return (w, b, p) if unique or not unique_only else None
     # a smoothed problem of the path: the point reached is a warm start
     return None if unique_only else (w, b, p)
 
@@ -418,6 +430,9 @@ def _model_step(sub, A, w, b, u, h, damping, max_sweeps=1000):
     theta = theta0.copy()
     support, stable = None, 0
     for _ in range(max_sweeps):
+        sub.cd_budget -= q
+        if sub.cd_budget <= 0:
+            break
         biggest = 0.0
         for j in range(q):
             if diag[j] <= 0:
@@ -470,9 +485,12 @@ def _on_support(H, c, lam, theta):
     S = np.flatnonzero((theta != 0) | (lam == 0))
     exact, unique = _restricted(H, c, lam, S, np.sign(theta))
     out = np.setdiff1d(np.arange(q), S)
-    slack = np.abs(c[out] - H[out] @ exact)
+    gap = c - H @ exact  # minus the model's smooth gradient
+    rhs = lam[S] * np.sign(theta[S])
+    scale = 1e-9 * (np.abs(c).max(initial=0.0) + lam.max(initial=0.0) + 1e-300)
     if (np.all(np.sign(exact[S][lam[S] > 0]) == np.sign(theta[S][lam[S] > 0]))
-            and np.all(slack <= lam[out] * (1 + 1e-9))):
+            and np.all(np.abs(gap[S] - rhs) <= scale)
+            and np.all(np.abs(gap[out]) <= lam[out] + scale)):
         return exact, unique
     return None
 
@@ -521,7 +539,7 @@ def _exact(sub, w, b, p, u):
 POLISH_MU_MIN = 1e-12
 
 
-def _smoothing_path(sub, w, b, p, mu):
+def _smoothing_path(sub, w, b, p):
     """Exact solutions along a path of smoothed optima (see :func:`polish`)."""
     # from the widest smoothing down: a Newton path from a narrow one starts
     # where the smoothed loss is nearly the kinked one, and may stall

@@ -19,7 +19,7 @@ estimator's epoch loop (``_base.py``) drives runners and never sees rows.
 import numpy as np
 import scipy.sparse as sp
 
-from ._batch import duality_gap, polish
+from ._batch import POLISH_MAX_FLOPS, duality_gap, polish
 from ._gd_fast import RowIndex, WeightState, run_epoch, shuffle
 from ._gd_fast import row_squared_norms as compiled_row_squared_norms
 from ._optimizers import STEP_RULES
@@ -514,10 +514,6 @@ def power_iteration(gram_product, n_features, fit_intercept, n_iter=20, seed=0,
     return max(lam, 1e-12)
 
 
-RULE = 'C'
-STALL = 0.01
-
-
 class BatchRunner:
     """Full-gradient descent on a smooth (or smoothed) objective.
 
@@ -541,6 +537,9 @@ class BatchRunner:
     MU_START = 1.0
     MU_FACTOR = 10.0
     MU_MIN = 1e-10
+
+    #: a stage ends when it stalls at ``STAGE_TOL * tol`` (stalled)
+    STAGE_TOL = 0.01
 
     #: polish attempts per fit (each may run ``POLISH_MAX_ITER`` solves)
     MAX_POLISH_ATTEMPTS = 1
@@ -582,6 +581,8 @@ class BatchRunner:
         self.best = (self.obj, self.w, self.b)
         # the polish: None, "pending" (the next iteration), "exact" or "failed"
         self._polish, self._after_polish, self._polish_attempts = None, None, 0
+        # the continuation: best dual value, best objective at the last stage end
+        self._dual, self._stage_best = -np.inf, np.inf
 
     # ------------------------------------------------------------------
     @property
@@ -680,9 +681,13 @@ class BatchRunner:
 
     def _polishable(self):
         """Whether the exact polish (:func:`skgd._batch.polish`) may run:
-        a full fit (not ``partial_fit``) on in-memory data, at most
+        a full fit (not ``partial_fit``) on in-memory data of at most
+        ``POLISH_MAX_FLOPS`` rows times (columns + 1)^2, at most
         ``MAX_POLISH_ATTEMPTS`` times."""
-        return (self.accelerate and type(self.problem.data) is Data
+        pb = self.problem
+        size = len(pb.train) * (pb.data.n_features + 1) ** 2
+        return (self.accelerate and type(pb.data) is Data
+                and size <= POLISH_MAX_FLOPS
                 and self._polish_attempts < self.MAX_POLISH_ATTEMPTS)
 
     def _polish_step(self):
@@ -691,7 +696,7 @@ class BatchRunner:
         pb = self.problem
         self._polish_attempts += 1
         found = polish(pb.data.X, pb.y, self.s, pb.loss, pb.penalty,
-                       pb.fit_intercept, self.w, self.b, self.mu)
+                       pb.fit_intercept, self.w, self.b)
         if found is None:
             self._polish = "failed"
             return self.w, self.b, self.p
@@ -901,22 +906,18 @@ class BatchRunner:
         # distance)
         share = self.obj - self.work_obj
         stage_gap = self.grad_mapping_norm * np.sqrt(dot(self.w, self.w) + self.b ** 2)
-        if RULE == "B":
-            stage_done = stalled(self.history, tol, n_iter_no_change)
-        else:
-            stage_done = (stage_gap <= 0.5 * target
-                          or stalled(self.history, STALL * tol, n_iter_no_change))
-        if not stage_done:
+        if not (stage_gap <= 0.5 * target
+                or stalled(self.history, self.STAGE_TOL * tol, n_iter_no_change)):
             return False
-        gaps = self._duality_gaps() if stop else None
-        if gaps is not None and gaps[0] <= target:
-            return self._finish(stop, "stop")  # certified
-        if RULE == "B":
-            done = share <= target
-        else:
-            done = share + stage_gap <= target
-        if done or self.mu <= self.MU_MIN:
+        # the stage is over
+        best = self.best[0]
+        if stop and self._dual_bound(best) <= target:
+            return self._finish(stop, "stop")  # certified by the duality gap
+        if (share + stage_gap <= target or self.mu <= self.MU_MIN
+                or (stop and self._stage_best - best <= target)):
+            # solved, or the narrower smoothing no longer lowers F
             return self._finish(stop, "stop")
+        self._stage_best = best
         self._next_stage()
         return False
 
@@ -942,22 +943,22 @@ class BatchRunner:
         self._reset_momentum()
         self.history = [(self.work_obj, self.w, self.b)]
 
-    def _duality_gaps(self):
-        """``(gap, smoothed gap)`` at the current iterate, from the dual point
-        ``u`` = the smoothed loss's derivative there (two more products), or
-        None where :func:`skgd._batch.duality_gap` has no bound."""
+    def _dual_bound(self, primal):
+        """``primal - D``, with ``D`` the best dual value found so far
+        (:func:`skgd._batch.duality_gap` at the dual point ``u``, the
+        smoothed loss's derivative at the iterate: two more products); inf
+        where there is no dual bound (no penalty, dask data)."""
         pb = self.problem
         if type(pb.data) is not Data:
-            return None
+            return np.inf
         u = self.work_loss.dloss(pb.y, self.p)
         found = duality_gap(pb.loss, pb.y, self.s, u, self.obj, pb.penalty,
                             pb.fit_intercept, pb.data.rmatvec)
         if found is None:
-            return None
-        gap, sum_su2 = found
-        # the smoothed loss's conjugate adds mu / 2 u^2: D_mu = D - mu / 2 sum s u^2
-        smoothed_gap = self.work_obj - (self.obj - gap) + 0.5 * self.mu * sum_su2
-        return gap, smoothed_gap
+            return np.inf
+        # any dual point bounds F* from below: keep the best
+        self._dual = max(self._dual, self.obj - found[0])
+        return primal - self._dual
 
     def objective(self):
         """The (true) objective at the current iterate."""
