@@ -45,7 +45,7 @@ POLISH_MAX_ITER = 30
 
 #: coordinate-descent updates the polish may spend in all (a few tenths of
 #: a second of Python loops)
-POLISH_MAX_CD_UPDATES = 50_000
+POLISH_MAX_CD_UPDATES = 100_000
 
 
 # ----------------------------------------------------------------------
@@ -381,6 +381,9 @@ def _newton(sub, w, b, p, loss=None, unique_only=True):
             damping *= 1e3
             continue
         w, b, p = w_new, b_new, p_new
+        if damping > 0:
+            # a full step paid off: less damping (Levenberg-Marquardt)
+            damping = max(damping * 0.01, 1e-15)
         if sub.residual(w, b, p, loss.dloss(sub.y, p), smooth=True) <= POLISH_RTOL:
             # the last step's system says whether the optimum is unique
             return (w, b, p) if unique or not unique_only else None

@@ -538,8 +538,11 @@ class BatchRunner:
     MU_FACTOR = 10.0
     MU_MIN = 1e-10
 
-    #: a stage ends when it stalls at ``STAGE_TOL * tol`` (stalled)
+    #: a stage ends when it stalls at ``STAGE_TOL * tol`` (stalled), or
+    #: after ``STAGE_MAX_ITER`` iterations (first-order steps on a narrow
+    #: smoothing creep)
     STAGE_TOL = 0.01
+    STAGE_MAX_ITER = 100
 
     #: polish attempts per fit (each may run ``POLISH_MAX_ITER`` solves)
     MAX_POLISH_ATTEMPTS = 1
@@ -583,6 +586,7 @@ class BatchRunner:
         self._polish, self._after_polish, self._polish_attempts = None, None, 0
         # the continuation: best dual value, best objective at the last stage end
         self._dual, self._stage_best = -np.inf, np.inf
+        self._stage_start = self.t_
 
     # ------------------------------------------------------------------
     @property
@@ -907,7 +911,8 @@ class BatchRunner:
         share = self.obj - self.work_obj
         stage_gap = self.grad_mapping_norm * np.sqrt(dot(self.w, self.w) + self.b ** 2)
         if not (stage_gap <= 0.5 * target
-                or stalled(self.history, self.STAGE_TOL * tol, n_iter_no_change)):
+                or stalled(self.history, self.STAGE_TOL * tol, n_iter_no_change)
+                or self.t_ - self._stage_start >= self.STAGE_MAX_ITER):
             return False
         # the stage is over
         best = self.best[0]
@@ -942,6 +947,7 @@ class BatchRunner:
         self.work_obj = self._objective(self.w, self.p)
         self._reset_momentum()
         self.history = [(self.work_obj, self.w, self.b)]
+        self._stage_start = self.t_
 
     def _dual_bound(self, primal):
         """``primal - D``, with ``D`` the best dual value found so far
