@@ -279,7 +279,7 @@ def _polish(X, y, s, loss, penalty, fit_intercept, w, b):
     w, b = np.array(w, dtype=np.float64), float(b)
     p = sub.predictions(w, b)
     f_start = sub.objective(w, p)
-    if sub.stairs is None:
+    if sub.stairs is None and penalty.l1_strength == 0.0:
         found = _newton(sub, w, b, p)
     else:
         found = _smoothing_path(sub, w, b, p)
@@ -514,19 +514,28 @@ def _restricted(H, c, lam, S, sign):
 
 
 def _exact(sub, w, b, p, u):
-    """The exact solution on the active sets of the point ``(p, u)`` of a
-    piecewise-linear loss: ``((w, b, p), unique)`` if it satisfies the
-    optimality conditions, else ``(None, False)``."""
+    """The exact solution on the active sets of the point ``(p, u)``:
+    ``((w, b, p), unique)`` if it satisfies the optimality conditions, else
+    ``(None, False)``.
+
+    Piecewise-linear loss: one linear solve on the features of
+    :func:`_coefficient_set` and the samples at a kink (:func:`resolve`).
+    Smooth loss: Newton steps on those features with their signs fixed
+    (exact for a piecewise-quadratic loss once its pieces settle).
+    """
     d, n = len(w), len(sub.y)
-    kinks, levels = sub.stairs
     J, sign = _coefficient_set(sub, w, u)
     if n * (len(J) + 1) ** 2 > POLISH_MAX_FLOPS:
         return None, False
+    A = sub.columns(J)
+    if sub.stairs is None:
+        return _exact_smooth(sub, J, sign, A, w, b, p)
+    kinks, levels = sub.stairs
     kink, level, _, _ = resolve(p, u, kinks, levels)
     K = np.flatnonzero(kink >= 0)
     free = kink < 0
     r_free = np.where(free, sub.s * np.nan_to_num(level), 0.0)
-    theta, v, unique = _solve(sub, J, sign, sub.columns(J), np.zeros(n), r_free,
+    theta, v, unique = _solve(sub, J, sign, A, np.zeros(n), r_free,
                               free, K, kinks[K, kink[K]])
     w_new, b_new = _unpack(sub, J, theta, d)
     u_new = np.where(free, np.nan_to_num(level), 0.0)
@@ -537,29 +546,121 @@ def _exact(sub, w, b, p, u):
     return (w_new, b_new, p_new), unique
 
 
+def _exact_smooth(sub, J, sign, A, w, b, p):
+    d, n = len(w), len(sub.y)
+    free, K = np.ones(n, dtype=bool), np.zeros(0, dtype=int)
+    w = np.where(np.isin(np.arange(d), J), w, 0.0)
+    p = sub.predictions(w, b)
+    for _ in range(POLISH_MAX_ITER):
+        u, h = sub.loss.dloss(sub.y, p), curvature(sub.loss, sub.y, p)
+        theta, _, unique = _solve(sub, J, sign, A, h, sub.s * (u - h * p), free, K,
+                                  np.zeros(0))
+        w_new, b_new = _unpack(sub, J, theta, d)
+        w_new, b_new, p_new = _line_search(sub, sub.loss, w, b, p, w_new, b_new)
+        if p_new is None:
+            return None, False
+        w, b, p = w_new, b_new, p_new
+        if sub.residual(w, b, p, sub.loss.dloss(sub.y, p), smooth=True) <= POLISH_RTOL:
+            return (w, b, p), unique
+    return None, False
+
+
 #: the smoothing path of the polish: at most this many widths, from the
 #: runner's down to 1e-12 (units of the loss's margin)
 POLISH_MU_MIN = 1e-12
 
 
 def _smoothing_path(sub, w, b, p):
-    """Exact solutions along a path of smoothed optima (see :func:`polish`)."""
-    # from the widest smoothing down: a Newton path from a narrow one starts
-    # where the smoothed loss is nearly the kinked one, and may stall
+    """Exact solutions along a path of smoothed optima (see :func:`polish`).
+
+    At each width ``mu`` (from 1 down by tenths), the kinks of the loss
+    (piecewise-linear losses) and of the L1 part (rounded to a Huber
+    function of width ``mu``; with a pure L1 penalty it is kept, and the
+    steps are proximal Newton ones, :func:`_newton`) are smoothed, the
+    smoothed problem is solved by damped Newton steps
+    (:func:`_path_newton`) and the active sets of its optimum are tried for
+    the exact solution (:func:`_exact`).
+    """
     mu = 1.0
     while mu >= POLISH_MU_MIN:
-        smoothed = sub.loss.smoothed(mu)
-        found, unique = _exact(sub, w, b, p, smoothed.dloss(sub.y, p))
+        work = sub.loss if sub.stairs is None else sub.loss.smoothed(mu)
+        found, unique = _exact(sub, w, b, p, work.dloss(sub.y, p))
         if found is not None:
             return found if unique else None
-        step = _newton(sub, w, b, p, loss=smoothed, unique_only=False)
-        if step is not None:
-            w, b, p = step
-            found, unique = _exact(sub, w, b, p, smoothed.dloss(sub.y, p))
-            if found is not None:
-                return found if unique else None
+        if sub.penalty.l2_strength == 0.0 and sub.penalty.l1_strength > 0.0:
+            # a pure L1 part: its rounding leaves the steps too little
+            # curvature; proximal Newton keeps the kink of |w| instead
+            step = _newton(sub, w, b, p, loss=work, unique_only=False)
+        else:
+            step = _path_newton(sub, w, b, p, work, mu)
+        if step is None:
+            return None
+        w, b, p = step
+        found, unique = _exact(sub, w, b, p, work.dloss(sub.y, p))
+        if found is not None:
+            return found if unique else None
         mu /= 10.0
     return None
+
+
+def _huber(w, mu):
+    """``sum_j huber_mu(w_j)``, its gradient and curvature: ``|t|`` rounded
+    to ``t^2 / (2 mu)`` on ``|t| < mu``."""
+    a = np.abs(w)
+    inside = a < mu
+    value = float(np.sum(np.where(inside, 0.5 * w * w / mu, a - 0.5 * mu)))
+    return value, np.clip(w / mu, -1.0, 1.0), inside / mu
+
+
+def _path_newton(sub, w, b, p, loss, mu):
+    """Damped (Levenberg-Marquardt) Newton steps with a line search on the
+    problem with ``loss`` and the L1 part rounded over ``mu``; the point
+    reached (a warm start), or None when the problem is too large."""
+    pen = sub.penalty
+    l1, l2 = pen.l1_strength, pen.l2_strength
+    d, n = len(w), len(sub.y)
+    if n * (d + 1) ** 2 > POLISH_MAX_FLOPS:
+        return None
+    A = sub.columns(np.arange(d))
+    q = A.shape[1]
+
+    def value(w, p):
+        return (float(np.dot(sub.s, loss.loss(sub.y, p))) + 0.5 * l2 * float(w @ w)
+                + l1 * _huber(w, mu)[0])
+
+    damping = 1e-12
+    f = value(w, p)
+    for _ in range(POLISH_MAX_ITER):
+        u, h = loss.dloss(sub.y, p), curvature(loss, sub.y, p)
+        _, g_l1, h_l1 = _huber(w, mu)
+        grad = A.T @ (sub.s * u)
+        grad[:d] += l2 * w + l1 * g_l1
+        H = A.T @ ((sub.s * h)[:, None] * A)
+        H[np.arange(d), np.arange(d)] += l2 + l1 * h_l1
+        top = max(float(np.max(np.diag(H))), 1e-300)
+        if np.abs(grad).max() <= 1e-13 * (1.0 + top * (1.0 + np.abs(w).max())):
+            break
+        H[np.arange(q), np.arange(q)] += damping * top
+        step = -np.linalg.lstsq(H, grad, rcond=None)[0]
+        dp = sub.predictions(step[:d], step[d] if sub.fit_intercept else 0.0)
+        t, accepted = 1.0, False
+        for _ in range(40):
+            wt = w + t * step[:d]
+            ft = value(wt, p + t * dp)
+            if ft <= f:
+                accepted = True
+                break
+            t *= 0.5
+        if not accepted:
+            if damping >= 1.0:
+                break
+            damping *= 1e3
+            continue
+        b = b + t * (step[d] if sub.fit_intercept else 0.0)
+        w, p = wt, sub.predictions(wt, b)
+        f = value(w, p)
+        damping = max(damping * 0.01, 1e-15)
+    return w, b, p
 
 
 def _line_search(sub, loss, w, b, p, w_new, b_new):
