@@ -8,12 +8,13 @@ estimator's epoch loop (``_base.py``) drives runners and never sees rows.
 * :class:`StochasticRunner` (``sgd`` and ``minibatch``): one compiled call of
   :func:`skgd._gd_fast.run_epoch` per epoch, with an ordering and the step
   sizes of the epoch drawn beforehand.
-* :class:`BatchRunner` (``batch``): one full-gradient step per epoch, two
-  matrix products per step.  Smooth losses use the step ``1 / L_k``, from
-  the Lipschitz constant of the gradient (power iteration) adapted by
-  backtracking, with Nesterov acceleration and adaptive restart (FISTA);
-  non-smooth losses take
-  proximal subgradient steps along the schedule.
+* :class:`BatchRunner` (``batch``): one full-gradient iteration per epoch,
+  two matrix products per step: L-BFGS without an L1 part, FISTA (steps
+  ``1 / L_k`` from the Lipschitz constant, adapted by backtracking, with
+  adaptive restart) with one; non-smooth losses are smoothed with
+  continuation.  When the stopping rule fires on a small in-memory
+  problem, one more iteration polishes the iterate to the exact optimum
+  (:mod:`skgd._batch`).
 """
 
 import numpy as np
@@ -531,6 +532,11 @@ class BatchRunner:
 
     ``L`` (the step estimate) can be given, e.g. kept from an earlier
     ``partial_fit`` call: the power iteration then is skipped.
+
+    Stopping: :meth:`converged` (the continuation's rules for a smoothed
+    loss, with the duality gap of :func:`skgd._batch.duality_gap`); when it
+    fires on in-memory data small enough, the next :meth:`epoch` is the
+    exact polish (:func:`skgd._batch.polish`), kept only if verified.
     """
 
     #: initial smoothing width, in units of the loss's margin
