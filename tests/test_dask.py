@@ -1,7 +1,9 @@
 """Dask input on a real (in-process) distributed cluster.
 
 * batch mode: ``fit_dask_batch`` sums the gradient over the blocks on the
-  workers and gives the in-memory batch fit to rounding;
+  workers and gives the in-memory batch fit to rounding (the in-memory fit
+  without its final exact polish, which needs the rows in memory:
+  ``skgd._batch.polish``);
 * sgd / minibatch: ``dask_ml.wrappers.Incremental`` streams the blocks
   through ``partial_fit``, as a loop of ``partial_fit`` calls on the blocks.
 """
@@ -24,6 +26,15 @@ from skgd._dask import fit_dask_batch, is_dask_collection  # noqa: E402
 N, D, CHUNK = 300, 5, 100
 N_BLOCKS = N // CHUNK
 RTOL = 1e-10
+
+
+@pytest.fixture(autouse=True)
+def no_polish(monkeypatch):
+    """In-memory references without the exact polish, which dask data do
+    not get (it solves dense systems on the rows)."""
+    import skgd._modes
+
+    monkeypatch.setattr(skgd._modes, "POLISH_MAX_FLOPS", 0)
 
 
 @pytest.fixture(scope="module")

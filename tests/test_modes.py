@@ -11,8 +11,13 @@ import pytest
 import scipy.sparse as sp
 from conftest import as_container, make_data, make_sparse_data
 from numpy.testing import assert_allclose, assert_array_equal
-from scipy.optimize import linprog
-from sklearn.datasets import make_classification, make_regression
+from scipy.optimize import LinearConstraint, linprog, minimize
+from sklearn.datasets import (
+    load_breast_cancer,
+    load_diabetes,
+    make_classification,
+    make_regression,
+)
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import (
     ElasticNet,
@@ -289,22 +294,104 @@ def _objective(est, X, y, sw, loss, alpha, penalty="l1"):
                          penalty, alpha)
 
 
-@pytest.mark.parametrize("container", ["dense", "csr"])
-@pytest.mark.parametrize("alpha", [1e-4, 1e-2])
-@pytest.mark.parametrize("loss", ["hinge", "epsilon_insensitive"])
-def test_batch_nonsmooth_l1_reaches_the_lp_optimum(loss, alpha, container):
-    """Hinge + L1 and epsilon-insensitive + L1 are LPs (solved by HiGHS)."""
+def _nonsmooth_qp(X, y, sw, alpha, l1_ratio, loss, epsilon):
+    """The exact QP (SLSQP): min s.xi + alpha (l1_ratio |w|_1 + (1 - l1_ratio)
+    / 2 |w|^2) over w = w+ - w- (>= 0), b, xi >= 0 with xi >= the loss of
+    each row (hinge: 1 - y p; epsilon-insensitive: |y - p| - epsilon)."""
+    n, d = X.shape
+    s = sw / sw.sum()
+    lam1, lam2 = alpha * l1_ratio, alpha * (1 - l1_ratio)
+
+    def f(z):
+        w = z[:d] - z[d:2 * d]
+        return s @ z[2 * d + 1:] + lam1 * z[:2 * d].sum() + 0.5 * lam2 * w @ w
+
+    def grad(z):
+        gw = lam2 * (z[:d] - z[d:2 * d])
+        return np.r_[lam1 + gw, lam1 - gw, 0.0, s]
+
+    M = np.hstack([X, -X, np.ones((n, 1))])
+    if loss == "hinge":
+        yy = np.where(y == np.max(y), 1.0, -1.0)
+        cons = [LinearConstraint(np.hstack([yy[:, None] * M, np.eye(n)]), 1.0, np.inf)]
+    else:
+        cons = [LinearConstraint(np.hstack([-M, np.eye(n)]), -y - epsilon, np.inf),
+                LinearConstraint(np.hstack([M, np.eye(n)]), y - epsilon, np.inf)]
+    bounds = [(0, None)] * (2 * d) + [(None, None)] + [(0, None)] * n
+    z0 = np.r_[np.zeros(2 * d + 1), 1.0 + np.abs(y)]
+    res = minimize(f, z0, jac=grad, bounds=bounds, constraints=cons, method="SLSQP",
+                   options=dict(ftol=1e-15, maxiter=2000))
+    assert res.status in (0, 8)  # 8: converged to rounding
+    return res.fun
+
+
+def _nonsmooth_data(loss, source, n):
+    """Standardised rows: generated (seed 0 or 1) or a bundled data set."""
     classify = loss == "hinge"
-    X, y = (_classification(0) if classify else _regression(0))
+    if source == "bundled":
+        X, y = load_breast_cancer(return_X_y=True) if classify else load_diabetes(
+            return_X_y=True)
+        X, y = StandardScaler().fit_transform(X[:n]), y[:n]
+        return X, (y if classify else (y - y.mean()) / y.std())
+    seed = int(source[-1])
+    return _classification(seed, n=n) if classify else _regression(seed, n=n)
+
+
+# Known defect (issue 7, item 2, open): a pure L1 penalty on the bundled
+# data (breast cancer's first 200 rows, 30 columns, separable; diabetes'
+# first 200 rows, 10 columns): the exact polish does not verify and the
+# continuation stops at a relative gap of 1.1e-1 (hinge, alpha=1e-4), 4.0e-3
+# (hinge, 1e-2), 1.1e-4 (epsilon_insensitive, 1e-4), 2.3e-4 (1e-2).
+_NONSMOOTH_KNOWN = {("hinge", "bundled"), ("epsilon_insensitive", "bundled")}
+
+
+def _nonsmooth_cases():
+    for loss in ("hinge", "epsilon_insensitive"):
+        for penalty in ("l1", "l2", "elasticnet"):
+            for alpha in (1e-4, 1e-2):
+                for source in ("generated0", "generated1", "bundled"):
+                    marks = ()
+                    if penalty == "l1" and (loss, source) in _NONSMOOTH_KNOWN:
+                        marks = pytest.mark.xfail(
+                            reason="pure L1 on bundled data: the polish does not "
+                                   "verify (issue 7)", strict=True)
+                    yield pytest.param(loss, penalty, alpha, source, marks=marks)
+
+
+@pytest.mark.parametrize("loss, penalty, alpha, source", list(_nonsmooth_cases()))
+def test_batch_nonsmooth_reaches_the_optimum_at_default_tol(loss, penalty, alpha,
+                                                             source):
+    """Default tol: within 1e-4 relative of the optimum.  Oracles: the LP
+    (HiGHS) for the L1 penalty, the QP (SLSQP, on fewer rows) otherwise."""
+    classify = loss == "hinge"
+    X, y = _nonsmooth_data(loss, source, 200 if penalty == "l1" else 60)
     sw = np.random.RandomState(0).uniform(0.5, 2.0, X.shape[0])
     Est = GDClassifier if classify else GDRegressor
-    est = Est(loss=loss, penalty="l1", alpha=alpha, mode="batch", tol=1e-5,
-              max_iter=5000).fit(as_container(X, container), y, sample_weight=sw)
-    F = _objective(est, X, y, sw, loss, alpha)
-    F_star = (_hinge_l1_lp(X, y, sw, alpha) if classify
-              else _epsilon_insensitive_l1_lp(X, y, sw, alpha, est.epsilon))
-    assert F_star - 1e-9 <= F <= F_star * (1 + 1e-3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        est = Est(loss=loss, penalty=penalty, alpha=alpha, mode="batch").fit(
+            X, y, sample_weight=sw)
+    F = _objective(est, X, y, sw, loss, alpha, penalty)
+    if penalty == "l1":
+        F_star = (_hinge_l1_lp(X, y, sw, alpha) if classify
+                  else _epsilon_insensitive_l1_lp(X, y, sw, alpha, est.epsilon))
+    else:
+        l1_ratio = est.l1_ratio if penalty == "elasticnet" else 0.0
+        F_star = _nonsmooth_qp(X, y, sw, alpha, l1_ratio, loss, est.epsilon)
+    assert F_star - 1e-9 <= F <= F_star * (1 + 1e-4)
     assert_allclose(est.loss_curve_[-1], F, rtol=1e-8)
+
+
+@pytest.mark.parametrize("container", ["dense", "csr"])
+def test_batch_nonsmooth_dense_equals_csr_at_the_lp_optimum(container):
+    """The polish solves on dense columns of CSR input as well."""
+    X, y = _classification(0)
+    sw = np.random.RandomState(0).uniform(0.5, 2.0, X.shape[0])
+    est = GDClassifier(penalty="l1", mode="batch").fit(as_container(X, container), y,
+                                                       sample_weight=sw)
+    F = _objective(est, X, y, sw, "hinge", 1e-4)
+    F_star = _hinge_l1_lp(X, y, sw, 1e-4)
+    assert F_star - 1e-9 <= F <= F_star * (1 + 1e-9)
 
 
 @pytest.mark.parametrize("loss", ["hinge", "epsilon_insensitive"])

@@ -8,17 +8,19 @@ estimator's epoch loop (``_base.py``) drives runners and never sees rows.
 * :class:`StochasticRunner` (``sgd`` and ``minibatch``): one compiled call of
   :func:`skgd._gd_fast.run_epoch` per epoch, with an ordering and the step
   sizes of the epoch drawn beforehand.
-* :class:`BatchRunner` (``batch``): one full-gradient step per epoch, two
-  matrix products per step.  Smooth losses use the step ``1 / L_k``, from
-  the Lipschitz constant of the gradient (power iteration) adapted by
-  backtracking, with Nesterov acceleration and adaptive restart (FISTA);
-  non-smooth losses take
-  proximal subgradient steps along the schedule.
+* :class:`BatchRunner` (``batch``): one full-gradient iteration per epoch,
+  two matrix products per step: L-BFGS without an L1 part, FISTA (steps
+  ``1 / L_k`` from the Lipschitz constant, adapted by backtracking, with
+  adaptive restart) with one; non-smooth losses are smoothed with
+  continuation.  When the stopping rule fires on a small in-memory
+  problem, one more iteration polishes the iterate to the exact optimum
+  (:mod:`skgd._batch`).
 """
 
 import numpy as np
 import scipy.sparse as sp
 
+from ._batch import POLISH_MAX_FLOPS, duality_gap, polish
 from ._gd_fast import RowIndex, WeightState, run_epoch, shuffle
 from ._gd_fast import row_squared_norms as compiled_row_squared_norms
 from ._optimizers import STEP_RULES
@@ -568,12 +570,26 @@ class BatchRunner:
 
     ``L`` (the step estimate) can be given, e.g. kept from an earlier
     ``partial_fit`` call: the power iteration then is skipped.
+
+    Stopping: :meth:`converged` (the continuation's rules for a smoothed
+    loss, with the duality gap of :func:`skgd._batch.duality_gap`); when it
+    fires on in-memory data small enough, the next :meth:`epoch` is the
+    exact polish (:func:`skgd._batch.polish`), kept only if verified.
     """
 
     #: initial smoothing width, in units of the loss's margin
     MU_START = 1.0
     MU_FACTOR = 10.0
     MU_MIN = 1e-10
+
+    #: a stage ends when it stalls at ``STAGE_TOL * tol`` (stalled), or
+    #: after ``STAGE_MAX_ITER`` iterations (first-order steps on a narrow
+    #: smoothing creep)
+    STAGE_TOL = 0.01
+    STAGE_MAX_ITER = 100
+
+    #: polish attempts per fit (each may run ``POLISH_MAX_ITER`` solves)
+    MAX_POLISH_ATTEMPTS = 1
 
     def __init__(self, problem, coef, intercept, schedule, t, accelerate=True,
                  average_start=0, avg_coef=None, avg_intercept=0.0, n_averaged=0,
@@ -610,6 +626,11 @@ class BatchRunner:
         self.grad_mapping_norm = np.inf
         self.history = [(self.work_obj, self.w, self.b)]
         self.best = (self.obj, self.w, self.b)
+        # the polish: None, "pending" (the next iteration), "exact" or "failed"
+        self._polish, self._after_polish, self._polish_attempts = None, None, 0
+        # the continuation: best dual value, best objective at the last stage end
+        self._dual, self._stage_best = -np.inf, np.inf
+        self._stage_start = self.t_
 
     # ------------------------------------------------------------------
     @property
@@ -683,16 +704,18 @@ class BatchRunner:
 
     # ------------------------------------------------------------------
     def epoch(self):
-        """One iteration (L-BFGS or FISTA step); its result holds the true
-        objective."""
-        if self.quasi_newton:
+        """One iteration (L-BFGS or FISTA step, or the polish that the
+        stopping rule asked for); its result holds the true objective."""
+        if self._polish == "pending":
+            w_new, b_new, p_new = self._polish_step()
+        elif self.quasi_newton:
             w_new, b_new, p_new = self._lbfgs_step()
         else:
             w_new, b_new, p_new = self._proximal_step()
         self.w, self.b, self.p = w_new, b_new, p_new
         self.obj = (self.work_obj if self.smooth
                     else self._objective(w_new, p_new, true=True))
-        if self.obj < self.best[0]:
+        if self.obj < self.best[0] or self._polish == "exact":
             self.best = (self.obj, w_new, b_new)
         if 0 < self.average_start <= self.t_:
             self.n_averaged += 1
@@ -703,6 +726,35 @@ class BatchRunner:
         if len(self.history) > self.HISTORY:
             self.history.pop(0)
         return EpochResult(self.obj)
+
+    def _polishable(self):
+        """Whether the exact polish (:func:`skgd._batch.polish`) may run:
+        a full fit (not ``partial_fit``) on in-memory data of at most
+        ``POLISH_MAX_FLOPS`` rows times (columns + 1)^2, at most
+        ``MAX_POLISH_ATTEMPTS`` times."""
+        pb = self.problem
+        size = len(pb.train) * (pb.data.n_features + 1) ** 2
+        return (self.accelerate and type(pb.data) is Data
+                and size <= POLISH_MAX_FLOPS
+                and self._polish_attempts < self.MAX_POLISH_ATTEMPTS)
+
+    def _polish_step(self):
+        """The polish as one iteration: the exact optimum if it is found
+        and verified, else the current iterate unchanged."""
+        pb = self.problem
+        self._polish_attempts += 1
+        found = polish(pb.data.X, pb.y, self.s, pb.loss, pb.penalty,
+                       pb.fit_intercept, self.w, self.b)
+        if found is None:
+            self._polish = "failed"
+            return self.w, self.b, self.p
+        self._polish = "exact"
+        w, b = found
+        p = pb.data.matvec(w, b)
+        self.work_obj = self._objective(w, p)
+        self.g = None  # L-BFGS: the gradient at the new point, if it goes on
+        self.memory = []
+        return w, b, p
 
     #: iterates kept for the stopping rule (at least n_iter_no_change + 1)
     HISTORY = 64
@@ -858,14 +910,29 @@ class BatchRunner:
     def converged(self, tol, n_iter_no_change):
         """The stopping rule of batch mode (see ``BaseGD._epoch_loop``).
 
-        The working problem is solved when the last ``n_iter_no_change``
+        A smooth problem is solved when the last ``n_iter_no_change``
         iterations moved the model by less than ``tol`` relative
-        (:func:`stalled`).  For a smoothed loss, ``mu`` is then
-        divided by ``MU_FACTOR`` and the iterations go on, unless the
-        smoothing changes the objective by less than ``tol / 10`` relative
-        (the smoothed objective is below the true one: their difference
-        bounds what the smoothing costs).
+        (:func:`stalled`).  A smoothed one (non-smooth loss) is solved when
+        the duality gap of the true problem (:func:`skgd._batch.duality_gap`)
+        is at most ``tol / 10`` times the objective; without a gap (no
+        penalty, or dask data), when the smoothing changes the objective by
+        less than ``tol / 10`` relative.  Until then, each time a stage of
+        the continuation stalls, ``mu`` is divided by ``MU_FACTOR`` when
+        the smoothed problem's own gap is below half the true one, and the
+        stage goes on otherwise (it stalled on short steps, not at its
+        optimum).  When the rule fires on in-memory data, one more
+        iteration polishes the iterate to the exact optimum
+        (:func:`skgd._batch.polish`); for a smoothed loss the polish is also
+        tried when a stage ends (at most ``MAX_POLISH_ATTEMPTS`` times).
         """
+        if self._polish == "exact":
+            return True
+        if self._polish == "failed":
+            self._polish = None
+            if self._after_polish == "stop":
+                return True
+            self._next_stage()
+            return False
         stop = tol is not None
         if tol is None:
             # no stopping rule: still narrow the smoothing when a stage stalls
@@ -873,17 +940,49 @@ class BatchRunner:
                 return False
             tol = 1e-4
         if self.smooth:
-            return stalled(self.history, tol, n_iter_no_change)
+            return (stalled(self.history, tol, n_iter_no_change)
+                    and self._finish(stop, "stop"))
         # a stage of the continuation ends after a full window of iterations
         # (its first steps, with a step estimate from the wider smoothing,
         # can be short)
-        if len(self.history) <= n_iter_no_change or not stalled(
-            self.history, tol, n_iter_no_change
-        ):
+        if len(self.history) <= n_iter_no_change:
             return False
-        gap = self.obj - self.work_obj  # >= 0: the smoothing's share
-        if gap <= 0.1 * tol * abs(self.obj) or self.mu <= self.MU_MIN:
-            return stop
+        target = 0.1 * tol * abs(self.obj)
+        # F(w) - F* <= (F(w) - F_mu(w)) + (F_mu(w) - F_mu*): the smoothing's
+        # share at w, and the smoothed problem's gap, by convexity at most
+        # |gradient mapping| * |theta - theta*| (|theta| standing for the
+        # distance)
+        share = self.obj - self.work_obj
+        stage_gap = self.grad_mapping_norm * np.sqrt(dot(self.w, self.w) + self.b ** 2)
+        if not (stage_gap <= 0.5 * target
+                or stalled(self.history, self.STAGE_TOL * tol, n_iter_no_change)
+                or self.t_ - self._stage_start >= self.STAGE_MAX_ITER):
+            return False
+        # the stage is over
+        best = self.best[0]
+        if stop and self._dual_bound(best) <= target:
+            return self._finish(stop, "stop")  # certified by the duality gap
+        if (share + stage_gap <= target or self.mu <= self.MU_MIN
+                or (stop and self._stage_best - best <= target)):
+            # solved, or the narrower smoothing no longer lowers F
+            return self._finish(stop, "stop")
+        self._stage_best = best
+        self._next_stage()
+        return False
+
+    def _finish(self, stop, after):
+        """True (stop now) or, when the polish can run, schedule it as the
+        next iteration; ``after`` says what a failed polish leads to:
+        ``"stop"``, or ``"stage"`` (the next stage of the continuation)."""
+        if not stop:
+            return False
+        if not self._polishable():
+            return after == "stop"
+        self._polish, self._after_polish = "pending", after
+        return False
+
+    def _next_stage(self):
+        """Narrow the smoothing and restart from the best point so far."""
         self.mu /= self.MU_FACTOR
         self._set_work_loss()
         # restart from the best point of the true objective
@@ -892,7 +991,24 @@ class BatchRunner:
         self.work_obj = self._objective(self.w, self.p)
         self._reset_momentum()
         self.history = [(self.work_obj, self.w, self.b)]
-        return False
+        self._stage_start = self.t_
+
+    def _dual_bound(self, primal):
+        """``primal - D``, with ``D`` the best dual value found so far
+        (:func:`skgd._batch.duality_gap` at the dual point ``u``, the
+        smoothed loss's derivative at the iterate: two more products); inf
+        where there is no dual bound (no penalty, dask data)."""
+        pb = self.problem
+        if type(pb.data) is not Data:
+            return np.inf
+        u = self.work_loss.dloss(pb.y, self.p)
+        found = duality_gap(pb.loss, pb.y, self.s, u, self.obj, pb.penalty,
+                            pb.fit_intercept, pb.data.rmatvec)
+        if found is None:
+            return np.inf
+        # any dual point bounds F* from below: keep the best
+        self._dual = max(self._dual, self.obj - found[0])
+        return primal - self._dual
 
     def objective(self):
         """The (true) objective at the current iterate."""
