@@ -101,7 +101,9 @@ def _weight_cases():
             marks = pytest.mark.xfail(
                 reason="penalty='l1': the exact polish does not verify on 15 x 30 "
                        "(issue 7); the first-order stop depends on rounding",
-                strict=True,
+                # rounding-dependent: GDRegressor huber + l1 passes with
+                # NumPy 1.25 / SciPy 1.10
+                strict=False,
             )
         elif (np.lib.NumpyVersion(np.__version__) < "2.0.0"
               and key == ("GDClassifier", "log_loss", None)):

@@ -30,6 +30,18 @@ from ._stopping import ConvergedRule, EpochResult, ObjectiveRule, PlateauRule
 from ._validation import check_n_columns
 
 
+def _sorted_without_duplicates(indices, indptr):
+    """Whether every CSR row has strictly increasing column indices (O(nnz))."""
+    nnz = int(indptr[-1])
+    if nnz < 2:
+        return True
+    increasing = np.diff(indices[:nnz]) > 0
+    starts = indptr[1:-1]
+    starts = starts[(starts > 0) & (starts < nnz)]
+    increasing[starts - 1] = True  # a row may start below the last one's end
+    return bool(increasing.all())
+
+
 class Data:
     """A data set seen through the row view of the compiled passes.
 
@@ -55,7 +67,11 @@ class Data:
             indices = np.ascontiguousarray(X.indices, dtype=np.int32)
             indptr = np.ascontiguousarray(X.indptr, dtype=np.int64)
             self.rows = RowIndex(indices, indptr, 0)
-            self.products = Products(X.shape, self.data, indices, indptr)
+            if _sorted_without_duplicates(indices, indptr):
+                # unsorted or duplicate indices keep SciPy's products: with
+                # SciPy 1.10 and float32 data the compiled ones disagreed with
+                # SciPy's on such a matrix (cause not found, issue 12)
+                self.products = Products(X.shape, self.data, indices, indptr)
         else:
             self.data = X.reshape(-1)
             indices = np.arange(self.n_features, dtype=np.int32)
