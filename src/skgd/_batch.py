@@ -422,7 +422,8 @@ def _model_step(sub, A, w, b, u, h, damping, max_sweeps=1000):
     H = A.T @ ((sub.s * h)[:, None] * A)
     H[np.arange(d), np.arange(d)] += l2
     if damping > 0:
-        H[np.arange(q), np.arange(q)] += damping * max(float(np.max(np.diag(H))), 1e-300)
+        top = max(float(np.max(np.diag(H))), 1e-300)
+        H[np.arange(q), np.arange(q)] += damping * top
     grad = A.T @ (sub.s * u)
     grad[:d] += l2 * w
     c = H @ theta0 - grad  # the model is theta' H theta / 2 - c' theta + l1 |w|
