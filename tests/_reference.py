@@ -202,6 +202,12 @@ def objective(X, y, sample_weight, coef, intercept, loss, penalty, alpha,
     return total / s.sum() + penalty_value(coef, penalty, alpha, l1_ratio)
 
 
+def prox_elastic_net(z, tau, alpha, r):
+    """``soft(z, tau alpha r) / (1 + tau alpha (1 - r))`` for one weight."""
+    z = soft_threshold(np.array([z]), tau * alpha * r)[0]
+    return z / (1.0 + tau * alpha * (1.0 - r))
+
+
 def run_optimizer_epoch(state, opt, X, y, sample_weight, order, batch_size, etas,
                         loss, penalty, alpha, l1_ratio=0.15, fit_intercept=True):
     """One epoch of minibatch descent with an optimizer (gather, then step).
@@ -242,9 +248,7 @@ def run_optimizer_epoch(state, opt, X, y, sample_weight, order, batch_size, etas
                 continue
             z = state.w[j] - eta * cj
             if penalty is not None:
-                tau = eta * pj * kj
-                z = soft_threshold(np.array([z]), tau * alpha * r)[0]
-                z /= 1.0 + tau * alpha * (1.0 - r)
+                z = prox_elastic_net(z, eta * pj * kj, alpha, r)
             state.w[j] = z
         grad = np.zeros(n_features + 1)
         for i in batch:
@@ -266,9 +270,7 @@ def run_optimizer_epoch(state, opt, X, y, sample_weight, order, batch_size, etas
                 continue
             z = state.w[j] - eta * dj
             if penalty is not None:
-                tau = eta * pj
-                z = soft_threshold(np.array([z]), tau * alpha * r)[0]
-                z /= 1.0 + tau * alpha * (1.0 - r)
+                z = prox_elastic_net(z, eta * pj, alpha, r)
             state.w[j] = z
         if 0 < state.average_start <= state.t:
             state.avg_sum = state.avg_sum + state.w
