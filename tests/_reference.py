@@ -100,8 +100,11 @@ class ReferenceState:
 
 
 def run_epoch(state, X, y, sample_weight, order, batch_size, etas, loss,
-              penalty, alpha, l1_ratio=0.15, fit_intercept=True):
+              penalty, alpha, l1_ratio=0.15, fit_intercept=True, intercept_step=1.0):
     """One epoch of minibatch gradient descent, updating ``state`` in place.
+
+    ``intercept_step``: the intercept's step is this factor times the
+    coefficients' (minibatch mode's ``delta``).
 
     ``loss`` is a :class:`skgd._losses.Loss` (its NumPy ``loss``/``dloss``
     are used on scalars).  Averaging (``0 < average_start <= t``) sums the
@@ -142,7 +145,7 @@ def run_epoch(state, X, y, sample_weight, order, batch_size, etas, loss,
             state.w = state.w + (c / m) * rows[i]
             ib += c / m
         if fit_intercept:
-            state.b += ib
+            state.b += ib * intercept_step
         if has_l1:
             state.u += r * eta * alpha
             cols = np.flatnonzero(touched[batch].any(axis=0))
@@ -163,12 +166,13 @@ def run_epoch(state, X, y, sample_weight, order, batch_size, etas, loss,
 
 
 def full_gradient_step(X, y, sample_weight, coef, intercept, eta, loss, penalty,
-                       alpha, l1_ratio=0.15, fit_intercept=True):
+                       alpha, l1_ratio=0.15, fit_intercept=True, intercept_step=1.0):
     """One proximal (sub)gradient step on the batch objective ``F``.
 
     ``grad = sum_i s_i dL(y_i, p_i) x_i / sum_i s_i + alpha (1 - r) w``;
     ``w <- soft_threshold(w - eta grad, eta alpha r)``,
-    ``b <- b - eta sum_i s_i dL(y_i, p_i) / sum_i s_i``.
+    ``b <- b - delta eta sum_i s_i dL(y_i, p_i) / sum_i s_i`` with ``delta``
+    the ``intercept_step``.
     """
     rows = dense_rows(X)
     w = np.array(coef, dtype=np.float64)
@@ -187,7 +191,7 @@ def full_gradient_step(X, y, sample_weight, coef, intercept, eta, loss, penalty,
         gb += d
     gw += mu * w
     w_new = soft_threshold(w - eta * gw, eta * lam)
-    b_new = b - eta * gb if fit_intercept else b
+    b_new = b - intercept_step * eta * gb if fit_intercept else b
     return w_new, b_new
 
 
@@ -275,6 +279,117 @@ def run_optimizer_epoch(state, opt, X, y, sample_weight, order, batch_size, etas
         if 0 < state.average_start <= state.t:
             state.avg_sum = state.avg_sum + state.w
             state.avg_b_sum += state.b
+            state.n_averaged += 1
+        state.t += m
+        n_updates += 1
+    return sum_loss, sum_wloss, sum_w, sum_pen, n_updates
+
+
+def softmax_loss_gradient(z, label):
+    """``(log sum exp z - z_y, softmax(z) - e_y)`` of one row's scores."""
+    top = np.max(z)
+    e = np.exp(z - top)
+    total = e.sum()
+    g = e / total
+    g[label] -= 1.0
+    return float(np.log(total) + top - z[label]), g
+
+
+class SoftmaxReferenceState(ReferenceState):
+    """A multinomial model: ``w`` holds ``W'`` (``n_features x K``) flattened
+    feature-major (coordinate ``j K + c``), ``b`` the ``K`` intercepts."""
+
+    def __init__(self, n_features, n_classes, t=1, average_start=0):
+        super().__init__(np.zeros(n_features * n_classes), 0.0, t, average_start)
+        self.b = np.zeros(n_classes)
+        self.avg_b_sum = np.zeros(n_classes)
+        self.K = n_classes
+
+    def coef(self):
+        return self.w.reshape(-1, self.K).T
+
+    def average_coef(self):
+        return super().average_coef().reshape(-1, self.K).T
+
+
+def run_softmax_epoch(state, X, labels, sample_weight, order, batch_size, etas,
+                      penalty, alpha, l1_ratio=0.15, fit_intercept=True, opt=None,
+                      intercept_step=1.0):
+    """One epoch of multinomial minibatch descent (see
+    :func:`skgd._softmax_fast.run_softmax_epoch`), updating ``state``.
+
+    Plain steps (``opt=None``) as :func:`run_epoch`, with the ``K`` weights
+    of every feature a row touches as the coordinates of its L1 step; with a
+    :class:`skgd._optimizers.NumpyOptimizer` over ``K (n_features + 1)``
+    coordinates (the ``K`` intercepts last), as :func:`run_optimizer_epoch`.
+    """
+    rows = dense_rows(X)
+    touched = touched_mask(X)
+    sample_weight = np.asarray(sample_weight, dtype=np.float64)
+    K = state.K
+    d = rows.shape[1]
+    r = l1_ratio_of(penalty, l1_ratio)
+    has_l2 = penalty in ("l2", "elasticnet")
+    has_l1 = penalty in ("l1", "elasticnet")
+    sum_loss = sum_wloss = sum_w = sum_pen = 0.0
+    n_updates = 0
+    order = list(order)
+    for bi, start in enumerate(range(0, len(order), batch_size)):
+        batch = order[start:start + batch_size]
+        m = len(batch)
+        eta = float(etas[bi])
+        pen = penalty_value(state.w, penalty, alpha, l1_ratio)
+        features = np.flatnonzero(touched[batch].any(axis=0))
+        cols = (features[:, None] * K + np.arange(K)).ravel()
+        if opt is not None:
+            carry, pc, missed = opt.catch_up(cols)
+            for j, cj, pj, kj in zip(cols, carry, pc, missed):
+                if kj <= 0:
+                    continue
+                z = state.w[j] - eta * cj
+                if penalty is not None:
+                    z = prox_elastic_net(z, eta * pj * kj, alpha, r)
+                state.w[j] = z
+        grads = []
+        for i in batch:
+            z = rows[i] @ state.w.reshape(d, K) + state.b
+            lv, g = softmax_loss_gradient(z, int(labels[i]))
+            sum_loss += lv
+            sum_wloss += sample_weight[i] * lv
+            sum_w += sample_weight[i]
+            sum_pen += pen
+            grads.append(g * sample_weight[i] / m)
+        gW = sum(np.outer(rows[i], g) for i, g in zip(batch, grads)).ravel()
+        gb = sum(grads)
+        if opt is not None:
+            idx = np.append(cols, d * K + np.arange(K)) if fit_intercept else cols
+            dirs, pcs = opt.step(idx, np.append(gW, gb)[idx])
+            for j, dj, pj in zip(idx, dirs, pcs):
+                if j >= d * K:
+                    state.b[j - d * K] -= eta * dj
+                    continue
+                z = state.w[j] - eta * dj
+                if penalty is not None:
+                    z = prox_elastic_net(z, eta * pj, alpha, r)
+                state.w[j] = z
+        else:
+            if has_l2:
+                state.w = state.w * max(0.0, 1.0 - eta * alpha * (1.0 - r))
+            state.w = state.w - eta * gW
+            if fit_intercept:
+                state.b = state.b - intercept_step * eta * gb
+        if opt is None and has_l1:
+            state.u += r * eta * alpha
+            for j in cols:
+                z = state.w[j]
+                if z > 0.0:
+                    state.w[j] = max(0.0, z - (state.u + state.q[j]))
+                elif z < 0.0:
+                    state.w[j] = min(0.0, z + (state.u - state.q[j]))
+                state.q[j] += state.w[j] - z
+        if 0 < state.average_start <= state.t:
+            state.avg_sum = state.avg_sum + state.w
+            state.avg_b_sum = state.avg_b_sum + state.b
             state.n_averaged += 1
         state.t += m
         n_updates += 1

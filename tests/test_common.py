@@ -1,7 +1,8 @@
 """scikit-learn's common estimator checks over both estimators in every mode.
 
 Every instance uses the defaults, except the parameters a check is about:
-the mode, the batch size, and (batch mode) the loss and penalty whose
+the mode, the batch size, the multinomial model (with the loss it needs),
+and (batch mode) the loss and penalty whose
 sample-weight handling the equivalence checks test.  No instance carries
 a hand-picked ``tol``, ``max_iter`` or step.
 """
@@ -38,6 +39,13 @@ def _instances():
         for optimizer in ("momentum", "nesterov", "adagrad", "rmsprop", "adam"):
             yield Est(mode="minibatch", optimizer=optimizer)
         yield Est(optimizer="adam")
+    # multinomial logistic regression (needs loss='log_loss') in every mode
+    softmax = dict(loss="log_loss", multi_class="multinomial")
+    yield GDClassifier(**softmax)
+    for batch_size in BATCH_SIZES:
+        yield GDClassifier(mode="minibatch", batch_size=batch_size, **softmax)
+    yield GDClassifier(mode="batch", **softmax)
+    yield GDClassifier(mode="minibatch", optimizer="adam", **softmax)
 
 
 def _batch_weight_instances():

@@ -86,7 +86,7 @@ def test_minibatch_of_one_is_sgd(loss, penalty, average):
 def _smoothness_oracle(X, sw, loss, alpha_l2, fit_intercept=True):
     """L, L_max and delta of f = 1/n sum s_i L_i by dense linear algebra.
 
-    ``delta`` brings the intercept's curvature ``mean(s)`` down to the
+    ``delta`` brings the intercept's curvature ``mean(s)`` to the
     coefficients' (top eigenvalue of X' S X / n); the intercept's column
     is scaled by ``sqrt(delta)``.
     """
@@ -95,7 +95,7 @@ def _smoothness_oracle(X, sw, loss, alpha_l2, fit_intercept=True):
     delta = 1.0
     if fit_intercept:
         lam_w = np.linalg.eigvalsh(X.T @ (sw[:, None] * X) / n).max()
-        delta = min(1.0, lam_w / sw.mean())
+        delta = lam_w / sw.mean()
     Xt = np.column_stack([X, np.full(n, np.sqrt(delta))]) if fit_intercept else X
     L = c * np.linalg.eigvalsh(Xt.T @ (sw[:, None] * Xt) / n).max() + alpha_l2
     l_max = c * np.max(sw * np.einsum("ij,ij->i", Xt, Xt)) + alpha_l2
@@ -171,7 +171,8 @@ def test_minibatch_estimator_matches_reference_epochs(penalty, schedule, eta0,
         sums = np.add.reduceat(row_etas, np.arange(0, n, batch_size))
         capped += np.sum(sums > cap)
         ref.run_epoch(st, X, y, sw, order, batch_size, np.minimum(sums, cap),
-                      get_loss("squared_error"), penalty, 0.05)
+                      get_loss("squared_error"), penalty, 0.05,
+                      intercept_step=est._curvature[0]["minibatch"][2])
     assert_allclose(est.coef_, st.w, rtol=1e-10, atol=1e-13)
     assert_allclose(est.intercept_, [st.b], rtol=1e-10, atol=1e-13)
     assert est.t_ == st.t == 1 + 3 * n
@@ -211,12 +212,13 @@ def test_constant_large_eta0_is_caught_or_capped(mode):
 # minibatch(batch_size >= n) == full-gradient step
 
 
-def _full_gradient_path(X, y, sw, loss, penalty, alpha, etas, coef0=None):
+def _full_gradient_path(X, y, sw, loss, penalty, alpha, etas, coef0=None,
+                        intercept_step=1.0):
     w = np.zeros(X.shape[1]) if coef0 is None else np.array(coef0, dtype=float)
     b = 0.0
     for eta in etas:
         w, b = ref.full_gradient_step(X, y, sw, w, b, eta, get_loss(loss), penalty,
-                                      alpha)
+                                      alpha, intercept_step=intercept_step)
     return w, b
 
 
@@ -247,11 +249,15 @@ def test_minibatch_of_all_rows_is_full_gradient(loss, penalty, n_epochs, schedul
     rows = np.arange(1, n * n_epochs + 1, dtype=float).reshape(n_epochs, n)
     etas = (np.full(n_epochs, n * eta0) if schedule == "constant"
             else (eta0 / rows**0.5).sum(axis=1))
-    w, b = _full_gradient_path(X, y, sw, loss, penalty, alpha, etas)
     kw = dict(loss=loss, penalty=penalty, alpha=alpha, learning_rate=schedule,
               eta0=eta0, power_t=0.5, max_iter=n_epochs, tol=None, mode="minibatch")
     est = _estimator(loss)(batch_size=n + extra_rows, shuffle=shuffle,
                            random_state=1, **kw).fit(X, y, sample_weight=sw)
+    # the intercept steps delta times the coefficients (checked against
+    # dense linear algebra in test_minibatch_smoothness_estimate)
+    delta = est._curvature[0]["minibatch"][2]
+    w, b = _full_gradient_path(X, y, sw, loss, penalty, alpha, etas,
+                               intercept_step=delta)
     assert np.max(etas) < _cap(est)
     assert_allclose(est.coef_.ravel(), w, rtol=1e-10, atol=1e-13)
     assert_allclose(est.intercept_, [b], rtol=1e-10, atol=1e-13)

@@ -167,3 +167,17 @@ def test_register_is_idempotent():
     clf = GDClassifier(mode="batch").fit(X, y)
     labels, _ = _run(clf, X, zipmap=False)
     np.testing.assert_array_equal(labels, clf.predict(X))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_multinomial_probabilities_are_the_softmax(mode):
+    X, y = _classification(3, shift=False)
+    clf = GDClassifier(loss="log_loss", multi_class="multinomial", mode=mode,
+                       random_state=0).fit(X, y)
+    labels, proba = _run(clf, X, zipmap=False)
+    _check_labels(clf, X, labels)
+    expected = clf.predict_proba(X)
+    # the softmax's slope is at most 1/2 in each decision value
+    bound = 3 * _rounding_bound(clf, X)[:, None] + PROBA_ATOL
+    np.testing.assert_array_less(np.abs(proba - expected),
+                                 np.broadcast_to(bound, expected.shape))

@@ -43,7 +43,6 @@ from ._modes import (
     BatchRunner,
     Data,
     Problem,
-    StochasticRunner,
     expected_smoothness,
     minibatch_smoothness,
     row_smoothness,
@@ -193,12 +192,10 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         Returns the number of epochs run, the loss curve, the validation
         scores and the update counter reached.
         """
-        loss = self._loss()
         train = np.flatnonzero(~val_mask)
-        problem = Problem(
-            data, y, sample_weight, loss, self._penalty(), self.fit_intercept, train
-        )
-        schedule = self._schedule(loss)
+        problem = self._problem(data, y, sample_weight, train)
+        # a multinomial problem takes the steps of the binary log loss
+        schedule = self._schedule(self._loss())
         runner = self._make_runner(problem, schedule, k, seed, partial)
 
         def score(coef, intercept, mask):
@@ -210,15 +207,27 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             runner, problem, schedule, k, max_iter, val_mask, score, ctx
         )
 
-    def _make_runner(self, problem, schedule, k, seed, partial,
-                     batch_runner=BatchRunner):
-        """The runner of output ``k`` for this mode, from the stored state."""
-        coef, intercept = self._standard_coef[k], self._standard_intercept[k]
+    def _problem(self, data, y, sample_weight, train):
+        """The problem of one output (a binary or regression fit)."""
+        return Problem(data, y, sample_weight, self._loss(), self._penalty(),
+                       self.fit_intercept, train)
+
+    def _rows(self, k):
+        """The rows of ``coef_`` problem ``k`` fits: row ``k``, or every row
+        for a multinomial problem (the classifier's)."""
+        return k
+
+    def _make_runner(self, problem, schedule, k, seed, partial, batch_runner=None):
+        """The runner of problem ``k`` for this mode, from the stored state."""
+        rows = self._rows(k)
+        coef, intercept = self._standard_coef[rows], self._standard_intercept[rows]
+        stochastic_runner, default_batch_runner = problem.runner_types()
+        batch_runner = batch_runner or default_batch_runner
         averaging = {"average_start": self._average_start}
         if self._average_start > 0:
             averaging.update(
-                avg_coef=self._average_coef[k],
-                avg_intercept=float(self._average_intercept[k]),
+                avg_coef=self._average_coef[rows],
+                avg_intercept=self._average_intercept[rows],
                 n_averaged=int(self._n_averaged[k]),
             )
         steps = (self._curvature[k] or {}).get(self.mode)
@@ -251,17 +260,18 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                 # constant eta0 is the cap the plateau rule divides
                 max_step = (OPTIMAL_STEPS[self.optimizer]
                             if self.learning_rate == "optimal" else np.inf)
-        elif sparse_sgd and self.optimizer == "sgd":
-            # scikit-learn's rule for its plain steps; an optimizer's steps
-            # do not depend on the storage (dense == CSR)
+        elif sparse_sgd and self.optimizer == "sgd" and problem.n_outputs == 1:
+            # scikit-learn's rule for its plain steps; an optimizer's steps,
+            # and multinomial ones (no scikit-learn twin), do not depend on
+            # the storage (dense == CSR)
             intercept_decay = SPARSE_INTERCEPT_DECAY
         # the whole state of the problem carries over between partial_fit
         # calls (cumulative L1 penalty, weight scale, optimizer moments);
         # a warm-started fit keeps the optimizer's moments only
         state = self._engine_states[k] if partial else None
         previous_opt = state.opt if state is not None else self._warm_optimizers[k]
-        optimizer = make_optimizer(self, problem.data.n_features, previous_opt)
-        return StochasticRunner(
+        optimizer = make_optimizer(self, problem.n_coords, previous_opt)
+        return stochastic_runner(
             problem, coef, intercept, schedule,
             self._rows_per_update(len(problem.train)), self.t_, seed, self.shuffle,
             step_rule=self.learning_rate if pa else "gradient", pa_c=self.eta0,
@@ -300,13 +310,14 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         n_iter, curve, scores = self._epoch_loop(
             runner, problem, schedule, max_iter, val_mask, score_fn, ctx, k
         )
-        self._standard_coef[k] = runner.coef()
-        self._standard_intercept[k] = runner.intercept()
+        rows = self._rows(k)
+        self._standard_coef[rows] = runner.coef()
+        self._standard_intercept[rows] = runner.intercept()
         for name, value in runner.carried_state().items():
             getattr(self, name)[k] = value
         if self._average_start > 0:
-            self._average_coef[k], self._average_intercept[k] = runner.average()
-            self._n_averaged[k] = runner.n_averaged
+            self._average_coef[rows], self._average_intercept[rows] = runner.average()
+            self._n_averaged[rows] = runner.n_averaged
         return n_iter, curve, scores, runner.t
 
     def _epoch_loop(self, runner, problem, schedule, max_iter, val_mask, score_fn,
@@ -407,9 +418,11 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                 mean_loss = result.mean_loss
                 if mean_loss is None:
                     mean_loss = obj - problem.penalty.value(w)
+                bias = np.array2string(np.asarray(runner.intercept()),
+                                       precision=6, floatmode="fixed")
                 msg = (
                     f"Norm: {np.linalg.norm(w):.2f}, NNZs: {np.count_nonzero(w)}, "
-                    f"Bias: {runner.intercept():.6f}, T: {(epoch + 1) * n_train}, "
+                    f"Bias: {bias}, T: {(epoch + 1) * n_train}, "
                     f"Avg. loss: {mean_loss:f}, Objective: {result.stop_value:f}"
                 )
                 if score is not None:
@@ -433,7 +446,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         ``w = wscale * v`` (not ``w``) with the intercept, so it scores
         ``x.w / wscale + b``.  The other modes score the model ``(w, b)``.
         """
-        if self.mode == "sgd":
+        if self.mode == "sgd" and runner.problem.n_outputs == 1:
             return np.array(runner.state.v), runner.intercept()
         return runner.coef(), runner.intercept()
 
@@ -572,7 +585,8 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         """Fitted attributes of the model as it is during an epoch loop."""
         coef = self._standard_coef.copy()
         intercept = self._standard_intercept.copy()
-        coef[k], intercept[k] = runner.coef(), runner.intercept()
+        rows = self._rows(k)
+        coef[rows], intercept[rows] = runner.coef(), runner.intercept()
         attrs = {"coef_": coef, "intercept_": intercept, "n_iter_": n_iter,
                  "t_": float(runner.t)}
         if not hasattr(self, "classes_"):

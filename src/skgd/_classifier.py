@@ -23,6 +23,7 @@ from ._compat import (
 )
 from ._dask import fit_dask_batch, is_dask_collection, predict_dask, score_dask
 from ._losses import CLASSIFICATION_LOSSES
+from ._multinomial import SoftmaxProblem, softmax, softmax_accuracy
 from ._transaction import keep_state_on_error
 from ._validation import check_sparse_structure, float_dtypes
 
@@ -63,7 +64,8 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
     A drop-in for :class:`sklearn.linear_model.SGDClassifier`: same
     parameters, defaults and attributes.  ``mode`` chooses how many rows feed
     one update: one (``"sgd"``), ``batch_size`` (``"minibatch"``) or all
-    (``"batch"``).  Multiclass problems are solved one-vs-rest.  Dense and
+    (``"batch"``).  Multiclass problems are solved one-vs-rest, or as one
+    multinomial (softmax) problem with ``multi_class="multinomial"``.  Dense and
     SciPy sparse (CSR) inputs are supported; sparse input is never densified
     and float32 input is never copied to float64.
 
@@ -161,6 +163,14 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
         Added to the root of the second moment by Adagrad, RMSprop and Adam
         (named so as not to clash with ``epsilon`` of the Huber and
         epsilon-insensitive losses).
+    multi_class : {"ovr", "multinomial"}, default="ovr"
+        How a problem with more than two classes is fitted: one-vs-rest
+        (one binary problem per class, as ``SGDClassifier``), or one
+        multinomial logistic regression (``loss="log_loss"`` only) whose
+        ``n_classes`` rows are fitted together on the softmax loss, in every
+        mode; ``predict_proba`` is then the softmax of
+        ``decision_function``.  Binary problems are the same either way
+        (one row, the binary log loss).
 
     Attributes
     ----------
@@ -179,7 +189,8 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
         Training objective per epoch (of the last one-vs-rest problem for a
         multiclass fit: see ``loss_curves_``).
     loss_curves_ : list of list of float
-        Training objective per epoch, one list per binary problem.
+        Training objective per epoch, one list per binary problem (one
+        list for a multinomial fit).
     validation_scores_ : list of float
         Validation accuracy per epoch, with early stopping (else None); of
         the last one-vs-rest problem for a multiclass fit.
@@ -284,6 +295,7 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
         "loss": [StrOptions(set(CLASSIFICATION_LOSSES))],
         "n_jobs": [Integral, None],
         "class_weight": [StrOptions({"balanced"}), dict, None],
+        "multi_class": [StrOptions({"ovr", "multinomial"})],
     }
 
     def __init__(
@@ -318,6 +330,7 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
         beta_2=0.999,
         rho=0.9,
         optimizer_epsilon=1e-8,
+        multi_class="ovr",
     ):
         self.loss = loss
         self.penalty = penalty
@@ -348,6 +361,7 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
         self.beta_2 = beta_2
         self.rho = rho
         self.optimizer_epsilon = optimizer_epsilon
+        self.multi_class = multi_class
 
     @keep_state_on_error
     @_fit_context(prefer_skip_nested_validation=True)
@@ -376,6 +390,12 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
         """
         self._validate_for_fit(for_partial_fit=False)
         if is_dask_collection(X):
+            if self.multi_class == "multinomial":
+                raise ValueError(
+                    "multi_class='multinomial' does not take dask input yet. Fit "
+                    "multi_class='ovr' in mode='batch' on the dask array, or stream "
+                    "its blocks through partial_fit (dask_ml.wrappers.Incremental)."
+                )
             return fit_dask_batch(self, X, y, sample_weight=sample_weight,
                                   coef_init=coef_init, intercept_init=intercept_init)
         coef_init, intercept_init = self._reset_for_fit(coef_init, intercept_init)
@@ -456,11 +476,15 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
         self._expanded_class_weight = cw
         val_mask = self._validation_split(y, sample_weight)
         data = self._data(X)
-        seeds = self._seeds(n_outputs)
-        ctx, tasks = self._open_tasks(X, y, sample_weight, n_outputs, max_iter)
+        # a multinomial fit is one problem over the n_classes rows
+        n_problems = 1 if self._multinomial else n_outputs
+        seeds = self._seeds(n_problems)
+        ctx, tasks = self._open_tasks(X, y, sample_weight, n_problems, max_iter)
 
         args = (data, y, sample_weight, cw, val_mask, max_iter, partial, n_outputs)
-        if n_outputs == 1 or self.n_jobs in (None, 1):
+        if self._multinomial:
+            results = [self._fit_softmax(seeds[0], ctx, *args[:-1])]
+        elif n_outputs == 1 or self.n_jobs in (None, 1):
             results = [self._fit_binary(k, seeds[k], tasks[k], *args)
                        for k in range(n_outputs)]
         else:
@@ -500,6 +524,32 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
         if not return_state:
             return result
         return result, [getattr(self, name)[k] for name in self._PROBLEM_STATE]
+
+    def _fit_softmax(self, seed, task, data, y, sample_weight, class_weight,
+                     val_mask, max_iter, partial):
+        """Fit the multinomial problem (every row of ``coef_``)."""
+        labels = np.searchsorted(self.classes_, y)
+        s = sample_weight * class_weight[labels]
+        score_fn = functools.partial(softmax_accuracy, sample_weight=sample_weight)
+        return self._fit_problem(
+            data, labels.astype(np.float64), s, val_mask, 0, max_iter, seed,
+            partial, score_fn, task,
+        )
+
+    @property
+    def _multinomial(self):
+        """Whether the fitted (or being fitted) model is one softmax problem."""
+        return (self.multi_class == "multinomial"
+                and len(getattr(self, "classes_", ())) > 2)
+
+    def _rows(self, k):
+        return slice(None) if self._multinomial else k
+
+    def _problem(self, data, y, sample_weight, train):
+        if not self._multinomial:
+            return super()._problem(data, y, sample_weight, train)
+        return SoftmaxProblem(data, y, sample_weight, self._penalty(),
+                              self.fit_intercept, train, len(self.classes_))
 
     # the per-output state a problem updates (row k of each)
     _PROBLEM_STATE = (
@@ -632,7 +682,9 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
     def predict_proba(self, X):
         """Probability estimates (``log_loss`` and ``modified_huber`` losses).
 
-        One-vs-rest probabilities are normalised to sum to one.
+        One-vs-rest probabilities are normalised to sum to one; with
+        ``multi_class="multinomial"`` they are the softmax of
+        :meth:`decision_function`.
 
         Parameters
         ----------
@@ -649,6 +701,8 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
         if is_dask_collection(X):
             return predict_dask(self, X, "predict_proba")
         d = self.decision_function(X)
+        if self._multinomial:
+            return softmax(d)
         loss = self._loss()
         if d.ndim == 1:
             p = loss.predict_proba(d)
@@ -677,5 +731,9 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
         """
         if is_dask_collection(X):
             return predict_dask(self, X, "predict_log_proba")
+        if self._multinomial:
+            d = self.decision_function(X)
+            top = d.max(axis=1, keepdims=True)
+            return d - top - np.log(np.exp(d - top).sum(axis=1, keepdims=True))
         with np.errstate(divide="ignore"):
             return np.log(self.predict_proba(X))

@@ -260,6 +260,13 @@ class DaskProblem:
         # the epoch loop only takes its length
         self.train = range(data.n_samples)
 
+    #: one row of the model per problem (one-vs-rest)
+    n_outputs = 1
+
+    def runner_types(self):
+        """Batch mode only: the dask batch runner."""
+        return None, DaskBatchRunner
+
 
 def dask_lipschitz_constant(problem, s, n_iter=20, seed=0):
     """:func:`skgd._modes.lipschitz_constant` with ``s`` the normalised

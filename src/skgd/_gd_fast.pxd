@@ -82,3 +82,25 @@ cdef inline void set_v(WeightState st, Py_ssize_t j, double new,
             st.l1_norm += st.wscale * (fabs(new) - fabs(old))
     if keep_average and st.avg_c != 0.0:
         st.avg_sum[j] -= st.avg_c * (new - old)
+
+
+cdef inline double penalty_value(WeightState st) noexcept nogil:
+    if st.penalty == PENALTY_NONE:
+        return 0.0
+    return st.alpha * ((1.0 - st.l1_ratio) * 0.5 * st.sq_norm
+                       + st.l1_ratio * st.l1_norm)
+
+
+cdef inline double prox_elastic_net(double z, double tau, double l1,
+                                    double l2) noexcept nogil:
+    """``soft(z, tau l1) / (1 + tau l2)``: the proximal step of the penalty."""
+    if l1 > 0.0:
+        if z > tau * l1:
+            z -= tau * l1
+        elif z < -tau * l1:
+            z += tau * l1
+        else:
+            z = 0.0
+    if l2 > 0.0:
+        z /= 1.0 + tau * l2
+    return z

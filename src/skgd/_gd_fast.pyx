@@ -246,13 +246,6 @@ cdef class WeightState:
             self.wscale = 1.0
 
 
-cdef inline double penalty_value(WeightState st) noexcept nogil:
-    if st.penalty == PENALTY_NONE:
-        return 0.0
-    return st.alpha * ((1.0 - st.l1_ratio) * 0.5 * st.sq_norm
-                       + st.l1_ratio * st.l1_norm)
-
-
 cdef inline double stop_penalty_value(WeightState st) noexcept nogil:
     """The penalty in the stopping objective: as scikit-learn computes it.
 
@@ -358,21 +351,6 @@ cdef inline void l1_row(WeightState st, const floating* x, const int32_t* idx,
             # far (scikit-learn's averaged SGD does the same).
             set_v(st, j, new, False)
             st.q[j] += wscale * (new - z)
-
-
-cdef inline double prox_elastic_net(double z, double tau, double l1,
-                                    double l2) noexcept nogil:
-    """``soft(z, tau l1) / (1 + tau l2)``: the proximal step of the penalty."""
-    if l1 > 0.0:
-        if z > tau * l1:
-            z -= tau * l1
-        elif z < -tau * l1:
-            z += tau * l1
-        else:
-            z = 0.0
-    if l2 > 0.0:
-        z /= 1.0 + tau * l2
-    return z
 
 
 cdef double caught_up_dot(WeightState st, const floating* x, const int32_t* idx,

@@ -161,6 +161,19 @@ class Problem:
         self.fit_intercept = fit_intercept
         self.train = np.ascontiguousarray(train, dtype=np.intp)
 
+    #: rows of the model the problem fits (a multinomial problem fits all
+    #: ``K`` together, :mod:`skgd._multinomial`)
+    n_outputs = 1
+
+    @property
+    def n_coords(self):
+        """Number of parameters: the weights and the intercept."""
+        return self.data.n_features + 1
+
+    def runner_types(self):
+        """The runners of the stochastic modes and of batch mode."""
+        return StochasticRunner, BatchRunner
+
 
 class StochasticRunner:
     """Per-row (``batch_size=1``) or minibatch gradient descent.
@@ -199,11 +212,8 @@ class StochasticRunner:
         self.capped, self.largest_step = False, 0.0
         pen = problem.penalty
         if state is None:
-            self.state = WeightState(
-                coef, float(intercept), int(pen.kind), pen.alpha, pen.l1_ratio,
-                bool(problem.fit_intercept), int(t), int(average_start), avg_coef,
-                float(avg_intercept), int(n_averaged),
-            )
+            self.state = self._new_state(coef, intercept, t, average_start,
+                                         avg_coef, avg_intercept, n_averaged)
         else:
             # a stream goes on: the whole state of the previous call (a copy,
             # so that a failed call leaves the stored one as it was), with
@@ -236,6 +246,20 @@ class StochasticRunner:
         self.seed = int(seed) & 0xFFFFFFFF
         self.shuffle = shuffle
         self.max_step = float(max_step)
+
+    #: the compiled pass of an epoch
+    _kernel = staticmethod(run_epoch)
+
+    def _new_state(self, coef, intercept, t, average_start, avg_coef,
+                   avg_intercept, n_averaged):
+        """The state of a new fit (:class:`skgd._gd_fast.WeightState`)."""
+        pb = self.problem
+        pen = pb.penalty
+        return WeightState(
+            coef, float(intercept), int(pen.kind), pen.alpha, pen.l1_ratio,
+            bool(pb.fit_intercept), int(t), int(average_start), avg_coef,
+            float(avg_intercept), int(n_averaged),
+        )
 
     @property
     def t(self):
@@ -290,7 +314,7 @@ class StochasticRunner:
         if len(order) == 0:
             return EpochResult(0.0)
         etas = self._steps(len(order))
-        sum_loss, sum_wloss, sum_w, sum_pen, _ = run_epoch(
+        sum_loss, sum_wloss, sum_w, sum_pen, _ = self._kernel(
             self.state, pb.cy_loss, pb.data.data, pb.data.rows, pb.y,
             pb.sample_weight, order, self.batch_size, etas,
         )
@@ -333,20 +357,28 @@ class StochasticRunner:
         return self.state.is_finite()
 
 
-def objective_at(problem, coef, intercept):
-    """The objective ``F(w, b)`` on the training rows (no product when w = 0)."""
+def training_weights(problem):
+    """``(train, s / sum(s))`` of the training rows, or None if they weigh 0."""
     tr = problem.train
     s = problem.sample_weight[tr]
     total = s.sum()
     if total <= 0:
+        return None
+    return tr, np.ascontiguousarray(s / total)
+
+
+def objective_at(problem, coef, intercept):
+    """The objective ``F(w, b)`` on the training rows (no product when w = 0)."""
+    weights = training_weights(problem)
+    if weights is None:
         return 0.0
+    tr, s = weights
     if np.any(coef):
         p = problem.data.matvec(np.asarray(coef, dtype=np.float64), intercept)[tr]
     else:
         p = np.full(len(tr), float(intercept))
     y = np.ascontiguousarray(problem.y[tr])
-    loss = problem.cy_loss.weighted_sum(y, np.ascontiguousarray(p),
-                                        np.ascontiguousarray(s / total))
+    loss = problem.cy_loss.weighted_sum(y, np.ascontiguousarray(p), s)
     return float(loss + problem.penalty.value(np.asarray(coef, dtype=np.float64)))
 
 
@@ -375,11 +407,14 @@ def minibatch_smoothness(problem, n_iter=20, seed=0):
 
     ``delta`` (the intercept's step is ``delta`` times the coefficients')
     balances the two blocks of the Hessian: the intercept's own curvature,
-    ``c mean(s)``, is brought down to that of the coefficients,
-    ``c lambda_max(X' S X) / n``, when it is larger (``delta = 1``
-    otherwise, as on standardised data).  Without it, on sparse rows the
-    dense column of ones dominates ``L`` (17 times the coefficients' on
-    L2-normalised text) and the coefficients' step shrinks as much.  This
+    ``c mean(s)``, is brought to that of the coefficients,
+    ``c lambda_max(X' S X) / n``.  Without it, on sparse rows the dense
+    column of ones dominates ``L`` (17 times the coefficients' on
+    L2-normalised text) and the coefficients' step shrinks as much; on
+    unscaled rows (features of scale 20) the intercept's step is hundreds of
+    times too short and a smooth loss takes ten times the epochs (stopping
+    far from the optimum: scikit-learn's check_class_weight_classifiers at
+    ``batch_size=256``).  This
     is a diagonal preconditioner, so ``1 / L_B`` stays a safe step in its
     metric.  The eigenvalues come from power iterations over at most
     ``max(SMOOTHNESS_SAMPLE, n / 16)`` rows drawn at random, so that they
@@ -400,17 +435,18 @@ def minibatch_smoothness(problem, n_iter=20, seed=0):
     if m < d + 1:
         # wide data (text): the same top eigenvalues, in the sample's row
         # space, whose vectors are m long instead of n_features + 1
-        lam, delta = _row_space_eigenvalue(sample, s_rows, problem.fit_intercept,
-                                           n_iter, seed)
+        balance = problem.fit_intercept and not problem.loss.scale_free
+        lam, delta = _row_space_eigenvalue(sample, s_rows, balance, n_iter, seed)
         return c * lam + l2, row_smoothness(problem, c, delta), delta
     delta, v = 1.0, None
-    if problem.fit_intercept:
+    if problem.fit_intercept and not problem.loss.scale_free:
+        # (the perceptron has no curvature to balance: delta = 1)
         v = np.random.RandomState(seed).uniform(0.5, 1.5, d + 1)
         lam_w = power_iteration(_gram_operator(sample, s_rows, False), d, False,
                                 n_iter, seed, start=v)
-        delta = min(1.0, lam_w / max(float(s_rows.sum()), 1e-300))
+        delta = lam_w / max(float(s_rows.sum()), 1e-300)
     gram_product = _gram_operator(sample, s_rows, problem.fit_intercept, delta)
-    if delta < 1.0:
+    if delta != 1.0:
         # the balanced blocks have close top eigenvalues, where the power
         # iteration is slow: Lanczos, started from the coefficients' top
         # eigenvector with the intercept's coordinate
@@ -447,7 +483,7 @@ def _row_space_eigenvalue(sample, s, fit_intercept, n_iter=20, seed=0):
     lam = lanczos_top_eigenvalue(operator(0.0), v0, n_iter)
     delta = 1.0
     if fit_intercept:
-        delta = min(1.0, lam / max(float(s.sum()), 1e-300))
+        delta = lam / max(float(s.sum()), 1e-300)
         lam = lanczos_top_eigenvalue(operator(delta), v0, n_iter)
     return lam, delta
 
@@ -516,9 +552,14 @@ def _gram_operator(data, s, fit_intercept, delta=1.0):
 def lanczos_top_eigenvalue(gram_product, v0, n_iter=20):
     """Top eigenvalue of a symmetric PSD operator by ``n_iter`` Lanczos steps.
 
-    Full reorthogonalisation (``n_iter`` is small); the top Ritz value is a
-    lower bound that converges much faster than the power iteration when
-    the top eigenvalues are close.
+    Full reorthogonalisation, twice (``n_iter`` is small); the top Ritz
+    value is a lower bound that converges much faster than the power
+    iteration when the top eigenvalues are close.  The recursion stops
+    when the Krylov space is exhausted (a residual below ``1e-10`` times
+    the operator's scale): from a start close to an eigenvector, or with a
+    repeated top eigenvalue (the intercept's block balanced to the
+    coefficients'), dividing by such a residual would amplify rounding into
+    a spurious Ritz value (measured: 14.4 for a top eigenvalue of 3.05).
     """
     n = len(v0)
     k = min(n_iter, n)
@@ -529,9 +570,11 @@ def lanczos_top_eigenvalue(gram_product, v0, n_iter=20):
         Q[j] = q
         r = gram_product(q)
         alpha[j] = dot(q, r)
-        r = r - Q[:j + 1].T @ (Q[:j + 1] @ r)
+        for _ in range(2):
+            r = r - Q[:j + 1].T @ (Q[:j + 1] @ r)
         b = np.sqrt(dot(r, r))
-        if b <= 1e-12 * max(abs(alpha[j]), 1e-300) or j == k - 1:
+        scale = max(np.abs(alpha[:j + 1]).max(), np.abs(beta[:j]).max(initial=0.0))
+        if b <= 1e-10 * max(scale, 1e-300) or j == k - 1:
             k = j + 1
             break
         beta[j] = b
@@ -682,22 +725,7 @@ class BatchRunner:
         self.failed_searches = 0
 
     def _normalised_weights(self):
-        """``s_i / sum(s)`` on the training rows, 0 on held-out rows."""
-        pb = self.problem
-        tr = pb.train
-        s = np.zeros(pb.data.n_samples)
-        with np.errstate(over="ignore"):
-            total = pb.sample_weight[tr].sum()
-        if not (np.isfinite(total) and total > 0):
-            # dividing by it would give an all-zero (or non-finite) model
-            raise ValueError(
-                f"The sample weights of the training rows sum to {total}; batch "
-                "mode minimises the weighted mean loss, which needs a finite sum "
-                "> 0. Pass non-negative weights that are not all zero, and rescale "
-                "weights so large that their sum overflows."
-            )
-        s[tr] = pb.sample_weight[tr] / total
-        return s
+        return normalised_weights(self.problem)
 
     def _gram_top_eigenvalue(self):
         """Largest eigenvalue of the weighted Gram matrix (power iteration)."""
@@ -845,21 +873,7 @@ class BatchRunner:
         return loss, float(dot(r, Xd))
 
     def _two_loop(self, g):
-        """``-H g`` for the L-BFGS inverse-Hessian estimate ``H``."""
-        q = -g
-        if not self.memory:
-            # first step: as long as the gradient's norm (line search shortens)
-            return q / max(np.sqrt(dot(g, g)), 1e-12)
-        coefs = []
-        for s_k, y_k, rho in reversed(self.memory):
-            c = rho * dot(s_k, q)
-            q = q - c * y_k
-            coefs.append(c)
-        s_k, y_k, rho = self.memory[-1]
-        q = q * (1.0 / (rho * dot(y_k, y_k)))
-        for (s_k, y_k, rho), c in zip(self.memory, reversed(coefs)):
-            q = q + (c - rho * dot(y_k, q)) * s_k
-        return q
+        return lbfgs_direction(self.memory, g)
 
     def _predictions_along(self, Xd, a, w_new, b_new):
         """The predictions at the accepted point, ``p + a X d``."""
@@ -1053,6 +1067,44 @@ class BatchRunner:
     def carried_state(self):
         """The step estimate (and smoothing) a later ``partial_fit`` keeps."""
         return {"_curvature": {"batch": (self.L, self.mu, self.n_calls + 1)}}
+
+
+def normalised_weights(problem):
+    """``s_i / sum(s)`` on the training rows, 0 on held-out rows (batch mode)."""
+    tr = problem.train
+    s = np.zeros(problem.data.n_samples)
+    with np.errstate(over="ignore"):
+        total = problem.sample_weight[tr].sum()
+    if not (np.isfinite(total) and total > 0):
+        # dividing by it would give an all-zero (or non-finite) model
+        raise ValueError(
+            f"The sample weights of the training rows sum to {total}; batch "
+            "mode minimises the weighted mean loss, which needs a finite sum "
+            "> 0. Pass non-negative weights that are not all zero, and rescale "
+            "weights so large that their sum overflows."
+        )
+    s[tr] = problem.sample_weight[tr] / total
+    return s
+
+
+def lbfgs_direction(memory, g):
+    """``-H g`` for the L-BFGS inverse-Hessian estimate ``H`` of the
+    curvature pairs ``memory`` (``(s_k, y_k, 1 / s_k.y_k)``, oldest first):
+    the two-loop recursion."""
+    q = -g
+    if not memory:
+        # first step: as long as the gradient's norm (line search shortens)
+        return q / max(np.sqrt(dot(g, g)), 1e-12)
+    coefs = []
+    for s_k, y_k, rho in reversed(memory):
+        c = rho * dot(s_k, q)
+        q = q - c * y_k
+        coefs.append(c)
+    s_k, y_k, rho = memory[-1]
+    q = q * (1.0 / (rho * dot(y_k, y_k)))
+    for (s_k, y_k, rho), c in zip(memory, reversed(coefs)):
+        q = q + (c - rho * dot(y_k, q)) * s_k
+    return q
 
 
 def stalled(history, tol, n_iter_no_change):

@@ -62,21 +62,21 @@ def hyper_parameters(est):
     )
 
 
-def make_optimizer(est, n_features, previous=None):
+def make_optimizer(est, n_coords, previous=None):
     """The compiled optimizer state of one problem (None for plain steps).
 
-    ``previous`` (the state of an earlier ``partial_fit`` call) is kept when
-    it belongs to the same optimizer and shape, so that a stream continues
-    its moments.
+    ``n_coords`` counts the problem's parameters, intercepts included
+    (``n_features + 1`` for a binary problem).  ``previous`` (the state of
+    an earlier ``partial_fit`` call) is kept when it belongs to the same
+    optimizer and shape, so that a stream continues its moments.
     """
     if est.optimizer == "sgd":
         return None
     kind = int(KINDS[est.optimizer])
     params = hyper_parameters(est)
-    if previous is not None and previous.matches(kind, n_coords=n_features + 1,
-                                                 **params):
+    if previous is not None and previous.matches(kind, n_coords=n_coords, **params):
         return previous.copy()
-    return Optimizer(kind, n_features + 1, **params)
+    return Optimizer(kind, n_coords, **params)
 
 
 #: the passive-aggressive step rules (``learning_rate``): sgd mode sizes a

@@ -49,8 +49,10 @@ class Penalty:
         return self.alpha * self.l1_ratio
 
     def value(self, w):
+        """The penalty of ``w`` (a vector, or a multinomial weight matrix)."""
         if self.kind == PenaltyKind.PENALTY_NONE:
             return 0.0
+        w = np.ravel(w)
         return self.l2_strength * 0.5 * float(dot(w, w)) + self.l1_strength * float(
             np.abs(w).sum()
         )

@@ -44,6 +44,12 @@ def check_params(est, for_partial_fit=False):
             f"cannot transform; use optimizer='sgd' with it, or optimizer="
             f"{est.optimizer!r} with another learning_rate."
         )
+    if getattr(est, "multi_class", "ovr") == "multinomial" and est.loss != "log_loss":
+        raise ValueError(
+            f"multi_class='multinomial' fits the softmax (multinomial logistic) "
+            f"loss, so it needs loss='log_loss'; got loss={est.loss!r}. Use "
+            "loss='log_loss', or multi_class='ovr' for one-vs-rest with this loss."
+        )
     if est.penalty == "elasticnet" and est.l1_ratio is None:
         raise ValueError("l1_ratio must be set when penalty is 'elasticnet'")
     if est.power_t < 0:

@@ -166,7 +166,12 @@ def convert_gd_classifier(scope, operator, container):
     proba_output = operator.outputs[1].full_name
     raw_scores = container.get_options(model, dict(raw_scores=False))["raw_scores"]
     builder = None if raw_scores else PROBA_BUILDERS.get(model.loss)
-    if builder is not None:
+    if model._multinomial and not raw_scores:
+        # multi_class='multinomial': the softmax of the decision function
+        container.add_node("Softmax", scores, proba_output, axis=1,
+                           name=scope.get_unique_operator_name("Softmax"))
+        per_class = scores
+    elif builder is not None:
         builder(scope, operator, container, scores, n_classes, proto_type)
         per_class = (_two_columns(scope, container, scores, proto_type)
                      if n_classes == 2 else scores)

@@ -1,0 +1,385 @@
+"""Multinomial (softmax) logistic regression: the K rows of a model fitted together.
+
+``GDClassifier(multi_class="multinomial")`` with ``K > 2`` classes minimises
+
+    F(W, b) = sum_i s_i L(y_i, W x_i + b) / sum_i s_i + alpha R(W),
+    L(y, z) = log sum_c exp(z_c) - z_y,
+
+over a ``K x n_features`` weight matrix ``W`` and ``K`` intercepts ``b``,
+with the penalty ``R`` of the binary problems summed over the entries of
+``W``.  One problem covers the ``K`` rows (one-vs-rest fits ``K``); its
+runners follow the protocol of :mod:`skgd._modes`:
+
+* :class:`SoftmaxRunner` (``sgd`` and ``minibatch``): the binary
+  :class:`skgd._modes.StochasticRunner` with the state and the compiled pass
+  of :mod:`skgd._softmax_fast` (step sizes, caps and stopping rules are the
+  binary ones, the loss's smoothness being 1/2);
+* :class:`SoftmaxBatchRunner` (``batch``): L-BFGS on ``(W, b)`` with a
+  strong-Wolfe line search without an L1 part, FISTA with backtracking with
+  one (and for ``partial_fit``); the stopping rule of binary batch mode.
+
+Binary problems (``K = 2``) keep one row and the binary log loss, as
+scikit-learn's ``LogisticRegression`` does.
+"""
+
+import numpy as np
+
+from ._modes import (
+    ConvergedRule,
+    EpochResult,
+    Problem,
+    StochasticRunner,
+    lbfgs_direction,
+    lipschitz_constant,
+    normalised_weights,
+    stalled,
+    training_weights,
+    wolfe_line_search,
+)
+from ._penalties import dot
+from ._softmax_fast import SoftmaxState, run_softmax_epoch
+
+
+def softmax(Z):
+    """Row-wise softmax of the scores ``Z`` (stable: shifted by the row max)."""
+    Z = np.asarray(Z, dtype=np.float64)
+    E = np.exp(Z - Z.max(axis=1, keepdims=True))
+    return E / E.sum(axis=1, keepdims=True)
+
+
+class SoftmaxLoss:
+    """``L(y, z) = log sum_c exp(z_c) - z_y`` of a row's ``K`` scores ``z``.
+
+    ``y`` holds class indices (``0 .. K - 1``).  Its Hessian in ``z``,
+    ``diag(p) - p p'``, has eigenvalues at most 1/2: the smoothness the
+    step policies of the binary losses read.
+    """
+
+    name = "log_loss"
+    classification = True
+    smoothness = 0.5
+    scale_free = False
+    has_proba = True
+
+    def loss(self, y, Z):
+        """Per-row loss (log-sum-exp, stable)."""
+        Z = np.asarray(Z, dtype=np.float64)
+        top = Z.max(axis=1)
+        lse = np.log(np.exp(Z - top[:, None]).sum(axis=1)) + top
+        return lse - Z[np.arange(len(Z)), np.asarray(y, dtype=np.intp)]
+
+    def gradient(self, y, Z):
+        """``dL / dz``: ``softmax(z) - e_y`` per row."""
+        P = softmax(Z)
+        P[np.arange(len(P)), np.asarray(y, dtype=np.intp)] -= 1.0
+        return P
+
+    def value_and_gradient(self, y, Z, s):
+        """``(sum_i s_i L_i, s_i dL_i / dz)`` (rows of weight 0 included)."""
+        R = self.gradient(y, Z)
+        R *= s[:, None]
+        return float(dot(s, self.loss(y, Z))), R
+
+    def predict_proba(self, decision):
+        return softmax(decision)
+
+    def __repr__(self):
+        return "SoftmaxLoss()"
+
+
+def class_scores(data, W, b):
+    """``X W' + b`` (``n_samples x K``, float64) for a :class:`Data`: one
+    product per class, in the data's own precision (no copy of ``X``)."""
+    W = np.asarray(W, dtype=np.float64)
+    b = np.broadcast_to(np.asarray(b, dtype=np.float64), (W.shape[0],))
+    Z = np.empty((data.n_samples, W.shape[0]))
+    for c in range(W.shape[0]):
+        Z[:, c] = data.matvec(np.ascontiguousarray(W[c]), float(b[c]))
+    return Z
+
+
+def class_gradients(data, R):
+    """``R' X`` (``K x n_features``): one product per class."""
+    return np.stack([data.rmatvec(np.ascontiguousarray(R[:, c]))
+                     for c in range(R.shape[1])])
+
+
+class SoftmaxProblem(Problem):
+    """One multinomial fit: ``y`` holds the class index of each row."""
+
+    def __init__(self, data, y, sample_weight, penalty, fit_intercept, train,
+                 n_classes):
+        self.data = data
+        self.y = np.ascontiguousarray(y, dtype=np.float64)
+        self.labels = self.y.astype(np.intp)
+        self.sample_weight = np.ascontiguousarray(sample_weight, dtype=np.float64)
+        self.loss = SoftmaxLoss()
+        self.cy_loss = None
+        self.penalty = penalty
+        self.fit_intercept = fit_intercept
+        self.train = np.ascontiguousarray(train, dtype=np.intp)
+        self.n_outputs = int(n_classes)
+
+    @property
+    def n_coords(self):
+        return (self.data.n_features + 1) * self.n_outputs
+
+    def runner_types(self):
+        return SoftmaxRunner, SoftmaxBatchRunner
+
+    def objective(self, W, b):
+        """``F(W, b)`` on the training rows."""
+        weights = training_weights(self)
+        if weights is None:
+            return 0.0
+        tr, s = weights
+        Z = class_scores(self.data, W, b)[tr]
+        loss = dot(s, self.loss.loss(self.labels[tr], Z))
+        return float(loss + self.penalty.value(np.ravel(W)))
+
+
+class SoftmaxRunner(StochasticRunner):
+    """sgd and minibatch modes on a multinomial problem (see the module)."""
+
+    _kernel = staticmethod(run_softmax_epoch)
+
+    def _new_state(self, coef, intercept, t, average_start, avg_coef,
+                   avg_intercept, n_averaged):
+        pb = self.problem
+        pen = pb.penalty
+        return SoftmaxState(
+            coef, intercept, int(pen.kind), pen.alpha, pen.l1_ratio,
+            bool(pb.fit_intercept), int(t), int(average_start), avg_coef,
+            avg_intercept, int(n_averaged),
+        )
+
+    def objective(self):
+        return self.problem.objective(self.coef(), self.intercept())
+
+    def intercept(self):
+        return self.state.intercept_vector()
+
+    def average(self):
+        return self.state.average_coef(), self.state.average_intercepts()
+
+
+class SoftmaxBatchRunner:
+    """Full-gradient descent on a multinomial problem.
+
+    The parameters ``theta = (W, b)`` are one vector of ``K (n_features + 1)``
+    numbers.  Without an L1 part: L-BFGS directions (memory ``MEMORY``) with
+    a strong-Wolfe line search, whose trial steps cost O(n K) (the scores
+    along the direction are computed once).  With one, or for
+    ``partial_fit`` (one step per chunk): proximal gradient steps ``1 / L_k``
+    with backtracking, accelerated with adaptive restart (FISTA) in a full
+    fit.  ``L`` starts at the softmax's smoothness (1/2) times the top
+    eigenvalue of the weighted Gram matrix, plus the L2 strength.  Stopping:
+    :func:`skgd._modes.stalled`, as binary batch mode on a smooth loss.
+    """
+
+    HISTORY = 64
+    MEMORY = 10
+
+    def __init__(self, problem, coef, intercept, schedule, t, accelerate=True,
+                 average_start=0, avg_coef=None, avg_intercept=None,
+                 n_averaged=0, L=None, mu=None):
+        pb = self.problem = problem
+        self.K, self.d = pb.n_outputs, pb.data.n_features
+        self.schedule = schedule
+        self.t_ = int(t)
+        self.s = normalised_weights(pb)
+        self.theta = np.concatenate([np.asarray(coef, dtype=np.float64).ravel(),
+                                     np.asarray(intercept, dtype=np.float64).ravel()])
+        if not pb.fit_intercept:
+            self.theta[self.K * self.d:] = 0.0
+        self.average_start = int(average_start)
+        self.n_averaged = int(n_averaged)
+        size = self.K * (self.d + 1)
+        self.avg = np.zeros(size)
+        if avg_coef is not None:
+            self.avg = np.concatenate([np.ravel(avg_coef), np.ravel(avg_intercept)])
+        self.accelerate = accelerate
+        self.quasi_newton = accelerate and pb.penalty.l1_strength == 0.0
+        self._L = None if L is None else max(float(L), 1e-12)
+        self.Z = self._scores(self.theta)
+        self.obj, self.g = self._value(self.theta, self.Z), None
+        self.memory, self.failed_searches = [], 0
+        self.prev, self.Z_prev, self.theta_k, self.beta = self.theta, self.Z, 1.0, 0.0
+        self.history = [(self.obj, self.theta, 0.0)]
+
+    # ------------------------------------------------------------------
+    def _split(self, theta):
+        Kd = self.K * self.d
+        return theta[:Kd].reshape(self.K, self.d), theta[Kd:]
+
+    def _scores(self, theta):
+        W, b = self._split(theta)
+        return class_scores(self.problem.data, W, b)
+
+    def _value(self, theta, Z):
+        pb = self.problem
+        loss = dot(self.s, pb.loss.loss(pb.labels, Z))
+        return float(loss + pb.penalty.value(theta[:self.K * self.d]))
+
+    def _gradient(self, theta, Z):
+        """``(F, grad F)`` at ``theta`` (the L1 part left out of the gradient)."""
+        pb = self.problem
+        loss, R = pb.loss.value_and_gradient(pb.labels, Z, self.s)
+        W, _ = self._split(theta)
+        gW = class_gradients(pb.data, R) + pb.penalty.gradient_smooth(W)
+        gb = R.sum(axis=0) if pb.fit_intercept else np.zeros(self.K)
+        obj = float(loss + pb.penalty.value(theta[:self.K * self.d]))
+        return obj, np.concatenate([gW.ravel(), gb])
+
+    @property
+    def L(self):
+        """The step estimate of the proximal steps (power iteration once)."""
+        if self._L is None:
+            lam = lipschitz_constant(self.problem)
+            self._L = max(self.problem.loss.smoothness * lam * 1.02
+                          + self.problem.penalty.l2_strength, 1e-12)
+        return self._L
+
+    # ------------------------------------------------------------------
+    def epoch(self):
+        """One iteration (an :class:`EpochResult` with the objective)."""
+        if self.quasi_newton:
+            self.theta, self.Z = self._lbfgs_step()
+        else:
+            self.theta, self.Z = self._proximal_step()
+        if 0 < self.average_start <= self.t_:
+            self.n_averaged += 1
+            self.avg += (self.theta - self.avg) / self.n_averaged
+        self.t_ += 1
+        self.history.append((self.obj, self.theta, 0.0))
+        if len(self.history) > self.HISTORY:
+            self.history.pop(0)
+        return EpochResult(self.obj)
+
+    def _lbfgs_step(self):
+        pb = self.problem
+        Kd = self.K * self.d
+        if self.g is None:
+            self.obj, self.g = self._gradient(self.theta, self.Z)
+        g = self.g
+        if self.failed_searches >= 2:
+            return self.theta, self.Z
+        direction = lbfgs_direction(self.memory, g)
+        if not dot(g, direction) < 0:
+            self.memory = []
+            direction = lbfgs_direction(self.memory, g)
+        if not pb.fit_intercept:
+            direction[Kd:] = 0.0
+        Zd = self._scores(direction)
+        l2 = pb.penalty.l2_strength
+        w, dw = self.theta[:Kd], direction[:Kd]
+        ww, wd, dd = dot(w, w), dot(w, dw), dot(dw, dw)
+        labels, s = pb.labels, self.s
+
+        def phi(a):
+            loss, R = pb.loss.value_and_gradient(labels, self.Z + a * Zd, s)
+            slope = float(np.einsum("ij,ij->", R, Zd))
+            return (loss + 0.5 * l2 * (ww + 2.0 * a * wd + a * a * dd),
+                    slope + l2 * (wd + a * dd))
+
+        f0, d0 = self.obj, dot(g, direction)
+        a = 0.0
+        if d0 < -1e-15 * abs(f0):
+            a = wolfe_line_search(phi, f0, d0)
+        if a == 0.0:
+            self.failed_searches += 1
+            self.memory = []
+            return self.theta, self.Z
+        self.failed_searches = 0
+        theta = self.theta + a * direction
+        Z = self.Z + a * Zd
+        self.obj, g_new = self._gradient(theta, Z)
+        step, change = a * direction, g_new - g
+        sy = dot(step, change)
+        if sy > 1e-12 * dot(change, change):
+            self.memory.append((step, change, 1.0 / sy))
+            if len(self.memory) > self.MEMORY:
+                self.memory.pop(0)
+        self.g = g_new
+        return theta, Z
+
+    def _proximal_step(self):
+        pb = self.problem
+        Kd = self.K * self.d
+        if self.accelerate and self.beta > 0:
+            z = self.theta + self.beta * (self.theta - self.prev)
+            Zz = self.Z + self.beta * (self.Z - self.Z_prev)
+        else:
+            z, Zz = self.theta, self.Z
+        obj_z, g = self._gradient(z, Zz)
+        smooth_z = obj_z - pb.penalty.l1_strength * np.abs(z[:Kd]).sum()
+        rtol = 1e-12 if pb.data.dtype == np.float64 else 1e-5
+        self._L = self.L * 0.9
+        for _ in range(60):
+            eta = 1.0 / self._L
+            new = z - eta * g
+            new[:Kd] = pb.penalty.prox_l1(new[:Kd], eta)
+            if not pb.fit_intercept:
+                new[Kd:] = 0.0
+            Z_new = self._scores(new)
+            obj_new = self._value(new, Z_new)
+            step = new - z
+            quad = (smooth_z + dot(g, step) + 0.5 * self._L * dot(step, step)
+                    + pb.penalty.l1_strength * np.abs(new[:Kd]).sum())
+            if np.isfinite(obj_new) and obj_new <= quad + rtol * abs(quad):
+                break
+            self._L *= 2.0
+        if self.accelerate:
+            if dot(z - new, new - self.theta) > 0:  # adaptive restart
+                self.theta_k = 1.0
+            theta_new = (1.0 + np.sqrt(1.0 + 4.0 * self.theta_k ** 2)) / 2.0
+            self.beta = (self.theta_k - 1.0) / theta_new
+            self.theta_k = theta_new
+        self.prev, self.Z_prev = self.theta, self.Z
+        self.obj = obj_new
+        return new, Z_new
+
+    # ------------------------------------------------------------------
+    # the runner protocol
+    n_calls = 0
+
+    @property
+    def t(self):
+        return self.t_
+
+    def converged(self, tol, n_iter_no_change):
+        if tol is None:
+            return False
+        return stalled(self.history, tol, n_iter_no_change)
+
+    def stopping_rule(self, tol, n_iter_no_change, schedule, start_scale, uncapped):
+        return ConvergedRule(self, tol, n_iter_no_change)
+
+    def carried_state(self):
+        return {"_curvature": {"batch": (self.L, None, self.n_calls + 1)}}
+
+    def objective(self):
+        return self.obj
+
+    def coef(self):
+        return self._split(self.theta)[0].copy()
+
+    def intercept(self):
+        return self._split(self.theta)[1].copy()
+
+    def average(self):
+        W, b = self._split(self.avg)
+        return W.copy(), b.copy()
+
+    def is_finite(self):
+        return bool(np.all(np.isfinite(self.theta)))
+
+
+def softmax_accuracy(coef, intercept, data, y, problem_weight, mask, *,
+                     sample_weight):
+    """Accuracy of the multinomial model on the held-out rows ``mask``,
+    weighted by the sample weights alone (not the class weights)."""
+    Z = class_scores(data, coef, intercept)[mask]
+    hit = np.argmax(Z, axis=1) == np.asarray(y[mask], dtype=np.intp)
+    s = sample_weight[mask]
+    return float(np.dot(s, hit) / s.sum())
