@@ -40,10 +40,6 @@ from ._callbacks import CallbackSupportMixin, NullContext, has_callbacks
 from ._compat import Interval, StrOptions
 from ._losses import get_loss
 from ._modes import (
-    BatchRunner,
-    Data,
-    Problem,
-    StochasticRunner,
     expected_smoothness,
     minibatch_smoothness,
     row_smoothness,
@@ -58,7 +54,7 @@ from ._optimizers import (
 from ._penalties import get_penalty
 from ._schedules import Constant, get_schedule
 from ._stopping import ValidationRule
-from ._validation import aligned_for_blas, check_init_array, check_params
+from ._validation import check_init_array, check_params
 from ._warnings import user_stacklevel
 
 MAX_INT = np.iinfo(np.int32).max
@@ -152,11 +148,12 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
     # ------------------------------------------------------------------
     # validation split
     def _validation_split(self, y, sample_weight):
-        """Boolean mask of the rows held out for early stopping."""
+        """Boolean mask of the rows held out for early stopping (None
+        without early stopping: no row is held out)."""
+        if not self.early_stopping:
+            return None
         n = y.shape[0]
         mask = np.zeros(n, dtype=bool)
-        if not self.early_stopping:
-            return mask
         from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
 
         splitter = (
@@ -194,9 +191,8 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         scores and the update counter reached.
         """
         loss = self._loss()
-        train = np.flatnonzero(~val_mask)
-        problem = Problem(
-            data, y, sample_weight, loss, self._penalty(), self.fit_intercept, train
+        problem = data.problem(
+            y, sample_weight, loss, self._penalty(), self.fit_intercept, val_mask
         )
         schedule = self._schedule(loss)
         runner = self._make_runner(problem, schedule, k, seed, partial)
@@ -210,10 +206,10 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             runner, problem, schedule, k, max_iter, val_mask, score, ctx
         )
 
-    def _make_runner(self, problem, schedule, k, seed, partial,
-                     batch_runner=BatchRunner):
+    def _make_runner(self, problem, schedule, k, seed, partial):
         """The runner of output ``k`` for this mode, from the stored state."""
         coef, intercept = self._standard_coef[k], self._standard_intercept[k]
+        stochastic_runner, batch_runner = problem.runner_types()
         averaging = {"average_start": self._average_start}
         if self._average_start > 0:
             averaging.update(
@@ -229,7 +225,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                 # corrects it); a smoothed loss narrows over the stream
                 L, mu, n_calls = steps
                 if mu is not None:
-                    mu = BatchRunner.MU_START / np.sqrt(n_calls + 1.0)
+                    mu = batch_runner.MU_START / np.sqrt(n_calls + 1.0)
             runner = batch_runner(
                 problem, coef, intercept, schedule, self.t_, accelerate=not partial,
                 L=L, mu=mu, **averaging,
@@ -261,7 +257,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         state = self._engine_states[k] if partial else None
         previous_opt = state.opt if state is not None else self._warm_optimizers[k]
         optimizer = make_optimizer(self, problem.data.n_features, previous_opt)
-        return StochasticRunner(
+        return stochastic_runner(
             problem, coef, intercept, schedule,
             self._rows_per_update(len(problem.train)), self.t_, seed, self.shuffle,
             step_rule=self.learning_rate if pa else "gradient", pa_c=self.eta0,
@@ -665,13 +661,6 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         check_is_fitted(self)
         self.coef_ = sp.csr_matrix(self.coef_)
         return self
-
-    def _data(self, X):
-        if sp.issparse(X):
-            return Data(X)
-        if self.mode == "batch":  # BLAS products every iteration
-            X = aligned_for_blas(X)
-        return Data(np.ascontiguousarray(X))
 
     def _validate_for_fit(self, for_partial_fit):
         check_params(self, for_partial_fit=for_partial_fit)
