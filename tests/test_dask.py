@@ -302,6 +302,23 @@ def test_dask_data_products_of_k_outputs(client, container):
         np.testing.assert_array_equal(Z[:, 1], one)
 
 
+def test_the_dask_backend_uses_no_private_estimator_attribute():
+    """The estimator's own fit drives the dask backend: skgd._dask reads the
+    estimator's parameters and public attributes only."""
+    import ast
+    import inspect
+
+    tree = ast.parse(inspect.getsource(skgd_dask))
+    private = sorted(
+        f"{node.value.id}.{node.attr} (line {node.lineno})"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+        and node.value.id in ("est", "estimator", "worker_estimator")
+        and node.attr.startswith("_") and not node.attr.startswith("__")
+    )
+    assert private == []
+
+
 # ----------------------------------------------------------------------
 # sgd / minibatch: dask-ml streams the blocks through partial_fit
 @pytest.mark.parametrize("mode", ["sgd", "minibatch"])
