@@ -109,9 +109,12 @@ def _weight_cases():
             marks = pytest.mark.xfail(
                 reason="penalty='l1': the exact polish does not verify on 15 x 30 "
                        "(issue 7); the first-order stop depends on rounding",
-                # rounding-dependent: GDRegressor huber + l1 passes with
-                # NumPy 1.25 / SciPy 1.10
-                strict=False,
+                # rounding-dependent (GDRegressor huber + l1 passes with
+                # NumPy 1.25 / SciPy 1.10), so non-strict, which makes the
+                # run assert nothing: not run (71 s of the suite, 16%, in
+                # the polish attempts that fail).  Remove the case from the
+                # set when issue 7 is fixed.
+                strict=False, run=False,
             )
         elif (np.lib.NumpyVersion(np.__version__) < "2.0.0"
               and key == ("GDClassifier", "log_loss", None)):

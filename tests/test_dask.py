@@ -1,6 +1,6 @@
 """Dask input on a real (in-process) distributed cluster.
 
-* batch mode: ``fit_dask_batch`` sums the gradient over the blocks on the
+* batch mode: ``fit`` on dask input sums the gradient over the blocks on the
   workers and gives the in-memory batch fit to rounding (the in-memory fit
   without its final exact polish, which needs the rows in memory:
   ``skgd._batch.polish``);
@@ -21,7 +21,7 @@ dask_ml_wrappers = pytest.importorskip("dask_ml.wrappers")
 
 import skgd._dask as skgd_dask  # noqa: E402
 from skgd import GDClassifier, GDRegressor  # noqa: E402
-from skgd._dask import fit_dask_batch, is_dask_collection  # noqa: E402
+from skgd._dask import is_dask_collection  # noqa: E402
 
 N, D, CHUNK = 300, 5, 100
 N_BLOCKS = N // CHUNK
@@ -138,7 +138,7 @@ def test_classifier_batch_equals_in_memory(client, gathered, n_classes):
     X, y = classification(n_classes)
     src = BlockSource(X)
     params = dict(loss="log_loss", mode="batch", alpha=0.1)
-    est = fit_dask_batch(GDClassifier(**params), src.dask(), da.from_array(y, CHUNK))
+    est = GDClassifier(**params).fit(src.dask(), da.from_array(y, CHUNK))
     ref = GDClassifier(**params).fit(X, y)
     assert ref.n_iter_ < ref.max_iter  # the stopping rule fired, in both
     assert_same_fit(est, ref)
@@ -161,7 +161,7 @@ def test_regressor_batch_equals_in_memory(client, gathered, monkeypatch, partial
     X, y = regression()
     src = BlockSource(X)
     params = dict(mode="batch", alpha=1e-2)
-    est = fit_dask_batch(GDRegressor(**params), src.dask(), da.from_array(y, CHUNK))
+    est = GDRegressor(**params).fit(src.dask(), da.from_array(y, CHUNK))
     ref = GDRegressor(**params).fit(X, y)
     assert ref.n_iter_ < ref.max_iter
     assert_same_fit(est, ref)
@@ -192,9 +192,7 @@ def test_classifier_batch_options(client, n_classes, params):
     sw = np.random.RandomState(0).uniform(0.5, 2.0, N)
     params = dict(params, mode="batch", tol=None, max_iter=5)
     Xd = da.from_array(X, chunks=((120, 100, 80), (3, 2)))
-    est = fit_dask_batch(
-        GDClassifier(**params), Xd, da.from_array(y, 70), sample_weight=sw
-    )
+    est = GDClassifier(**params).fit(Xd, da.from_array(y, 70), sample_weight=sw)
     ref = GDClassifier(**params).fit(X, y, sample_weight=sw)
     assert_same_fit(est, ref)
 
@@ -205,13 +203,13 @@ def test_regressor_batch_float32_and_warm_start(client):
     params = dict(mode="batch", loss="huber", epsilon=1.0, tol=None, max_iter=4,
                   warm_start=True)
     est = GDRegressor(**params)
-    fit_dask_batch(est, da.from_array(X32, CHUNK), da.from_array(y, CHUNK))
+    est.fit(da.from_array(X32, CHUNK), da.from_array(y, CHUNK))
     ref = GDRegressor(**params).fit(X32, y)
     # float32 rows summed per block in float32: rounding of float32
     assert est.coef_.dtype == np.float32
     assert rel_diff(est.coef_, ref.coef_) <= 1e-5
     # warm start from the previous solution, on float64 data
-    fit_dask_batch(est, da.from_array(X, CHUNK), da.from_array(y, CHUNK))
+    est.fit(da.from_array(X, CHUNK), da.from_array(y, CHUNK))
     ref.fit(X, y)
     assert est.coef_.dtype == np.float64
     assert rel_diff(est.coef_, ref.coef_) <= 1e-5
@@ -221,17 +219,17 @@ def test_dask_input_checks(client):
     X, y = classification(2)
     Xd, yd = da.from_array(X, CHUNK), da.from_array(y, CHUNK)
     with pytest.raises(ValueError, match=r"mode='batch'.*Incremental"):
-        fit_dask_batch(GDClassifier(mode="sgd"), Xd, yd)
+        GDClassifier(mode="sgd").fit(Xd, yd)
     with pytest.raises(ValueError, match="early_stopping"):
-        fit_dask_batch(GDClassifier(mode="batch", early_stopping=True), Xd, yd)
+        GDClassifier(mode="batch", early_stopping=True).fit(Xd, yd)
     with pytest.raises(ValueError, match="inconsistent numbers of samples"):
-        fit_dask_batch(GDClassifier(mode="batch"), Xd, yd[:-1])
+        GDClassifier(mode="batch").fit(Xd, yd[:-1])
     bad = X.copy()
     bad[7, 1] = np.nan
     with pytest.raises(ValueError, match="NaN"):
-        fit_dask_batch(GDClassifier(mode="batch"), da.from_array(bad, CHUNK), yd)
+        GDClassifier(mode="batch").fit(da.from_array(bad, CHUNK), yd)
     with pytest.raises(ValueError, match="greater than one"):
-        fit_dask_batch(GDClassifier(mode="batch"), Xd, da.zeros(N, chunks=CHUNK))
+        GDClassifier(mode="batch").fit(Xd, da.zeros(N, chunks=CHUNK))
     assert is_dask_collection(Xd) and not is_dask_collection(X)
 
 
@@ -244,14 +242,14 @@ def test_string_labels_sparse_chunks_and_dataframe(client):
     Xs = da.from_array(X, CHUNK).map_blocks(
         sparse.csr_matrix, meta=sparse.csr_matrix((0, 0))
     )
-    est = fit_dask_batch(GDClassifier(**params), Xs, labels)
+    est = GDClassifier(**params).fit(Xs, labels)
     np.testing.assert_array_equal(est.classes_, ref.classes_)
     assert_same_fit(est, ref)
     dd = pytest.importorskip("dask.dataframe")
     pd = pytest.importorskip("pandas")
     df = pd.DataFrame(X, columns=[f"f{j}" for j in range(D)])
-    est = fit_dask_batch(GDClassifier(**params), dd.from_pandas(df, npartitions=3),
-                         da.from_array(labels, 50))
+    est = GDClassifier(**params).fit(dd.from_pandas(df, npartitions=3),
+                                     da.from_array(labels, 50))
     np.testing.assert_array_equal(est.feature_names_in_, df.columns)
     assert_same_fit(est, ref)
 
@@ -269,6 +267,56 @@ def test_fit_dispatches_dask_input(client, gathered):
     for est in (GDClassifier(mode="sgd"), GDRegressor(mode="minibatch")):
         with pytest.raises(ValueError, match=r"mode='batch'.*Incremental"):
             est.fit(Xd, yd)
+
+
+@pytest.mark.parametrize("container", ["dense", "csr"])
+def test_dask_data_products_of_k_outputs(client, container):
+    """The products a K-output (multinomial) problem needs, on both backends:
+    ``X @ W + b`` for ``W`` of shape (n_features, K) and ``X.T @ R`` for
+    ``R`` of shape (n_samples, K), against NumPy's products; each column as
+    the one-vector product gives it."""
+    sparse = pytest.importorskip("scipy.sparse")
+    from skgd._dask import DaskData
+    from skgd._modes import Data
+
+    X, _ = classification(3)
+    rng = np.random.RandomState(0)
+    K = 3
+    W, b, R = rng.randn(D, K), rng.randn(K), rng.randn(N, K)
+    Xd = da.from_array(X, chunks=((120, 100, 80), (D,)))
+    if container == "csr":
+        X = sparse.csr_matrix(np.where(np.abs(X) > 0.5, X, 0.0))
+        Xd = da.from_array(X.toarray(), chunks=Xd.chunks).map_blocks(
+            sparse.csr_matrix, meta=sparse.csr_matrix((0, 0))
+        )
+    dense = X.toarray() if container == "csr" else X
+    for data in (Data(X), DaskData(Xd)):
+        Z = data.matvec(W, b)
+        Z = Z.arrays[0].compute() if isinstance(data, DaskData) else Z
+        G = data.rmatvec(da.from_array(R, 70) if isinstance(data, DaskData) else R)
+        np.testing.assert_allclose(Z, dense @ W + b, rtol=1e-12)
+        np.testing.assert_allclose(G, dense.T @ R, rtol=1e-12)
+        assert Z.shape == (N, K) and G.shape == (D, K)
+        one = data.matvec(W[:, 1], b[1])
+        one = one.arrays[0].compute() if isinstance(data, DaskData) else one
+        np.testing.assert_array_equal(Z[:, 1], one)
+
+
+def test_the_dask_backend_uses_no_private_estimator_attribute():
+    """The estimator's own fit drives the dask backend: skgd._dask reads the
+    estimator's parameters and public attributes only."""
+    import ast
+    import inspect
+
+    tree = ast.parse(inspect.getsource(skgd_dask))
+    private = sorted(
+        f"{node.value.id}.{node.attr} (line {node.lineno})"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+        and node.value.id in ("est", "estimator", "worker_estimator")
+        and node.attr.startswith("_") and not node.attr.startswith("__")
+    )
+    assert private == []
 
 
 # ----------------------------------------------------------------------

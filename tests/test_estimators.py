@@ -393,19 +393,19 @@ def test_unaligned_input_copied_once_in_batch_mode(binary, monkeypatch, mode, dt
     """NumPy computes batch mode's products on an unaligned array with its
     slow loops instead of BLAS: batch mode copies such input once to an
     aligned buffer; the per-row modes (compiled loops) read it as it is."""
-    import skgd._base
+    import skgd._backends
 
     X, y = binary
     X = X.astype(dtype)
     U = _unaligned_copy(X)
     seen = []
-    data_cls = skgd._base.Data
+    data_cls = skgd._backends.Data
 
     def recording_data(arr):
         seen.append(arr)
         return data_cls(arr)
 
-    monkeypatch.setattr(skgd._base, "Data", recording_data)
+    monkeypatch.setattr(skgd._backends, "Data", recording_data)
     params = dict(mode=mode, loss="log_loss", random_state=0, tol=None, max_iter=3)
     est = GDClassifier(**params).fit(U, y)
     ref = GDClassifier(**params).fit(X, y)

@@ -40,9 +40,6 @@ from ._callbacks import CallbackSupportMixin, NullContext, has_callbacks
 from ._compat import Interval, StrOptions
 from ._losses import get_loss
 from ._modes import (
-    BatchRunner,
-    Data,
-    Problem,
     expected_smoothness,
     minibatch_smoothness,
     row_smoothness,
@@ -57,7 +54,7 @@ from ._optimizers import (
 from ._penalties import get_penalty
 from ._schedules import Constant, get_schedule
 from ._stopping import ValidationRule
-from ._validation import aligned_for_blas, check_init_array, check_params
+from ._validation import check_init_array, check_params
 from ._warnings import user_stacklevel
 
 MAX_INT = np.iinfo(np.int32).max
@@ -151,11 +148,12 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
     # ------------------------------------------------------------------
     # validation split
     def _validation_split(self, y, sample_weight):
-        """Boolean mask of the rows held out for early stopping."""
+        """Boolean mask of the rows held out for early stopping (None
+        without early stopping: no row is held out)."""
+        if not self.early_stopping:
+            return None
         n = y.shape[0]
         mask = np.zeros(n, dtype=bool)
-        if not self.early_stopping:
-            return mask
         from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
 
         splitter = (
@@ -192,8 +190,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         Returns the number of epochs run, the loss curve, the validation
         scores and the update counter reached.
         """
-        train = np.flatnonzero(~val_mask)
-        problem = self._problem(data, y, sample_weight, train)
+        problem = self._problem(data, y, sample_weight, val_mask)
         # a multinomial problem takes the steps of the binary log loss
         schedule = self._schedule(self._loss())
         runner = self._make_runner(problem, schedule, k, seed, partial)
@@ -207,22 +204,21 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             runner, problem, schedule, k, max_iter, val_mask, score, ctx
         )
 
-    def _problem(self, data, y, sample_weight, train):
+    def _problem(self, data, y, sample_weight, val_mask):
         """The problem of one output (a binary or regression fit)."""
-        return Problem(data, y, sample_weight, self._loss(), self._penalty(),
-                       self.fit_intercept, train)
+        return data.problem(y, sample_weight, self._loss(), self._penalty(),
+                            self.fit_intercept, val_mask)
 
     def _rows(self, k):
         """The rows of ``coef_`` problem ``k`` fits: row ``k``, or every row
         for a multinomial problem (the classifier's)."""
         return k
 
-    def _make_runner(self, problem, schedule, k, seed, partial, batch_runner=None):
+    def _make_runner(self, problem, schedule, k, seed, partial):
         """The runner of problem ``k`` for this mode, from the stored state."""
         rows = self._rows(k)
         coef, intercept = self._standard_coef[rows], self._standard_intercept[rows]
-        stochastic_runner, default_batch_runner = problem.runner_types()
-        batch_runner = batch_runner or default_batch_runner
+        stochastic_runner, batch_runner = problem.runner_types()
         averaging = {"average_start": self._average_start}
         if self._average_start > 0:
             averaging.update(
@@ -238,7 +234,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                 # corrects it); a smoothed loss narrows over the stream
                 L, mu, n_calls = steps
                 if mu is not None:
-                    mu = BatchRunner.MU_START / np.sqrt(n_calls + 1.0)
+                    mu = batch_runner.MU_START / np.sqrt(n_calls + 1.0)
             runner = batch_runner(
                 problem, coef, intercept, schedule, self.t_, accelerate=not partial,
                 L=L, mu=mu, **averaging,
@@ -679,13 +675,6 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         check_is_fitted(self)
         self.coef_ = sp.csr_matrix(self.coef_)
         return self
-
-    def _data(self, X):
-        if sp.issparse(X):
-            return Data(X)
-        if self.mode == "batch":  # BLAS products every iteration
-            X = aligned_for_blas(X)
-        return Data(np.ascontiguousarray(X))
 
     def _validate_for_fit(self, for_partial_fit):
         check_params(self, for_partial_fit=for_partial_fit)

@@ -5,27 +5,22 @@ from numbers import Integral
 
 import numpy as np
 from joblib import Parallel, delayed
-from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import (
-    check_is_fitted,
-    validate_data,
-)
+from sklearn.utils.validation import check_is_fitted
 
+from ._backends import IN_MEMORY, backend_for
 from ._base import BaseGD
 from ._compat import (
     LinearClassifierMixin,
     StrOptions,
     _check_partial_fit_first_call,
     _fit_context,
-    check_sample_weight,
 )
-from ._dask import fit_dask_batch, is_dask_collection, predict_dask, score_dask
+from ._dask import is_dask_collection, predict_dask, score_dask
 from ._losses import CLASSIFICATION_LOSSES
 from ._multinomial import SoftmaxProblem, softmax, softmax_accuracy
 from ._transaction import keep_state_on_error
-from ._validation import check_sparse_structure, float_dtypes
 
 
 def _validation_accuracy(coef, intercept, data, y, problem_weight, mask, *,
@@ -389,25 +384,19 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
             Fitted estimator.
         """
         self._validate_for_fit(for_partial_fit=False)
-        if is_dask_collection(X):
-            if self.multi_class == "multinomial":
-                raise ValueError(
-                    "multi_class='multinomial' does not take dask input yet. Fit "
-                    "multi_class='ovr' in mode='batch' on the dask array, or stream "
-                    "its blocks through partial_fit (dask_ml.wrappers.Incremental)."
-                )
-            return fit_dask_batch(self, X, y, sample_weight=sample_weight,
-                                  coef_init=coef_init, intercept_init=intercept_init)
+        backend = backend_for(X)  # in memory, or dask
+        backend.check_supported(self)
+        if is_dask_collection(X) and self.multi_class == "multinomial":
+            raise ValueError(
+                "multi_class='multinomial' does not take dask input yet. Fit "
+                "multi_class='ovr' in mode='batch' on the dask array, or stream "
+                "its blocks through partial_fit (dask_ml.wrappers.Incremental)."
+            )
         coef_init, intercept_init = self._reset_for_fit(coef_init, intercept_init)
-        X, y = validate_data(
-            self, X, y, accept_sparse="csr", dtype=float_dtypes(X),
-            order="C", accept_large_sparse=True,
-        )
-        check_sparse_structure(X)
-        check_classification_targets(y)
-        classes = np.unique(y)
+        X, y = backend.validate(self, X, y)
+        classes = backend.classes(y)
         self._fit_chunk(X, y, classes, sample_weight, self.max_iter, coef_init,
-                        intercept_init, partial=False)
+                        intercept_init, partial=False, backend=backend)
         self._warn_convergence(self.max_iter)
         return self
 
@@ -438,11 +427,7 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
         first = not hasattr(self, "classes_")
         if first:
             self._validate_for_fit(for_partial_fit=True)
-        X, y = validate_data(
-            self, X, y, accept_sparse="csr", dtype=float_dtypes(X),
-            order="C", accept_large_sparse=True, reset=first,
-        )
-        check_sparse_structure(X)
+        X, y = IN_MEMORY.validate(self, X, y, reset=first)
         check_classification_targets(y)
         _check_partial_fit_first_call(self, classes)
         unseen = np.setdiff1d(np.unique(y), self.classes_)
@@ -458,7 +443,7 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
         return self
 
     def _fit_chunk(self, X, y, classes, sample_weight, max_iter, coef_init,
-                   intercept_init, partial):
+                   intercept_init, partial, backend=IN_MEMORY):
         n_classes = len(classes)
         if n_classes < 2:
             raise ValueError(
@@ -469,13 +454,13 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
         n_outputs = 1 if n_classes == 2 else n_classes
         if not hasattr(self, "_standard_coef"):
             self._init_weights(n_outputs, X, coef_init, intercept_init)
-        sample_weight = check_sample_weight(
+        sample_weight = backend.check_sample_weight(
             sample_weight, X, allow_all_zero_weights=self.early_stopping
         )
-        cw = self._class_weights(classes, y, partial)
+        cw = self._class_weights(classes, y, partial, backend)
         self._expanded_class_weight = cw
         val_mask = self._validation_split(y, sample_weight)
-        data = self._data(X)
+        data = backend.data(X, self.mode)
         # a multinomial fit is one problem over the n_classes rows
         n_problems = 1 if self._multinomial else n_outputs
         seeds = self._seeds(n_problems)
@@ -507,7 +492,10 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
         label, w_pos, w_neg = self._one_vs_rest(k, class_weight)
         pos = y == label
         y_k = np.where(pos, 1.0, -1.0)
-        s_k = sample_weight * np.where(pos, w_pos, w_neg)
+        # equal weights: the same numbers as np.where(pos, w, w), in a vector
+        # that does not depend on k (dask: one step estimate for all k)
+        s_k = sample_weight * (np.float64(w_pos) if w_pos == w_neg
+                               else np.where(pos, w_pos, w_neg))
         if n_outputs > 1:
             task.call_on_fit_task_begin(estimator=self, X=data.X, y=y)
         score_fn = functools.partial(
@@ -545,9 +533,11 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
     def _rows(self, k):
         return slice(None) if self._multinomial else k
 
-    def _problem(self, data, y, sample_weight, train):
+    def _problem(self, data, y, sample_weight, val_mask):
         if not self._multinomial:
-            return super()._problem(data, y, sample_weight, train)
+            return super()._problem(data, y, sample_weight, val_mask)
+        train = (np.arange(data.n_samples) if val_mask is None
+                 else np.flatnonzero(~val_mask))
         return SoftmaxProblem(data, y, sample_weight, self._penalty(),
                               self.fit_intercept, train, len(self.classes_))
 
@@ -590,12 +580,12 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
         ]
         return ctx, tasks
 
-    def _class_weights(self, classes, y, partial):
+    def _class_weights(self, classes, y, partial, backend=IN_MEMORY):
         """Weight of each class; 'balanced' over the whole stream in partial_fit."""
         if self.class_weight != "balanced":
             return self._dict_class_weight(classes)
         if not partial:
-            return compute_class_weight("balanced", classes=classes, y=y)
+            return backend.balanced_class_weight(classes, y)
         counts = np.array([np.sum(y == c) for c in classes], dtype=np.float64)
         if getattr(self, "_class_counts", None) is None or len(
             self._class_counts

@@ -1,34 +1,36 @@
-"""Batch mode on dask arrays: the gradient is summed over blocks on the workers.
+"""Dask as a data backend: the rows of a fit stay on the workers.
 
-``fit_dask_batch`` fits a :class:`~skgd.GDClassifier` or
-:class:`~skgd.GDRegressor` in ``mode="batch"`` on a dask array ``X`` (and
-``y``, ``sample_weight``) without ever bringing ``X`` to the client:
+``fit`` of a :class:`~skgd.GDClassifier` or :class:`~skgd.GDRegressor` on a
+dask array (or dask DataFrame) ``X`` picks :class:`DaskBackend`
+(:func:`skgd._backends.backend_for`) and runs its own fit with it: the same
+validation order, class weights, one-vs-rest problems, epoch loop, stopping
+rules, callbacks and fitted attributes as in memory.  What is dask-specific
+lives here:
 
-* ``X`` is ``persist()``-ed once (one chunk along the features); every row
-  vector of the fit (targets, normalised weights, the predictions ``X w + b``
-  of the current and previous iterates) is a dask array persisted on the
-  workers, aligned with the row blocks of ``X``; the momentum extrapolation
+* :class:`DaskBackend`: the checks of dask input (``X`` persisted once, one
+  chunk along the features; ``y`` and ``sample_weight`` aligned with its row
+  blocks; finiteness and the classes computed on the workers), and the
+  modes it cannot fit (sgd and minibatch: ``dask_ml.wrappers.Incremental``
+  streams blocks through ``partial_fit`` instead; early stopping);
+* :class:`DaskData`: ``matvec`` / ``rmatvec`` per row block (one weight
+  vector, or the ``(n_features, K)`` weights of a K-output model), the
+  predictions persisted on the workers as :class:`RowVector` objects; the
+  per-block partial sums, ``n_blocks x (n_features + 1)`` numbers, are
+  added on the client when they are few (``GATHER_PARTIALS_LIMIT``, saving
+  a round of tasks per iteration), else by a tree reduction on the workers;
+* :class:`DaskProblem` and :class:`DaskBatchRunner`: the batch runner of
+  :mod:`skgd._modes` with its reductions over rows (objective, gradient,
+  line-search values, the power iteration for ``L``) run block by block.
+  It inherits ``epoch`` (L-BFGS, FISTA with backtracking and restart,
+  smoothing with continuation) unchanged; the momentum extrapolation
   ``p + beta (p - p_prev)`` is a :class:`RowVector` expression evaluated
-  inside the block kernels;
-* one call of :meth:`DaskBatchRunner._gradient` (or ``_objective``) is one
-  dask computation: per block, the loss derivative, ``X_blk.T @ r_blk`` and
-  ``sum(r_blk)`` (or the weighted loss sum).  The per-block partial sums,
-  ``n_blocks x (n_features + 1)`` numbers, are added on the client when they
-  are few (``GATHER_PARTIALS_LIMIT``, saving a round of tasks per
-  iteration), else by a tree reduction on the workers.  No row vector and
-  nothing of ``X`` ever comes back to the client.
+  inside the block kernels.  The only difference with an in-memory fit is
+  the order of the sums over rows (per block, then over blocks), which
+  changes the result by rounding only, and the exact polish of small
+  in-memory problems (:func:`skgd._batch.polish`), which needs the rows on
+  the client.
 
-:class:`DaskBatchRunner` is :class:`skgd._modes.BatchRunner` with its data
-access replaced: it inherits ``epoch`` (FISTA with step ``1 / L``,
-backtracking, adaptive restart, or proximal subgradient steps for non-smooth
-losses) unchanged, and the power iteration for ``L`` below repeats
-:func:`skgd._modes.lipschitz_constant` operation for operation.  The only
-difference with an in-memory fit is the order of the sums over rows (per
-block, then over blocks), which changes the result by rounding only: on
-float64 data the coefficients agree to ~1e-14 relative.
-
-The epoch loop, stopping rules, callbacks and fitted attributes are the
-estimator's own (``BaseGD._epoch_loop``, ``_allocate``, ``_publish``).
+No row vector and nothing of ``X`` comes back to the client during a fit.
 
 Prediction on dask input (``predict_dask``, ``score_dask``) is lazy: the
 estimator's ``predict``, ``decision_function``, ``predict_proba`` and
@@ -48,8 +50,14 @@ from sklearn.base import is_classifier
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._compat import _get_feature_names
-from ._modes import BatchRunner, matvec, power_iteration, rmatvec_transposed
+from ._modes import (
+    BatchRunner,
+    columnwise_matvec,
+    columnwise_rmatvec,
+    matvec,
+    power_iteration,
+    rmatvec_transposed,
+)
 
 
 def is_dask_collection(obj):
@@ -132,13 +140,23 @@ def _evaluate(tree, blocks):
 # ----------------------------------------------------------------------
 # per-block kernels (module level: they are shipped to the workers)
 def _block_matvec(X, w, b):
-    """``X @ w + b`` of one block, as :meth:`skgd._modes.Data.matvec`."""
+    """``X @ w + b`` of one block, as :meth:`skgd._modes.Data.matvec`
+    (``w`` of shape ``(n_features, K)``: one column at a time)."""
+    if w.ndim == 2:
+        return columnwise_matvec(lambda v, c: matvec(X, v, c), w, b)
     return matvec(X, w, b)
 
 
 def _block_rmatvec(X, r):
     """``X.T @ r`` of one block, as :meth:`skgd._modes.Data.rmatvec`."""
+    if r.ndim == 2:
+        return columnwise_rmatvec(lambda v: rmatvec_transposed(X.T, v), r)
     return rmatvec_transposed(X.T, r)
+
+
+def _block_rmatvec_row(X, r):
+    """One block's share of ``X.T @ r``, flattened to one row of partial sums."""
+    return _block_rmatvec(X, r).reshape(1, -1)
 
 
 def _block_gradient(X, y, s, *p_blocks, tree, loss, fit_intercept):
@@ -180,21 +198,29 @@ def _block_check(X):
     return np.array([bool(np.isfinite(values).all())])
 
 
-def _row_blockwise(func, out_cols, X, *vectors, **kwargs):
-    """``func(X_blk, *vector_blks, **kwargs)`` per row block: an array of
-    shape ``(n_blocks, out_cols)``, or (``out_cols=None``) one value per row."""
+def _row_blockwise(func, out, X, *vectors, **kwargs):
+    """``func(X_blk, *vector_blks, **kwargs)`` per row block.
+
+    ``out``: ``None`` for one value per row (shape ``(n_samples,)``),
+    ``("rows", K)`` for ``K`` values per row (``(n_samples, K)``), or an
+    integer ``m`` for ``m`` partial sums per block (``(n_blocks, m)``).  The
+    vectors are 1-D, or 2-D with one chunk along their second axis.
+    """
     import dask.array as da
 
     args = []
     if X is not None:
         args += [X, "ij"]
     for v in vectors:
-        args += [v, "i"]
-    if out_cols is None:
+        args += [v, "i" if v.ndim == 1 else "ik"]
+    if out is None:
         return da.blockwise(func, "i", *args, dtype=np.float64, concatenate=True,
                             **kwargs)
+    if isinstance(out, tuple):
+        return da.blockwise(func, "ik", *args, new_axes={"k": out[1]},
+                            dtype=np.float64, concatenate=True, **kwargs)
     return da.blockwise(
-        func, "ik", *args, new_axes={"k": out_cols}, adjust_chunks={"i": 1},
+        func, "iz", *args, new_axes={"z": out}, adjust_chunks={"i": 1},
         dtype=np.float64, concatenate=True, **kwargs,
     )
 
@@ -216,7 +242,8 @@ def _sum_blocks(parts):
 class DaskData:
     """A dask array of samples seen as :class:`skgd._modes.Data` by the batch
     runner: ``matvec`` returns the predictions as a :class:`RowVector`
-    persisted on the workers, ``rmatvec`` computes ``X.T @ r`` per block."""
+    persisted on the workers, ``rmatvec`` computes ``X.T @ r`` per block and
+    sums the blocks' shares."""
 
     def __init__(self, X):
         self.X = X
@@ -226,34 +253,48 @@ class DaskData:
         # one-vs-rest problems of a fit without class weights share them
         self.lipschitz_cache = {}
 
+    def problem(self, y, sample_weight, loss, penalty, fit_intercept, val_mask=None):
+        """The :class:`DaskProblem` of these rows (every row trains:
+        :meth:`DaskBackend.check_supported` refuses early stopping)."""
+        return DaskProblem(self, y, sample_weight, loss, penalty, fit_intercept)
+
     def matvec(self, w, b=0.0):
-        """``X @ w + b`` in float64 (computed in the data's precision), persisted."""
+        """``X @ w + b`` in float64 (computed in the data's precision), persisted.
+
+        ``w`` of shape ``(n_features,)`` gives a row vector of shape
+        ``(n_samples,)``; of shape ``(n_features, K)`` (``b`` a scalar or of
+        shape ``(K,)``), the ``(n_samples, K)`` scores of a K-output model.
+        """
         w = np.asarray(w, dtype=np.float64)
-        p = _row_blockwise(_block_matvec, None, self.X, w=w, b=float(b))
+        if w.ndim == 1:
+            p = _row_blockwise(_block_matvec, None, self.X, w=w, b=float(b))
+        else:
+            b = np.broadcast_to(np.asarray(b, dtype=np.float64), (w.shape[1],))
+            p = _row_blockwise(_block_matvec, ("rows", w.shape[1]), self.X, w=w,
+                               b=np.array(b))
         return RowVector.of(p.persist())
 
     def rmatvec(self, r):
-        """``X.T @ r`` in float64 (a NumPy vector); ``r`` a dask array."""
-        return _sum_blocks(_row_blockwise(
-            _block_rmatvec_row, self.n_features, self.X, r.rechunk((self.X.chunks[0],))
-        ))
-
-
-def _block_rmatvec_row(X, r):
-    return _block_rmatvec(X, r)[None, :]
+        """``X.T @ r`` in float64, a NumPy array: ``r`` a dask array of shape
+        ``(n_samples,)`` or ``(n_samples, K)`` (then ``(n_features, K)``)."""
+        r = r.rechunk((self.X.chunks[0],) + ((-1,) if r.ndim == 2 else ()))
+        width = self.n_features * (r.shape[1] if r.ndim == 2 else 1)
+        total = _sum_blocks(_row_blockwise(_block_rmatvec_row, width, self.X, r))
+        return total.reshape((self.n_features,) + r.shape[1:])
 
 
 class DaskProblem:
     """:class:`skgd._modes.Problem` with row vectors as dask arrays.
 
     ``y`` and ``sample_weight`` are float64 dask arrays chunked as the rows of
-    ``data.X``.  Every row trains (early stopping is not supported).
+    ``data.X``, persisted here (every block computation of the fit reads
+    them).  Every row trains (early stopping is not supported).
     """
 
     def __init__(self, data, y, sample_weight, loss, penalty, fit_intercept):
         self.data = data
-        self.y = y
-        self.sample_weight = sample_weight
+        self.y = y.astype(np.float64).persist()
+        self.sample_weight = sample_weight.astype(np.float64).persist()
         self.loss = loss
         self.penalty = penalty
         self.fit_intercept = fit_intercept
@@ -264,7 +305,8 @@ class DaskProblem:
     n_outputs = 1
 
     def runner_types(self):
-        """Batch mode only: the dask batch runner."""
+        """No stochastic runner (:meth:`DaskBackend.check_supported` refuses
+        those modes); the batch runner with per-block reductions."""
         return None, DaskBatchRunner
 
 
@@ -341,241 +383,119 @@ class DaskBatchRunner(BatchRunner):
 
 
 # ----------------------------------------------------------------------
-# input checks
-def _as_dask_vector(v, chunks, name, n):
-    """A 1-D dask array of length ``n`` chunked as ``chunks``."""
-    import dask.array as da
+# the backend: checks of dask input
+class DaskBackend:
+    """Dask arrays and DataFrames: the rows stay on the workers.
 
-    if hasattr(v, "to_dask_array"):  # dask Series / DataFrame
-        v = v.to_dask_array(lengths=True)
-    if not is_dask_collection(v):
-        v = da.from_array(np.asarray(v))
-    elif any(np.isnan(c) for c in v.chunks[0]):
-        v = v.compute_chunk_sizes()
-    if v.ndim == 2 and v.shape[1] == 1:
-        v = v[:, 0]
-    if v.ndim != 1:
-        raise ValueError(f"{name} should be a 1d array, got an array of shape "
-                         f"{v.shape} instead.")
-    if v.shape[0] != n:
-        raise ValueError(f"Found input variables with inconsistent numbers of "
-                         f"samples: [{n}, {v.shape[0]}] ({name})")
-    return v.rechunk((chunks,))
-
-
-def _check_dask_input(est, X, y, sample_weight):
-    """Validate and persist ``X``; align ``y`` and ``sample_weight`` with its
-    row blocks.  Sets ``n_features_in_`` (and ``feature_names_in_``)."""
-    import dask.array as da
-
-    # a dask DataFrame's _meta is an empty pandas DataFrame with its columns
-    feature_names = _get_feature_names(X._meta) if hasattr(X, "columns") else None
-    if hasattr(X, "to_dask_array"):  # dask DataFrame
-        X = X.to_dask_array(lengths=True)
-    if not isinstance(X, da.Array):
-        raise TypeError(f"X should be a dask array or dask DataFrame, got {type(X)}")
-    if X.ndim != 2:
-        raise ValueError(
-            f"Expected a 2D array, got a {X.ndim}D dask array instead. Reshape your "
-            "data either using array.reshape(-1, 1) if your data has a single "
-            "feature or array.reshape(1, -1) if it contains a single sample."
-        )
-    if X.dtype not in (np.float64, np.float32):
-        X = X.astype(np.float64)
-    if X.numblocks[1] > 1:
-        X = X.rechunk({1: -1})
-    X = X.persist()
-    if any(np.isnan(c) for c in X.chunks[0]):
-        X = X.compute_chunk_sizes()
-    n, d = X.shape
-    if n < 1:
-        raise ValueError(f"Found array with 0 sample(s) (shape=({n}, {d})) while a "
-                         "minimum of 1 is required.")
-    if d < 1:
-        raise ValueError(f"Found array with 0 feature(s) (shape=({n}, {d})) while a "
-                         "minimum of 1 is required.")
-    est.n_features_in_ = d
-    if feature_names is not None:
-        est.feature_names_in_ = feature_names
-    elif hasattr(est, "feature_names_in_"):
-        del est.feature_names_in_
-    chunks = X.chunks[0]
-    y = _as_dask_vector(y, chunks, "y", n)
-    if sample_weight is None:
-        sample_weight = da.ones(n, chunks=(chunks,), dtype=np.float64)
-    elif np.ndim(sample_weight) == 0 and not is_dask_collection(sample_weight):
-        sample_weight = da.full(n, float(sample_weight), chunks=(chunks,),
-                                dtype=np.float64)
-    else:
-        sample_weight = _as_dask_vector(sample_weight, chunks, "sample_weight", n)
-        sample_weight = sample_weight.astype(np.float64)
-    if not is_classifier(est):
-        y = y.astype(np.float64)
-    return X, y.persist(), sample_weight.persist()
-
-
-# ----------------------------------------------------------------------
-def fit_dask_batch(estimator, X, y, sample_weight=None, coef_init=None,
-                   intercept_init=None):
-    """Fit ``estimator`` (``mode="batch"``) on dask arrays, block-wise on the workers.
-
-    The result equals ``estimator.fit(X.compute(), y.compute(), ...)`` up to
-    the rounding of the sums over rows.  ``X`` is persisted once and never
-    gathered on the client; per iteration only the per-block partial sums
-    (``n_blocks x (n_features + 1)`` numbers, or their total) travel back.
-    Dense or scipy.sparse chunks; ``early_stopping`` is not supported.
-
-    Parameters
-    ----------
-    estimator : GDClassifier or GDRegressor
-        With ``mode="batch"`` and ``early_stopping=False``.
-    X : dask array or dask DataFrame of shape (n_samples, n_features)
-        Training data (dense chunks; float32 stays float32).
-    y : dask array or array-like of shape (n_samples,)
-        Targets.
-    sample_weight : dask array, array-like or float, default=None
-        Weights of the samples.
-    coef_init, intercept_init : ndarray, default=None
-        Initial weights, as for ``fit``.
-
-    Returns
-    -------
-    estimator
-        The fitted estimator.
+    The methods are those of :class:`skgd._backends.InMemoryBackend`, with
+    the errors of scikit-learn's checks; each check is one dask computation
+    of a few numbers.
     """
-    estimator._validate_params()
-    if estimator.mode != "batch":
-        raise ValueError(
-            f"Dask input needs mode='batch' (got mode={estimator.mode!r}): batch "
-            "mode sums the gradient over the blocks on the workers. Use "
-            "mode='batch', or dask_ml.wrappers.Incremental(estimator) to stream "
-            "the blocks through partial_fit in sgd or minibatch mode."
-        )
-    estimator._validate_for_fit(for_partial_fit=False)
-    if estimator.early_stopping:
-        raise ValueError(
-            "early_stopping is not supported with dask input: hold out a "
-            "validation set yourself, or use numpy input."
-        )
-    coef_init, intercept_init = estimator._reset_for_fit(coef_init, intercept_init)
-    X, y, sample_weight = _check_dask_input(estimator, X, y, sample_weight)
-    if is_classifier(estimator):
-        _fit_classifier(estimator, X, y, sample_weight, coef_init, intercept_init)
-    else:
-        _fit_regressor(estimator, X, y, sample_weight, coef_init, intercept_init)
-    estimator._warn_convergence(estimator.max_iter)
-    return estimator
 
+    def check_supported(self, est):
+        if est.mode != "batch":
+            raise ValueError(
+                f"Dask input needs mode='batch' (got mode={est.mode!r}): batch "
+                "mode sums the gradient over the blocks on the workers. Use "
+                "mode='batch', or dask_ml.wrappers.Incremental(estimator) to "
+                "stream the blocks through partial_fit in sgd or minibatch mode."
+            )
+        if est.early_stopping:
+            raise ValueError(
+                "early_stopping is not supported with dask input: hold out a "
+                "validation set yourself, or use numpy input."
+            )
 
-def _initial_checks(X, y, sample_weight, classify):
-    """One pass: finiteness of X, y, weights, and the classes of y."""
-    import dask
-    import dask.array as da
+    def validate(self, est, X, y, y_numeric=False):
+        """``X`` persisted (float32 or float64, one chunk along the features),
+        ``y`` aligned with its row blocks and persisted; both checked finite
+        (``y`` when numeric).  Sets ``n_features_in_`` and
+        ``feature_names_in_``."""
+        import dask
+        import dask.array as da
 
-    x_ok = da.blockwise(_block_check, "i", X, "ij", adjust_chunks={"i": 1},
-                        dtype=bool, concatenate=True).all()
-    sw_ok = da.isfinite(sample_weight).all()
-    sw_nonzero = (sample_weight != 0).any()
-    todo = [x_ok, sw_ok, sw_nonzero]
-    if classify:
-        todo.append(da.unique(y, return_counts=True))
-    else:
-        todo.append(da.isfinite(y).all())
-    out = dask.compute(*todo)
-    if not out[0]:
-        raise ValueError("Input X contains NaN or infinity.")
-    if not out[1]:
-        raise ValueError("Input sample_weight contains NaN or infinity.")
-    if not out[2]:
-        raise ValueError("Sample weights must contain at least one non-zero number.")
-    if not classify and not out[3]:
-        raise ValueError("Input y contains NaN or infinity.")
-    return out[3]
+        X = _dask_matrix(est, X, reset=True)
+        if X.dtype not in (np.float64, np.float32):
+            X = X.astype(np.float64)
+        X = X.persist()
+        if any(np.isnan(c) for c in X.chunks[0]):
+            X = X.compute_chunk_sizes()
+        n, d = X.shape
+        if n < 1:
+            raise ValueError(f"Found array with 0 sample(s) (shape=({n}, {d})) while "
+                             "a minimum of 1 is required.")
+        y = _dask_vector(y, X.chunks[0], "y", lazy=False)
+        if y_numeric:
+            y = y.astype(np.float64)
+        checks = [da.blockwise(_block_check, "i", X, "ij", adjust_chunks={"i": 1},
+                               dtype=bool, concatenate=True).all()]
+        if y_numeric:
+            checks.append(da.isfinite(y).all())
+        finite = dask.compute(*checks)
+        if not finite[0]:
+            raise ValueError("Input X contains NaN or infinity.")
+        if not all(finite[1:]):
+            raise ValueError("Input y contains NaN or infinity.")
+        return X, y.persist()
 
+    def classes(self, y):
+        import dask.array as da
 
-def _fit_problem_dask(est, data, y, sample_weight, k, ctx):
-    """``BaseGD._fit_problem`` in batch mode, on dask arrays."""
-    loss = est._loss()
-    problem = DaskProblem(data, y, sample_weight, loss, est._penalty(),
-                          est.fit_intercept)
-    schedule = est._schedule(loss)
-    runner = est._make_runner(problem, schedule, k, None, False,
-                              batch_runner=DaskBatchRunner)
-    return est._run_problem(runner, problem, schedule, k, est.max_iter, None, None,
-                            ctx)
+        classes = np.asarray(da.unique(y).compute())
+        check_classification_targets(classes)
+        return classes
 
+    def check_sample_weight(self, sample_weight, X, allow_all_zero_weights=False):
+        """Float64 weights aligned with the row blocks of ``X``, persisted."""
+        import dask
+        import dask.array as da
 
-def _fit_classifier(est, X, y, sample_weight, coef_init, intercept_init):
-    import dask.array as da
-
-    classes, counts = _initial_checks(X, y, sample_weight, classify=True)
-    check_classification_targets(classes)
-    n_classes = len(classes)
-    if n_classes < 2:
-        raise ValueError(
-            "The number of classes has to be greater than one; got "
-            f"{n_classes} class"
-        )
-    est.classes_ = classes
-    n_outputs = 1 if n_classes == 2 else n_classes
-    est._init_weights(n_outputs, X, coef_init, intercept_init)
-    if isinstance(est.class_weight, str):  # 'balanced', as compute_class_weight
-        counts = np.asarray(counts, dtype=np.float64)
-        cw = counts.sum() / (n_classes * counts)
-    else:
-        cw = est._dict_class_weight(classes)
-    est._expanded_class_weight = cw
-    data = DaskData(X)
-    ctx, tasks = est._open_tasks(X, y, sample_weight, n_outputs, est.max_iter)
-    results = []
-    for k in range(n_outputs):
-        label, w_pos, w_neg = est._one_vs_rest(k, cw)
-        pos = y == label
-        y_k = da.where(pos, 1.0, -1.0).astype(np.float64).persist()
-        if w_pos == w_neg:
-            # the same numbers as with where(pos, ...), and a graph (hence a
-            # name) that does not depend on k: L is estimated once
-            s_k = sample_weight * np.float64(w_pos)
+        n, chunks = X.shape[0], (X.chunks[0],)
+        if sample_weight is None:
+            return da.ones(n, chunks=chunks, dtype=np.float64)
+        if np.ndim(sample_weight) == 0 and not is_dask_collection(sample_weight):
+            s = da.full(n, float(sample_weight), chunks=chunks, dtype=np.float64)
         else:
-            s_k = sample_weight * da.where(pos, w_pos, w_neg)
-        s_k = s_k.persist()
-        if n_outputs > 1:
-            tasks[k].call_on_fit_task_begin(estimator=est, X=X, y=y)
-        results.append(_fit_problem_dask(est, data, y_k, s_k, k, tasks[k]))
-        if n_outputs > 1:
-            tasks[k].call_on_fit_task_end(estimator=est, X=X, y=y)
-        del y_k, s_k
-    est._finish_fit(results, X, y, sample_weight, ctx)
+            s = _dask_vector(sample_weight, X.chunks[0], "sample_weight", lazy=False)
+            s = s.astype(np.float64)
+        s = s.persist()
+        finite, nonzero = dask.compute(da.isfinite(s).all(), (s != 0).any())
+        if not finite:
+            raise ValueError("Input sample_weight contains NaN or infinity.")
+        if not (nonzero or allow_all_zero_weights):
+            raise ValueError(
+                "Sample weights must contain at least one non-zero number."
+            )
+        return s
+
+    def balanced_class_weight(self, classes, y):
+        """``n_samples / (n_classes * count(class))``, as
+        :func:`sklearn.utils.class_weight.compute_class_weight`; the counts
+        are computed on the workers (``classes`` are the labels of ``y``)."""
+        import dask.array as da
+
+        labels, counts = da.unique(y, return_counts=True)
+        labels, counts = np.asarray(labels.compute()), np.asarray(counts.compute())
+        counts = counts[np.searchsorted(labels, classes)].astype(np.float64)
+        return counts.sum() / (len(classes) * counts)
+
+    def data(self, X, mode):
+        return DaskData(X)
 
 
-def _fit_regressor(est, X, y, sample_weight, coef_init, intercept_init):
-    _initial_checks(X, y, sample_weight, classify=False)
-    est._init_weights(1, X, coef_init, intercept_init)
-    data = DaskData(X)
-    ctx = est._init_callback_context(max_subtasks=est.max_iter)
-    ctx.call_on_fit_task_begin(
-        estimator=est, X=X, y=y, metadata={"sample_weight": sample_weight}
-    )
-    result = _fit_problem_dask(est, data, y, sample_weight, 0, ctx)
-    est._finish_fit([result], X, y, sample_weight, ctx)
-
-
-# ----------------------------------------------------------------------
-# prediction: lazy, one task per row block
-def _block_predict(X, estimator, method):
-    """``estimator.<method>(X)`` on one row block (a NumPy or sparse block)."""
-    return getattr(estimator, method)(X)
-
-
-def _prediction_input(est, X):
-    """``X`` as a 2-D dask array with one chunk along the features, checked
-    against the fit (number of features, feature names) without computing it."""
+def _dask_matrix(est, X, reset):
+    """``X`` as a 2-D dask array with one chunk along the features, its
+    columns checked (``reset=False``: against the fit) or recorded
+    (``n_features_in_``, ``feature_names_in_``) by scikit-learn's
+    ``validate_data`` on an empty array of its columns, without computing
+    ``X``; a dask DataFrame's row-block sizes are computed only with
+    ``reset`` (a fit needs them)."""
     import dask.array as da
 
     frame = hasattr(X, "to_dask_array")  # dask DataFrame: its _meta has columns
     meta = X._meta if frame else None
     if frame:
-        X = X.to_dask_array()  # row blocks of unknown sizes: nothing computed
+        X = X.to_dask_array(lengths=True if reset else None)
     if not isinstance(X, da.Array):
         raise TypeError(f"X should be a dask array or dask DataFrame, got {type(X)}")
     if X.ndim != 2:
@@ -586,11 +506,55 @@ def _prediction_input(est, X):
         )
     if meta is None:
         meta = np.empty((0, X.shape[1]), dtype=X.dtype)
-    # scikit-learn's own checks (and messages), on an empty array of X's columns
-    validate_data(est, meta, reset=False, dtype=None, ensure_min_samples=0)
+    validate_data(est, meta, reset=reset, dtype=None, ensure_min_samples=0)
     if X.numblocks[1] > 1:
         X = X.rechunk({1: -1})
     return X
+
+
+def _dask_vector(v, row_chunks, name, lazy):
+    """``v`` (dask, NumPy or array-like) as a 1-D dask array with the row
+    blocks ``row_chunks`` of ``X``.
+
+    ``lazy`` (prediction): nothing is computed, and row blocks of unknown
+    sizes (a dask DataFrame's partitions) are accepted when ``v`` has as
+    many blocks.  Otherwise (a fit) unknown sizes of ``v`` are computed.
+    """
+    import dask.array as da
+
+    if hasattr(v, "to_dask_array"):  # dask Series
+        v = v.to_dask_array(lengths=None if lazy else True)
+    if not is_dask_collection(v):
+        v = np.asarray(v)
+    elif not lazy and any(np.isnan(c) for c in v.chunks[0]):
+        v = v.compute_chunk_sizes()
+    if v.ndim == 2 and v.shape[1] == 1:
+        v = v[:, 0]
+    if v.ndim != 1:
+        raise ValueError(f"{name} should be a 1d array, got an array of shape "
+                         f"{v.shape} instead.")
+    n = sum(row_chunks)
+    if np.isnan(n) or np.isnan(v.shape[0]):
+        if is_dask_collection(v) and v.numblocks == (len(row_chunks),):
+            return v
+        raise ValueError(
+            f"X has row blocks of unknown sizes (a dask DataFrame?) and {name} "
+            "is not split into the same blocks: pass X.to_dask_array(lengths=True), "
+            f"or {name} as a dask Series of the same partitions."
+        )
+    if v.shape[0] != n:
+        raise ValueError(f"Found input variables with inconsistent numbers of "
+                         f"samples: [{int(n)}, {v.shape[0]}] ({name})")
+    if is_dask_collection(v):
+        return v.rechunk((row_chunks,))
+    return da.from_array(v, chunks=(row_chunks,))
+
+
+# ----------------------------------------------------------------------
+# prediction: lazy, one task per row block
+def _block_predict(X, estimator, method):
+    """``estimator.<method>(X)`` on one row block (a NumPy or sparse block)."""
+    return getattr(estimator, method)(X)
 
 
 def predict_dask(estimator, X, method):
@@ -616,7 +580,7 @@ def predict_dask(estimator, X, method):
     dask array of shape (n_samples,) or (n_samples, n_classes)
     """
     check_is_fitted(estimator)
-    X = _prediction_input(estimator, X)
+    X = _dask_matrix(estimator, X, reset=False)
     # the blocks are NumPy or sparse: the feature names, checked above, would
     # make each block's validate_data warn
     worker_estimator = copy.deepcopy(estimator)  # the model as of this call
@@ -628,37 +592,6 @@ def predict_dask(estimator, X, method):
     return X.map_blocks(_block_predict, worker_estimator, method,
                         chunks=(X.chunks[0], probe.shape[1:]), dtype=probe.dtype,
                         meta=probe[:0])
-
-
-def _aligned_vector(v, like, name):
-    """``v`` as a 1-D dask array chunked as the 1-D dask array ``like``."""
-    import dask.array as da
-
-    if hasattr(v, "to_dask_array"):  # dask Series
-        v = v.to_dask_array()
-    if not is_dask_collection(v):
-        v = np.asarray(v)
-    if v.ndim == 2 and v.shape[1] == 1:
-        v = v[:, 0]
-    if v.ndim != 1:
-        raise ValueError(f"{name} should be a 1d array, got an array of shape "
-                         f"{v.shape} instead.")
-    unknown = np.isnan(like.shape[0]) or np.isnan(v.shape[0])
-    if unknown:
-        # a dask DataFrame's partitions: only blocks of the same partitions align
-        if is_dask_collection(v) and v.numblocks == like.numblocks:
-            return v
-        raise ValueError(
-            f"X has row blocks of unknown sizes (a dask DataFrame?) and {name} "
-            "is not split into the same blocks: pass X.to_dask_array(lengths=True), "
-            f"or {name} as a dask Series of the same partitions."
-        )
-    if v.shape[0] != like.shape[0]:
-        raise ValueError(f"Found input variables with inconsistent numbers of "
-                         f"samples: [{like.shape[0]}, {v.shape[0]}] ({name})")
-    if is_dask_collection(v):
-        return v.rechunk(like.chunks)
-    return da.from_array(v, chunks=like.chunks)
 
 
 def score_dask(estimator, X, y, sample_weight=None):
@@ -685,10 +618,11 @@ def score_dask(estimator, X, y, sample_weight=None):
     import dask.array as da
 
     pred = predict_dask(estimator, X, "predict")
-    y = _aligned_vector(y, pred, "y")
+    y = _dask_vector(y, pred.chunks[0], "y", lazy=True)
     w = None
     if sample_weight is not None:
-        w = _aligned_vector(sample_weight, pred, "sample_weight").astype(np.float64)
+        w = _dask_vector(sample_weight, pred.chunks[0], "sample_weight", lazy=True)
+        w = w.astype(np.float64)
     if is_classifier(estimator):
         hit = (pred == y).astype(np.float64)
         return hit.mean() if w is None else (w * hit).sum() / w.sum()

@@ -84,11 +84,22 @@ class Data:
         # pickled (process-based joblib backends) as the matrix it views
         return (Data, (self.X,))
 
+    def problem(self, y, sample_weight, loss, penalty, fit_intercept, val_mask=None):
+        """The :class:`Problem` of these rows; ``val_mask`` (None: none)
+        marks the rows held out for early stopping."""
+        train = (np.arange(self.n_samples) if val_mask is None
+                 else np.flatnonzero(~val_mask))
+        return Problem(self, y, sample_weight, loss, penalty, fit_intercept, train)
+
     def matvec(self, w, b=0.0):
         """``X @ w + b`` in float64, the data read in their own precision.
 
         CSR data: summed in float64 on threads; dense data: NumPy's
-        product in the data's precision."""
+        product in the data's precision.  ``w`` of shape
+        ``(n_features, K)`` (``b`` a scalar or of shape ``(K,)``) gives the
+        ``(n_samples, K)`` products of a K-output model, one column at a time."""
+        if np.ndim(w) == 2:
+            return columnwise_matvec(self.matvec, w, b)
         if self.products is not None:
             return self.products.matvec(w, _scalar(b))
         return matvec(self.X, w, b)
@@ -97,12 +108,32 @@ class Data:
         """``X.T @ r`` in float64, the data read in their own precision.
 
         CSR data: summed in float64 on threads; dense data: NumPy's
-        product in the data's precision."""
+        product in the data's precision.  ``r`` of shape ``(n_samples, K)``
+        gives the ``(n_features, K)`` products, one column at a time."""
+        if np.ndim(r) == 2:
+            return columnwise_rmatvec(self.rmatvec, r)
         if self.products is not None:
             return self.products.rmatvec(r)
         if self._XT is None:  # a transposed view (no copy), made once
             self._XT = self.X.T
         return rmatvec_transposed(self._XT, r)
+
+
+def columnwise_matvec(matvec, W, b):
+    """``X @ W + b`` (``n_samples x K``) from the one-vector product
+    ``matvec(w, b)``, column by column (each column as that product gives it)."""
+    W = np.asarray(W, dtype=np.float64)
+    b = np.broadcast_to(np.asarray(b, dtype=np.float64), (W.shape[1],))
+    return np.column_stack([matvec(np.ascontiguousarray(W[:, c]), float(b[c]))
+                            for c in range(W.shape[1])])
+
+
+def columnwise_rmatvec(rmatvec, R):
+    """``X.T @ R`` (``n_features x K``) from the one-vector product
+    ``rmatvec(r)``, column by column."""
+    R = np.asarray(R, dtype=np.float64)
+    return np.column_stack([rmatvec(np.ascontiguousarray(R[:, c]))
+                            for c in range(R.shape[1])])
 
 
 def _scalar(b):

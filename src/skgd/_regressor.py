@@ -4,17 +4,15 @@ import numpy as np
 from sklearn.base import RegressorMixin
 from sklearn.metrics import r2_score
 from sklearn.utils.extmath import safe_sparse_dot
-from sklearn.utils.validation import (
-    check_is_fitted,
-    validate_data,
-)
+from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._backends import IN_MEMORY, backend_for
 from ._base import BaseGD
-from ._compat import StrOptions, _fit_context, check_sample_weight
-from ._dask import fit_dask_batch, is_dask_collection, predict_dask, score_dask
+from ._compat import StrOptions, _fit_context
+from ._dask import is_dask_collection, predict_dask, score_dask
 from ._losses import REGRESSION_LOSSES
 from ._transaction import keep_state_on_error
-from ._validation import check_sparse_structure, float_dtypes
+from ._validation import float_dtypes
 
 
 class GDRegressor(RegressorMixin, BaseGD):
@@ -276,17 +274,12 @@ class GDRegressor(RegressorMixin, BaseGD):
             Fitted estimator.
         """
         self._validate_for_fit(for_partial_fit=False)
-        if is_dask_collection(X):
-            return fit_dask_batch(self, X, y, sample_weight=sample_weight,
-                                  coef_init=coef_init, intercept_init=intercept_init)
+        backend = backend_for(X)  # in memory, or dask
+        backend.check_supported(self)
         coef_init, intercept_init = self._reset_for_fit(coef_init, intercept_init)
-        X, y = validate_data(
-            self, X, y, accept_sparse="csr", dtype=float_dtypes(X),
-            order="C", accept_large_sparse=True, y_numeric=True,
-        )
-        check_sparse_structure(X)
+        X, y = backend.validate(self, X, y, y_numeric=True)
         self._fit_chunk(X, y, sample_weight, self.max_iter, coef_init, intercept_init,
-                        partial=False)
+                        partial=False, backend=backend)
         self._warn_convergence(self.max_iter)
         return self
 
@@ -312,26 +305,22 @@ class GDRegressor(RegressorMixin, BaseGD):
         first = not hasattr(self, "_standard_coef")
         if first:
             self._validate_for_fit(for_partial_fit=True)
-        X, y = validate_data(
-            self, X, y, accept_sparse="csr", dtype=float_dtypes(X),
-            order="C", accept_large_sparse=True, y_numeric=True, reset=first,
-        )
-        check_sparse_structure(X)
+        X, y = IN_MEMORY.validate(self, X, y, y_numeric=True, reset=first)
         if self._skip_chunk(X, sample_weight, first):
             return self
         self._fit_chunk(X, y, sample_weight, 1, None, None, partial=True)
         return self
 
     def _fit_chunk(self, X, y, sample_weight, max_iter, coef_init, intercept_init,
-                   partial):
+                   partial, backend=IN_MEMORY):
         if not hasattr(self, "_standard_coef"):
             self._init_weights(1, X, coef_init, intercept_init)
-        sample_weight = check_sample_weight(
+        sample_weight = backend.check_sample_weight(
             sample_weight, X, allow_all_zero_weights=self.early_stopping
         )
-        y = np.asarray(y, dtype=np.float64)
+        y = y.astype(np.float64, copy=False)
         val_mask = self._validation_split(y, sample_weight)
-        data = self._data(X)
+        data = backend.data(X, self.mode)
         seed = self._seeds(1)[0]
         ctx = self._init_callback_context(max_subtasks=max_iter)
         ctx.call_on_fit_task_begin(
