@@ -30,7 +30,7 @@ from sklearn.preprocessing import StandardScaler
 
 from skgd import GDClassifier, GDRegressor
 from skgd._losses import get_loss
-from skgd._modes import expected_smoothness
+from skgd._modes import DELTA_L_GROWTH, expected_smoothness
 
 NUMPY_1 = np.lib.NumpyVersion(np.__version__) < "2.0.0"
 
@@ -92,12 +92,23 @@ def _smoothness_oracle(X, sw, loss, alpha_l2, fit_intercept=True):
     """
     c = get_loss(loss).smoothness or 1.0
     n = len(X)
+
+    def top(delta):
+        Xt = np.column_stack([X, np.full(n, np.sqrt(delta))]) if fit_intercept else X
+        return np.linalg.eigvalsh(Xt.T @ (sw[:, None] * Xt) / n).max()
+
     delta = 1.0
     if fit_intercept:
         lam_w = np.linalg.eigvalsh(X.T @ (sw[:, None] * X) / n).max()
         delta = lam_w / sw.mean()
+        # above 1: the largest of delta, delta^(1/2), delta^(1/4), 1 that
+        # raises the top eigenvalue by at most DELTA_L_GROWTH
+        if delta > 1.0:
+            ok = [p for p in (1.0, 0.5, 0.25)
+                  if top(delta ** p) <= DELTA_L_GROWTH * top(1.0)]
+            delta = delta ** ok[0] if ok else 1.0
     Xt = np.column_stack([X, np.full(n, np.sqrt(delta))]) if fit_intercept else X
-    L = c * np.linalg.eigvalsh(Xt.T @ (sw[:, None] * Xt) / n).max() + alpha_l2
+    L = c * top(delta) + alpha_l2
     l_max = c * np.max(sw * np.einsum("ij,ij->i", Xt, Xt)) + alpha_l2
     return L, l_max, delta
 
