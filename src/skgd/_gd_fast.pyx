@@ -23,12 +23,14 @@ from cython cimport floating
 
 from skgd._loss_fast cimport CyLoss
 from skgd._optim_fast cimport (
+    N_SLOTS,
     SLOT_G,
     SLOT_LAST,
     STEP_GRADIENT,
     Optimizer,
-    opt_catch_up,
+    opt_catch_up_slot,
     opt_direction,
+    opt_direction_slot,
     passive_aggressive_step,
 )
 
@@ -365,40 +367,64 @@ cdef double caught_up_dot(WeightState st, const floating* x, const int32_t* idx,
     this update (exact for a constant step); it is then marked touched (its
     gathered gradient starts at 0) and listed in ``touched``.  One pass over
     the row, whose coordinates the rest of the update then finds in cache.
+
+    The arithmetic is that of ``set_v`` (same order), with the state's fields
+    in locals (as in ``add_row``): through ``st``, the norms would form a
+    chain through memory from one coordinate to the next.
     """
-    cdef Py_ssize_t j
+    cdef int kind = st.opt.kind
+    cdef Py_ssize_t j, nt = n_touched[0]
     cdef int kk
     cdef int64_t T = st.opt.n_steps, missed
-    cdef double p = 0.0, carry, pc, new
+    cdef double p = 0.0, carry, pc, new, old
+    cdef double* slots = &st.opt.slots[0, 0]
     cdef double* slot
+    cdef double* v = &st.v[0]
+    cdef double* avg_sum = &st.avg_sum[0]
+    cdef double avg_c = st.avg_c
+    cdef double sq_norm = st.sq_norm, l1_norm = st.l1_norm
+    cdef double wscale = st.wscale, w2 = st.wscale * st.wscale
+    cdef bint norms = st.penalty != PENALTY_NONE
+    cdef bint l1 = norms and st.l1_ratio > 0.0
+    cdef double l1_part = st.alpha * st.l1_ratio
+    cdef double l2_part = st.alpha * (1.0 - st.l1_ratio)
+    cdef double dT = <double> T
     # the slots of a sparse row are random accesses into a table larger than
     # the cache: ask for those a few entries ahead, so that their misses
     # overlap
     for kk in range(min(nnz, PREFETCH_AHEAD)):
-        SKGD_PREFETCH(&st.opt.slots[idx[kk], 0])
+        SKGD_PREFETCH(slots + idx[kk] * N_SLOTS)
     for kk in range(nnz):
         if kk + PREFETCH_AHEAD < nnz:
-            SKGD_PREFETCH(&st.opt.slots[idx[kk + PREFETCH_AHEAD], 0])
-            SKGD_PREFETCH(&st.v[idx[kk + PREFETCH_AHEAD]])
+            SKGD_PREFETCH(slots + idx[kk + PREFETCH_AHEAD] * N_SLOTS)
+            SKGD_PREFETCH(v + idx[kk + PREFETCH_AHEAD])
         if x[kk] == 0:
             continue
         j = idx[kk]
-        slot = &st.opt.slots[j, 0]
-        if <int64_t> slot[SLOT_LAST] != T:
+        slot = slots + j * N_SLOTS
+        if slot[SLOT_LAST] != dT:
             missed = T - 1 - <int64_t> slot[SLOT_LAST]
             if missed > 0:
-                carry = opt_catch_up(st.opt, j, missed, &pc)
-                new = st.v[j] - eta * carry
-                if st.penalty != PENALTY_NONE:
-                    new = prox_elastic_net(new, eta * pc * missed,
-                                           st.alpha * st.l1_ratio,
-                                           st.alpha * (1.0 - st.l1_ratio))
-                set_v(st, j, new, True)
-            slot[SLOT_LAST] = <double> T
+                carry = opt_catch_up_slot(st.opt, kind, slot, missed, &pc)
+                old = v[j]
+                new = old - eta * carry
+                if norms:
+                    new = prox_elastic_net(new, eta * pc * missed, l1_part, l2_part)
+                v[j] = new
+                if norms:
+                    sq_norm += w2 * (new * new - old * old)
+                    if l1:
+                        l1_norm += wscale * (fabs(new) - fabs(old))
+                if avg_c != 0.0:
+                    avg_sum[j] -= avg_c * (new - old)
+            slot[SLOT_LAST] = dT
             slot[SLOT_G] = 0.0
-            touched[n_touched[0]] = <int32_t> j
-            n_touched[0] += 1
-        p += st.v[j] * x[kk]
+            touched[nt] = <int32_t> j
+            nt += 1
+        p += v[j] * x[kk]
+    n_touched[0] = nt
+    st.sq_norm = sq_norm
+    st.l1_norm = l1_norm
     return p
 
 
@@ -406,8 +432,9 @@ cdef inline void gather_row(WeightState st, const floating* x, const int32_t* id
                             int nnz, double c) noexcept nogil:
     """Add ``c x`` to the gathered gradient of the row's coordinates."""
     cdef int kk
+    cdef double* g = &st.opt.slots[0, SLOT_G]
     for kk in range(nnz):
-        st.opt.slots[idx[kk], SLOT_G] += c * x[kk]
+        g[idx[kk] * N_SLOTS] += c * x[kk]
 
 
 cdef void optimizer_step(WeightState st, const int32_t* touched, Py_ssize_t nt,
@@ -421,24 +448,45 @@ cdef void optimizer_step(WeightState st, const int32_t* touched, Py_ssize_t nt,
         prox(z) = soft(z, tau alpha l1_ratio) / (1 + tau alpha (1 - l1_ratio)).
 
     The intercept (gradient ``gb``) is always touched and never penalised.
-    Requires ``wscale == 1``.
+    Requires ``wscale == 1``.  The arithmetic is that of ``set_v``, with the
+    state's fields in locals (see ``caught_up_dot``).
     """
+    cdef int kind = st.opt.kind
     cdef Py_ssize_t k, j, n_coef = st.v.shape[0]
-    cdef double d, pc, new
-    cdef double l1 = 0.0, l2 = 0.0
-    if st.penalty != PENALTY_NONE:
-        l1 = st.alpha * st.l1_ratio
-        l2 = st.alpha * (1.0 - st.l1_ratio)
+    cdef double d, pc, new, old
+    cdef double* slots = &st.opt.slots[0, 0]
+    cdef double* slot
+    cdef double* v = &st.v[0]
+    cdef double* avg_sum = &st.avg_sum[0]
+    cdef double avg_c = st.avg_c
+    cdef double sq_norm = st.sq_norm, l1_norm = st.l1_norm
+    cdef double wscale = st.wscale, w2 = st.wscale * st.wscale
+    cdef bint norms = st.penalty != PENALTY_NONE
+    cdef bint l1 = norms and st.l1_ratio > 0.0
+    cdef double l1_part = 0.0, l2_part = 0.0
+    if norms:
+        l1_part = st.alpha * st.l1_ratio
+        l2_part = st.alpha * (1.0 - st.l1_ratio)
     for k in range(nt):
         if k + PREFETCH_AHEAD < nt:
-            SKGD_PREFETCH(&st.opt.slots[touched[k + PREFETCH_AHEAD], 0])
-            SKGD_PREFETCH(&st.v[touched[k + PREFETCH_AHEAD]])
+            SKGD_PREFETCH(slots + touched[k + PREFETCH_AHEAD] * N_SLOTS)
+            SKGD_PREFETCH(v + touched[k + PREFETCH_AHEAD])
         j = touched[k]
-        d = opt_direction(st.opt, j, st.opt.slots[j, SLOT_G], &pc)
-        new = st.v[j] - eta * d
-        if st.penalty != PENALTY_NONE:
-            new = prox_elastic_net(new, eta * pc, l1, l2)
-        set_v(st, j, new, True)
+        slot = slots + j * N_SLOTS
+        d = opt_direction_slot(st.opt, kind, slot, slot[SLOT_G], &pc)
+        old = v[j]
+        new = old - eta * d
+        if norms:
+            new = prox_elastic_net(new, eta * pc, l1_part, l2_part)
+        v[j] = new
+        if norms:
+            sq_norm += w2 * (new * new - old * old)
+            if l1:
+                l1_norm += wscale * (fabs(new) - fabs(old))
+        if avg_c != 0.0:
+            avg_sum[j] -= avg_c * (new - old)
+    st.sq_norm = sq_norm
+    st.l1_norm = l1_norm
     if st.fit_intercept:
         d = opt_direction(st.opt, n_coef, gb * st.intercept_decay, &pc)
         st.intercept -= eta * d

@@ -64,11 +64,20 @@ cdef class Optimizer:
     # those of the update before (the catch-up of missed updates uses them)
     cdef double last_bias_1
     cdef double last_bias_2
+    # their reciprocals (set by begin_step: a multiplication per coordinate
+    # instead of a division)
+    cdef double inv_bias_1
+    cdef double inv_bias_2
+    cdef double inv_last_bias_1
+    cdef double inv_last_bias_2
     cdef double adam_ratio
     # powers beta ** k for k < N_POWERS, per decay (momentum, beta_1,
     # beta_2, rho, beta_1 / sqrt(beta_2)): the lazy catch-up looks them up
     # instead of calling pow
     cdef double[:, ::1] powers
+    # geometric sums base + ... + base ** k for k < N_POWERS, per decay (the
+    # same rows), computed by the formula of opt_geometric from the powers
+    cdef double[:, ::1] geoms
 
     cdef void begin_step(self) noexcept nogil
 
@@ -88,6 +97,8 @@ cdef inline double opt_geometric(Optimizer self, int which, double base,
     """``base + base ** 2 + ... + base ** k`` (0 for ``k <= 0``)."""
     if k <= 0:
         return 0.0
+    if k < N_POWERS:
+        return self.geoms[which, k]
     if base == 1.0:
         return <double> k
     return base * (1.0 - opt_decay(self, which, base, k)) / (1.0 - base)
@@ -105,22 +116,28 @@ cdef inline double opt_catch_up(Optimizer self, Py_ssize_t j, int64_t missed,
     computed (after ``begin_step``), so that they see the weight the
     dense formulation has.
     """
-    cdef double* slot = &self.slots[j, 0]
+    return opt_catch_up_slot(self, self.kind, &self.slots[j, 0], missed, precond)
+
+
+cdef inline double opt_catch_up_slot(Optimizer self, int kind, double* slot,
+                                     int64_t missed, double* precond) noexcept nogil:
+    """:func:`opt_catch_up` on the coordinate whose row of slots is ``slot``
+    (``kind`` is ``self.kind``: a pass that calls it in a loop reads it once)."""
     cdef double mj = slot[SLOT_M], sj = slot[SLOT_S], missed_sum = 0.0
     precond[0] = 1.0
     if missed <= 0:
         return 0.0
-    if self.kind == OPT_MOMENTUM or self.kind == OPT_NESTEROV:
+    if kind == OPT_MOMENTUM or kind == OPT_NESTEROV:
         # update k = 1 .. missed moved by beta^k m (Nesterov: beta^(k+1) m)
         missed_sum = mj * opt_geometric(self, 0, self.momentum, missed)
-        if self.kind == OPT_NESTEROV:
+        if kind == OPT_NESTEROV:
             missed_sum *= self.momentum
         slot[SLOT_M] = mj * opt_decay(self, 0, self.momentum, missed)
         return missed_sum
-    if self.kind == OPT_ADAGRAD:
+    if kind == OPT_ADAGRAD:
         precond[0] = 1.0 / (sqrt(sj) + self.eps)
         return 0.0
-    if self.kind == OPT_RMSPROP:
+    if kind == OPT_RMSPROP:
         sj *= opt_decay(self, 3, self.rho, missed)
         slot[SLOT_S] = sj
         precond[0] = 1.0 / (sqrt(sj) + self.eps)
@@ -128,48 +145,56 @@ cdef inline double opt_catch_up(Optimizer self, Py_ssize_t j, int64_t missed,
     # Adam: update k moved by beta_1^k m_hat / sqrt(beta_2^k s_hat), with
     # the bias corrections of the last update and eps left out
     if sj > 0.0:
-        missed_sum = ((mj / self.last_bias_1) / sqrt(sj / self.last_bias_2)
+        missed_sum = ((mj * self.inv_last_bias_1) / sqrt(sj * self.inv_last_bias_2)
                       * opt_geometric(self, 4, self.adam_ratio, missed))
     slot[SLOT_M] = mj * opt_decay(self, 1, self.beta_1, missed)
     sj *= opt_decay(self, 2, self.beta_2, missed)
     slot[SLOT_S] = sj
-    precond[0] = 1.0 / (sqrt(sj / self.last_bias_2) + self.eps)
+    precond[0] = 1.0 / (sqrt(sj * self.inv_last_bias_2) + self.eps)
     return missed_sum
+
 
 cdef inline double opt_direction(Optimizer self, Py_ssize_t j, double g,
                              double* precond) noexcept nogil:
     """The direction of coordinate ``j`` (caught up, :meth:`catch_up`) for
     gradient ``g`` in the current update; its preconditioner into
     ``precond``."""
-    cdef double* slot = &self.slots[j, 0]
+    return opt_direction_slot(self, self.kind, &self.slots[j, 0], g, precond)
+
+
+cdef inline double opt_direction_slot(Optimizer self, int kind, double* slot,
+                                      double g, double* precond) noexcept nogil:
+    """:func:`opt_direction` on the coordinate whose row of slots is ``slot``
+    (``kind`` is ``self.kind``)."""
+    # den: the reciprocal of the denominator (one division per coordinate)
     cdef double mj, sj, den
     precond[0] = 1.0
-    if self.kind == OPT_MOMENTUM or self.kind == OPT_NESTEROV:
+    if kind == OPT_MOMENTUM or kind == OPT_NESTEROV:
         mj = self.momentum * slot[SLOT_M] + (1.0 - self.momentum) * g
         slot[SLOT_M] = mj
-        if self.kind == OPT_NESTEROV:
+        if kind == OPT_NESTEROV:
             return self.momentum * mj + (1.0 - self.momentum) * g
         return mj
-    if self.kind == OPT_ADAGRAD:
+    if kind == OPT_ADAGRAD:
         sj = slot[SLOT_S] + g * g
         slot[SLOT_S] = sj
-        den = sqrt(sj) + self.eps
-        precond[0] = 1.0 / den
-        return g / den
-    if self.kind == OPT_RMSPROP:
+        den = 1.0 / (sqrt(sj) + self.eps)
+        precond[0] = den
+        return g * den
+    if kind == OPT_RMSPROP:
         sj = self.rho * slot[SLOT_S] + (1.0 - self.rho) * g * g
         slot[SLOT_S] = sj
-        den = sqrt(sj) + self.eps
-        precond[0] = 1.0 / den
-        return g / den
+        den = 1.0 / (sqrt(sj) + self.eps)
+        precond[0] = den
+        return g * den
     # Adam
     mj = self.beta_1 * slot[SLOT_M] + (1.0 - self.beta_1) * g
     sj = self.beta_2 * slot[SLOT_S] + (1.0 - self.beta_2) * g * g
     slot[SLOT_M] = mj
     slot[SLOT_S] = sj
-    den = sqrt(sj / self.bias_2) + self.eps
-    precond[0] = 1.0 / den
-    return (mj / self.bias_1) / den
+    den = 1.0 / (sqrt(sj * self.inv_bias_2) + self.eps)
+    precond[0] = den
+    return (mj * self.inv_bias_1) * den
 
 
 cdef inline double passive_aggressive_step(int rule, double c, double loss_value,

@@ -75,11 +75,20 @@ cdef class Optimizer:
         self.bias_2 = 1.0
         self.last_bias_1 = 1.0
         self.last_bias_2 = 1.0
+        self.inv_bias_1 = self.inv_bias_2 = 1.0
+        self.inv_last_bias_1 = self.inv_last_bias_2 = 1.0
         k = np.arange(N_POWERS, dtype=np.float64)
         # the ratio of Adam's missed directions from one update to the next
         self.adam_ratio = beta_1 / sqrt(beta_2) if beta_2 > 0 else 0.0
-        self.powers = np.ascontiguousarray(np.vstack(
-            [momentum**k, beta_1**k, beta_2**k, rho**k, self.adam_ratio**k]))
+        bases = np.array([momentum, beta_1, beta_2, rho, self.adam_ratio])
+        powers = np.ascontiguousarray(np.vstack([base**k for base in bases]))
+        self.powers = powers
+        # opt_geometric's formula, term by term the same operations as in C
+        with np.errstate(divide="ignore", invalid="ignore"):
+            geoms = bases[:, None] * (1.0 - powers) / (1.0 - bases[:, None])
+        geoms[bases == 1.0] = k
+        geoms[:, 0] = 0.0
+        self.geoms = np.ascontiguousarray(geoms)
 
     def __reduce__(self):
         return (
@@ -125,6 +134,10 @@ cdef class Optimizer:
             self.last_bias_2 = self.bias_2
             self.bias_1 = 1.0 - pow(self.beta_1, <double> self.n_steps)
             self.bias_2 = 1.0 - pow(self.beta_2, <double> self.n_steps)
+            self.inv_bias_1 = 1.0 / self.bias_1
+            self.inv_bias_2 = 1.0 / self.bias_2
+            self.inv_last_bias_1 = 1.0 / self.last_bias_1
+            self.inv_last_bias_2 = 1.0 / self.last_bias_2
 
 def _rebuild(kind, momentum, beta_1, beta_2, rho, eps, m, s, last, n_steps):
     cdef Optimizer opt = Optimizer(kind, m.shape[0], momentum, beta_1, beta_2, rho,
