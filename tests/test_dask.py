@@ -34,7 +34,7 @@ def no_polish(monkeypatch):
     not get (it solves dense systems on the rows)."""
     import skgd._modes
 
-    monkeypatch.setattr(skgd._modes, "POLISH_MAX_FLOPS", 0)
+    monkeypatch.setattr(skgd._modes, "polish_fits", lambda *args: False)
 
 
 @pytest.fixture(scope="module")

@@ -354,25 +354,12 @@ def _nonsmooth_data(loss, source, n):
     return _classification(seed, n=n) if classify else _regression(seed, n=n)
 
 
-# Known defect (issue 7, item 2, open): a pure L1 penalty on the bundled
-# data (breast cancer's first 200 rows, 30 columns, separable; diabetes'
-# first 200 rows, 10 columns): the exact polish does not verify and the
-# continuation stops at a relative gap of 1.1e-1 (hinge, alpha=1e-4), 4.0e-3
-# (hinge, 1e-2), 1.1e-4 (epsilon_insensitive, 1e-4), 2.3e-4 (1e-2).
-_NONSMOOTH_KNOWN = {("hinge", "bundled"), ("epsilon_insensitive", "bundled")}
-
-
 def _nonsmooth_cases():
     for loss in ("hinge", "epsilon_insensitive"):
         for penalty in ("l1", "l2", "elasticnet"):
             for alpha in (1e-4, 1e-2):
                 for source in ("generated0", "generated1", "bundled"):
-                    marks = ()
-                    if penalty == "l1" and (loss, source) in _NONSMOOTH_KNOWN:
-                        marks = pytest.mark.xfail(
-                            reason="pure L1 on bundled data: the polish does not "
-                                   "verify (issue 7)", strict=True)
-                    yield pytest.param(loss, penalty, alpha, source, marks=marks)
+                    yield pytest.param(loss, penalty, alpha, source)
 
 
 @pytest.mark.parametrize("loss, penalty, alpha, source", list(_nonsmooth_cases()))

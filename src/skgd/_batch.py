@@ -16,7 +16,9 @@ things that do not depend on how the iterate was found:
 * :func:`polish`: on problems small enough for dense linear algebra, the
   exact optimum from an iterate close to it, by a primal-dual active-set
   (semismooth Newton) method on the optimality conditions, accepted only
-  when those conditions hold to ``POLISH_RTOL``.
+  when those conditions hold to ``POLISH_RTOL``; a piecewise-linear loss
+  with a pure L1 penalty is a linear program, solved by HiGHS and refined
+  on its active sets (:func:`_linear_program`).
 
 The optimality conditions, with ``u_i`` the dual variable of sample ``i``:
 
@@ -43,6 +45,23 @@ POLISH_RTOL = 1e-9
 #: kept to small problems (the 15 x 30 of scikit-learn's checks, a few
 #: hundred rows of a few features), where it costs milliseconds.
 POLISH_MAX_FLOPS = 2e5
+
+#: the linear-programming polish (a piecewise-linear loss with a pure L1
+#: penalty, :func:`_linear_program`) runs when ``n_rows * (n_features + 1)``
+#: is at most this: HiGHS took 0.02 s on 200 x 30 (breast cancer), 0.9 s on
+#: a dense 2000 x 50 epsilon-insensitive problem and 22 s on 10000 x 100
+POLISH_MAX_LP_ENTRIES = 1e5
+
+
+def polish_fits(n_rows, n_features, loss, penalty):
+    """Whether :func:`polish` runs on a problem of this size: the linear
+    program within ``POLISH_MAX_LP_ENTRIES``, the other routes within
+    ``POLISH_MAX_FLOPS``."""
+    if (staircase(loss, np.zeros(0)) is not None and penalty.l2_strength == 0.0
+            and penalty.l1_strength > 0.0):
+        return n_rows * (n_features + 1) <= POLISH_MAX_LP_ENTRIES
+    return n_rows * (n_features + 1) ** 2 <= POLISH_MAX_FLOPS
+
 
 #: active-set (Newton) iterations of the polish
 POLISH_MAX_ITER = 30
@@ -269,7 +288,8 @@ def polish(X, y, s, loss, penalty, fit_intercept, w, b):
     ``(w, b)``: without a penalty it often does not, and another rounding
     would give another point) and ``F`` is no higher than at ``(w, b)``;
     None otherwise, and when the problem is too large
-    (``POLISH_MAX_FLOPS``).
+    (:func:`polish_fits`).  A piecewise-linear loss with a pure L1 penalty
+    is solved as a linear program instead (:func:`_linear_program`).
     """
     with np.errstate(all="ignore"):
         # trial steps of the line searches may overflow: they are rejected
@@ -285,6 +305,9 @@ def _polish(X, y, s, loss, penalty, fit_intercept, w, b):
     f_start = sub.objective(w, p)
     if sub.stairs is None and penalty.l1_strength == 0.0:
         found = _newton(sub, w, b, p)
+    elif sub.stairs is not None and penalty.l2_strength == 0.0:
+        # a linear program (piecewise-linear loss, pure L1 penalty)
+        found = _linear_program(sub, f_start)
     else:
         found = _smoothing_path(sub, w, b, p)
     if found is None:
@@ -684,3 +707,72 @@ def _line_search(sub, loss, w, b, p, w_new, b_new):
             return wt, b + t * db, sub.predictions(wt, b + t * db)
         t *= 0.5
     return w, b, None
+
+
+#: the linear-programming polish accepts a vertex whose duality gap (of
+#: :func:`duality_gap`, from the solver's dual values) is at most this
+#: relative, when the active-set solve on it does not verify (a vertex of a
+#: non-unique optimum)
+POLISH_LP_GAP = 1e-9
+
+
+def _linear_program(sub, f_start):
+    """The optimum of a piecewise-linear loss with a pure L1 penalty, a
+    linear program, by HiGHS (:func:`scipy.optimize.linprog`).
+
+    Variables ``(w+, w-, b, xi)`` with ``w = w+ - w-``, ``w+, w- >= 0`` and
+    ``xi_i`` the loss of sample ``i``: ``min l1 sum(w+ + w-) + sum_i s_i
+    xi_i`` with ``xi_i >= t - y_i p_i`` (hinge, perceptron: ``t`` the
+    threshold), or ``xi_i >= |y_i - p_i| - epsilon`` (epsilon-insensitive),
+    and ``xi >= 0``.  The solver's dual values give ``u``; the point is then
+    refined by the exact solve on its active sets (:func:`_exact`, verified
+    to ``POLISH_RTOL``); a vertex that it does not verify is kept when its
+    duality gap is at most ``POLISH_LP_GAP`` times ``F``.
+    """
+    from scipy.optimize import linprog
+
+    X, y, s = sub.X, sub.y, sub.s
+    n, d = X.shape
+    l1 = sub.penalty.l1_strength
+    Xs = sp.csr_matrix(X, dtype=np.float64)
+    ones = sp.csr_matrix(np.ones((n, 1)))
+    eye = sp.identity(n, format="csr")
+    # the columns of p = X (w+ - w-) + b
+    P = sp.hstack([Xs, -Xs] + ([ones] if sub.fit_intercept else []), format="csr")
+    n_theta = P.shape[1]
+    if sub.loss.name == "epsilon_insensitive":
+        e = sub.loss.epsilon
+        # p - xi <= y + e and -p - xi <= e - y
+        A = sp.vstack([sp.hstack([P, -eye]), sp.hstack([-P, -eye])], format="csr")
+        rhs = np.concatenate([y + e, e - y])
+        signs = np.concatenate([np.ones(n), -np.ones(n)])
+    else:
+        # -y p - xi <= -t
+        A = sp.hstack([sp.diags(-y) @ P, -eye], format="csr")
+        rhs = np.full(n, -sub.loss.threshold)
+        signs = -y
+    cost = np.concatenate([np.full(2 * d, l1), np.zeros(n_theta - 2 * d), s])
+    bounds = ([(0, None)] * (2 * d) + [(None, None)] * (n_theta - 2 * d)
+              + [(0, None)] * n)
+    res = linprog(cost, A_ub=A, b_ub=rhs, bounds=bounds, method="highs")
+    if res.status != 0:
+        return None
+    z = res.x
+    w = z[:d] - z[d:2 * d]
+    b = float(z[2 * d]) if sub.fit_intercept else 0.0
+    # dual values lam >= 0 of the rows: s_i u_i = sum of lam * (the row's
+    # coefficient of p_i)
+    lam = -res.ineqlin.marginals
+    su = (signs * lam).reshape(-1, n).sum(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        u = np.where(s > 0, su / s, 0.0)
+    p = sub.predictions(w, b)
+    found, _ = _exact(sub, w, b, p, u)
+    if found is not None:
+        return found
+    f = sub.objective(w, p)
+    bound = duality_gap(sub.loss, y, s, u, f, sub.penalty, sub.fit_intercept,
+                        sub.rmatvec)
+    if bound is not None and bound[0] <= POLISH_LP_GAP * abs(f):
+        return w, b, p
+    return None

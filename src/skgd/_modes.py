@@ -20,7 +20,7 @@ estimator's epoch loop (``_base.py``) drives runners and never sees rows.
 import numpy as np
 import scipy.sparse as sp
 
-from ._batch import POLISH_MAX_FLOPS, duality_gap, polish
+from ._batch import duality_gap, polish, polish_fits
 from ._gd_fast import RowIndex, WeightState, run_epoch, shuffle
 from ._gd_fast import row_squared_norms as compiled_row_squared_norms
 from ._optimizers import STEP_RULES
@@ -825,13 +825,13 @@ class BatchRunner:
 
     def _polishable(self):
         """Whether the exact polish (:func:`skgd._batch.polish`) may run:
-        a full fit (not ``partial_fit``) on in-memory data of at most
-        ``POLISH_MAX_FLOPS`` rows times (columns + 1)^2, at most
+        a full fit (not ``partial_fit``) on in-memory data of a size
+        :func:`skgd._batch.polish_fits` accepts, at most
         ``MAX_POLISH_ATTEMPTS`` times."""
         pb = self.problem
-        size = len(pb.train) * (pb.data.n_features + 1) ** 2
         return (self.accelerate and type(pb.data) is Data
-                and size <= POLISH_MAX_FLOPS
+                and polish_fits(len(pb.train), pb.data.n_features, pb.loss,
+                                pb.penalty)
                 and self._polish_attempts < self.MAX_POLISH_ATTEMPTS)
 
     def _polish_step(self):
