@@ -34,7 +34,7 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from skgd import GDClassifier, GDRegressor
 
 TARGET = 1e-6
-TOLS = (1e-4, 1e-5, 1e-6, 1e-7, 1e-8, 1e-9, 1e-10, 1e-12)
+TOLS = (1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8, 1e-9, 1e-10, 1e-12)
 
 
 def squared_objective(X, y, alpha, coef, intercept):
