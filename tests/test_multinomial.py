@@ -318,6 +318,10 @@ def test_stochastic_dense_equals_csr(kw):
 def test_float32_close_to_float64(kw):
     X, y = _iris()
     params = dict(loss="log_loss", multi_class="multinomial", random_state=0, **kw)
+    if kw["mode"] == "batch":
+        # at the optimum (the iteration the default rule stops at depends on
+        # rounding: it differed by 3.5e-4 with NumPy 1.25's float32 BLAS)
+        params.update(tol=None, max_iter=300)
     b = GDClassifier(**params).fit(X.astype(np.float32), y)
     assert b.coef_.dtype == np.float32
     if kw["mode"] != "batch":
@@ -327,8 +331,10 @@ def test_float32_close_to_float64(kw):
         a = GDClassifier(**params).fit(X.astype(np.float32).astype(np.float64), y)
         assert_allclose(b.coef_, a.coef_, rtol=1e-6, atol=1e-6)
     else:
+        # float32 products: rounding of 6e-8 amplified by the conditioning
+        # (measured 2.6e-6 of max |coef| = 8.2)
         a = GDClassifier(**params).fit(X, y)
-        assert_allclose(b.coef_, a.coef_, rtol=1e-4, atol=1e-4)
+        assert_allclose(b.coef_, a.coef_, rtol=0, atol=1e-5 * np.abs(a.coef_).max())
 
 
 @pytest.mark.parametrize("kw", MODES)
