@@ -907,12 +907,7 @@ class BatchRunner:
         p_new = self._predictions_along(Xd, a, w_new, b_new)
         gw, gb, self.work_obj = self._gradient(w_new, p_new)
         g_new = np.append(gw, gb)
-        step, change = a * direction, g_new - g
-        sy = dot(step, change)
-        if sy > 1e-12 * dot(change, change):
-            self.memory.append((step, change, 1.0 / sy))
-            if len(self.memory) > self.MEMORY:
-                self.memory.pop(0)
+        lbfgs_remember(self.memory, a * direction, g_new - g, self.MEMORY)
         self.g = g_new
         self.grad_mapping_norm = float(np.sqrt(dot(g_new, g_new)))
         return w_new, b_new, p_new
@@ -1157,6 +1152,17 @@ def lbfgs_direction(memory, g):
     for (s_k, y_k, rho), c in zip(memory, reversed(coefs)):
         q = q + (c - rho * dot(y_k, q)) * s_k
     return q
+
+
+def lbfgs_remember(memory, step, change, size):
+    """Keep the curvature pair ``(step, change)`` of an L-BFGS step (the last
+    ``size`` pairs), unless its curvature ``step . change`` is not positive
+    enough to keep the inverse-Hessian estimate positive definite."""
+    sy = dot(step, change)
+    if sy > 1e-12 * dot(change, change):
+        memory.append((step, change, 1.0 / sy))
+        if len(memory) > size:
+            memory.pop(0)
 
 
 def stalled(history, tol, n_iter_no_change):

@@ -30,6 +30,7 @@ from ._modes import (
     Problem,
     StochasticRunner,
     lbfgs_direction,
+    lbfgs_remember,
     lipschitz_constant,
     normalised_weights,
     stalled,
@@ -59,7 +60,6 @@ class SoftmaxLoss:
     classification = True
     smoothness = 0.5
     scale_free = False
-    has_proba = True
 
     def loss(self, y, Z):
         """Per-row loss (log-sum-exp, stable)."""
@@ -80,28 +80,20 @@ class SoftmaxLoss:
         R *= s[:, None]
         return float(dot(s, self.loss(y, Z))), R
 
-    def predict_proba(self, decision):
-        return softmax(decision)
-
     def __repr__(self):
         return "SoftmaxLoss()"
 
 
 def class_scores(data, W, b):
-    """``X W' + b`` (``n_samples x K``, float64) for a :class:`Data`: one
-    product per class, in the data's own precision (no copy of ``X``)."""
-    W = np.asarray(W, dtype=np.float64)
-    b = np.broadcast_to(np.asarray(b, dtype=np.float64), (W.shape[0],))
-    Z = np.empty((data.n_samples, W.shape[0]))
-    for c in range(W.shape[0]):
-        Z[:, c] = data.matvec(np.ascontiguousarray(W[c]), float(b[c]))
-    return Z
+    """``X W' + b`` (``n_samples x K``, float64) for a :class:`Data`: the
+    data's products of a K-output model (one per class, in the data's own
+    precision, no copy of ``X``)."""
+    return data.matvec(np.asarray(W, dtype=np.float64).T, b)
 
 
 def class_gradients(data, R):
-    """``R' X`` (``K x n_features``): one product per class."""
-    return np.stack([data.rmatvec(np.ascontiguousarray(R[:, c]))
-                     for c in range(R.shape[1])])
+    """``R' X`` (``K x n_features``), by the data's K-output products."""
+    return data.rmatvec(R).T
 
 
 class SoftmaxProblem(Problem):
@@ -294,12 +286,7 @@ class SoftmaxBatchRunner:
         theta = self.theta + a * direction
         Z = self.Z + a * Zd
         self.obj, g_new = self._gradient(theta, Z)
-        step, change = a * direction, g_new - g
-        sy = dot(step, change)
-        if sy > 1e-12 * dot(change, change):
-            self.memory.append((step, change, 1.0 / sy))
-            if len(self.memory) > self.MEMORY:
-                self.memory.pop(0)
+        lbfgs_remember(self.memory, a * direction, g_new - g, self.MEMORY)
         self.g = g_new
         return theta, Z
 
