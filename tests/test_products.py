@@ -181,6 +181,52 @@ def test_one_and_two_threads_give_the_same_bits(layout, dtype):
         np.testing.assert_array_equal(p.rmatvec(r, n_threads=nt), out[1][1])
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_products_of_k_outputs(layout, dtype):
+    """``X @ W + b`` and ``X.T @ R`` of a K-output model (one pass over the
+    data): NumPy's float64 products of the same values; on CSR data each
+    column of ``X @ W + b`` is the one-vector product's, bit for bit."""
+    X = make_matrix(layout, dtype)
+    rng = np.random.default_rng(2)
+    K = 4
+    W, b, R = rng.standard_normal((X.shape[1], K)), rng.standard_normal(K), \
+        rng.standard_normal((X.shape[0], K))
+    A = X.toarray() if sp.issparse(X) else np.asarray(X)
+    A = A.astype(np.float64)
+    data = Data(X)
+    Z, G = data.matvec(W, b), data.rmatvec(R)
+    assert Z.shape == (X.shape[0], K) and G.shape == (X.shape[1], K)
+    assert Z.dtype == G.dtype == np.float64
+    rtol = 1e-12 if dtype == np.float64 or sp.issparse(X) else 1e-5
+    np.testing.assert_allclose(Z, A @ W + b, rtol=rtol, atol=rtol * np.abs(A @ W).max())
+    np.testing.assert_allclose(G, A.T @ R, rtol=rtol, atol=rtol * np.abs(A.T @ R).max())
+    # the per-block helpers of the dask backend give the same
+    np.testing.assert_array_equal(matvec(X, W, b), Z)
+    np.testing.assert_allclose(rmatvec_transposed(X.T, R), G, rtol=1e-12, atol=1e-12)
+    if sp.issparse(X) and data.products is not None:
+        for c in range(K):
+            np.testing.assert_array_equal(Z[:, c], data.matvec(W[:, c].copy(), b[c]))
+
+
+@pytest.mark.parametrize("layout", ["csr", "csr_unsorted"])
+def test_k_outputs_one_and_two_threads_give_the_same_bits(layout):
+    X, _ = large_matrix(layout)
+    p = Products.from_csr(X)
+    rng = np.random.default_rng(4)
+    W, R = rng.standard_normal((X.shape[1], 3)), rng.standard_normal((X.shape[0], 3))
+    ref = p.matvec(W, 0.5, n_threads=1), p.rmatvec(R, n_threads=1)
+    assert len(p._bounds_for(3)) - 1 >= 2  # several row blocks
+    for nt in (2, 3, 2 * MAX_BLOCKS):
+        np.testing.assert_array_equal(p.matvec(W, 0.5, n_threads=nt), ref[0])
+        np.testing.assert_array_equal(p.rmatvec(R, n_threads=nt), ref[1])
+    # the one- and the K-column products keep buffers of their own shapes
+    p.rmatvec(R[:, 0].copy())
+    shapes = sorted(buf.shape for buf in p._free_buffers)
+    assert shapes == sorted({buf.shape for buf in p._free_buffers})
+    np.testing.assert_array_equal(p.rmatvec(R), ref[1])
+
+
 def test_thread_count_follows_threadpoolctl():
     with threadpool_limits(1, user_api="openmp"):
         assert effective_n_threads() == 1

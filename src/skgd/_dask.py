@@ -52,8 +52,6 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._modes import (
     BatchRunner,
-    columnwise_matvec,
-    columnwise_rmatvec,
     matvec,
     power_iteration,
     rmatvec_transposed,
@@ -141,16 +139,12 @@ def _evaluate(tree, blocks):
 # per-block kernels (module level: they are shipped to the workers)
 def _block_matvec(X, w, b):
     """``X @ w + b`` of one block, as :meth:`skgd._modes.Data.matvec`
-    (``w`` of shape ``(n_features, K)``: one column at a time)."""
-    if w.ndim == 2:
-        return columnwise_matvec(lambda v, c: matvec(X, v, c), w, b)
+    (``w`` of shape ``(n_features, K)`` included)."""
     return matvec(X, w, b)
 
 
 def _block_rmatvec(X, r):
     """``X.T @ r`` of one block, as :meth:`skgd._modes.Data.rmatvec`."""
-    if r.ndim == 2:
-        return columnwise_rmatvec(lambda v: rmatvec_transposed(X.T, v), r)
     return rmatvec_transposed(X.T, r)
 
 

@@ -97,11 +97,9 @@ class Data:
         CSR data: summed in float64 on threads; dense data: NumPy's
         product in the data's precision.  ``w`` of shape
         ``(n_features, K)`` (``b`` a scalar or of shape ``(K,)``) gives the
-        ``(n_samples, K)`` products of a K-output model, one column at a time."""
-        if np.ndim(w) == 2:
-            return columnwise_matvec(self.matvec, w, b)
+        ``(n_samples, K)`` products of a K-output model, in one pass."""
         if self.products is not None:
-            return self.products.matvec(w, _scalar(b))
+            return self.products.matvec(w, b if np.ndim(w) == 2 else _scalar(b))
         return matvec(self.X, w, b)
 
     def rmatvec(self, r):
@@ -109,31 +107,12 @@ class Data:
 
         CSR data: summed in float64 on threads; dense data: NumPy's
         product in the data's precision.  ``r`` of shape ``(n_samples, K)``
-        gives the ``(n_features, K)`` products, one column at a time."""
-        if np.ndim(r) == 2:
-            return columnwise_rmatvec(self.rmatvec, r)
+        gives the ``(n_features, K)`` products, in one pass."""
         if self.products is not None:
             return self.products.rmatvec(r)
         if self._XT is None:  # a transposed view (no copy), made once
             self._XT = self.X.T
         return rmatvec_transposed(self._XT, r)
-
-
-def columnwise_matvec(matvec, W, b):
-    """``X @ W + b`` (``n_samples x K``) from the one-vector product
-    ``matvec(w, b)``, column by column (each column as that product gives it)."""
-    W = np.asarray(W, dtype=np.float64)
-    b = np.broadcast_to(np.asarray(b, dtype=np.float64), (W.shape[1],))
-    return np.column_stack([matvec(np.ascontiguousarray(W[:, c]), float(b[c]))
-                            for c in range(W.shape[1])])
-
-
-def columnwise_rmatvec(rmatvec, R):
-    """``X.T @ R`` (``n_features x K``) from the one-vector product
-    ``rmatvec(r)``, column by column."""
-    R = np.asarray(R, dtype=np.float64)
-    return np.column_stack([rmatvec(np.ascontiguousarray(R[:, c]))
-                            for c in range(R.shape[1])])
 
 
 def _scalar(b):
@@ -153,11 +132,15 @@ def matvec(X, w, b=0.0):
     (summed in float64, as :meth:`Data.matvec`), others through NumPy/SciPy
     (in X's precision).  One thread per block: these helpers run the
     blocks of dask arrays, whose scheduler already keeps the cores busy.
+    ``w`` of shape ``(n_features, K)`` (``b`` a scalar or ``K`` numbers)
+    gives the ``(n_samples, K)`` products of a K-output model.
     """
+    w = np.asarray(w, dtype=np.float64)
     if _compiled(X):
-        return Products.from_csr(X).matvec(w, _scalar(b), n_threads=1)
-    p = X @ w.astype(X.dtype, copy=False)
-    return np.asarray(p, dtype=np.float64).ravel() + b
+        return Products.from_csr(X).matvec(w, b if w.ndim == 2 else _scalar(b),
+                                           n_threads=1)
+    p = np.asarray(X @ w.astype(X.dtype, copy=False), dtype=np.float64)
+    return (p if w.ndim == 2 else p.ravel()) + b
 
 
 def rmatvec_transposed(XT, r):
@@ -166,12 +149,14 @@ def rmatvec_transposed(XT, r):
     The transpose of a CSR block goes through the compiled products of
     :mod:`skgd._products` (summed in float64, as :meth:`Data.rmatvec`),
     others through NumPy/SciPy (in X's precision); one thread per block, as
-    :func:`matvec`.
+    :func:`matvec`.  ``r`` of shape ``(n_samples, K)`` gives shape
+    ``(n_features, K)``.
     """
+    r = np.asarray(r, dtype=np.float64)
     if sp.issparse(XT) and _compiled(XT.T):
         return Products.from_csr(XT.T).rmatvec(r, n_threads=1)
-    out = XT @ r.astype(XT.dtype, copy=False)
-    return np.asarray(out, dtype=np.float64).ravel()
+    out = np.asarray(XT @ r.astype(XT.dtype, copy=False), dtype=np.float64)
+    return out if r.ndim == 2 else out.ravel()
 
 
 class Problem:

@@ -10,7 +10,11 @@ products: its BLAS is threaded already, and faster than a hand loop
 ``X.T @ r`` is summed over a fixed partition of the rows into blocks, each
 with its own buffer of partial sums, added in block order at the end.  The
 partition depends only on the shape and the row pointers of ``X``, so a
-result is the same, bit for bit, with any number of threads.
+result is the same, bit for bit, with any number of threads.  The products
+of a ``K``-output model (``w`` of shape ``(n_columns, K)``, ``r`` of shape
+``(n_rows, K)``) walk the matrix once for the ``K`` columns; ``X.T @ R``
+then takes its blocks from the shape of ``X`` and ``K`` (a block's buffer
+holds ``n_columns * K`` partial sums).
 """
 
 import numpy as np
@@ -68,11 +72,18 @@ class Products:
         nnz = int(indptr[-1])
         k = n_blocks(nnz, self.n_rows, self.n_columns)
         # blocks of about equal numbers of entries
-        bounds = np.searchsorted(indptr, np.arange(k + 1) * (nnz / k))
-        self.bounds = bounds.astype(np.int64)
-        self.bounds[0], self.bounds[-1] = 0, self.n_rows
+        self.bounds = self._row_blocks(k)
         self.parallel = nnz >= MIN_PARALLEL_WORK
         self._free_buffers = []
+        self._wide_bounds = {}
+
+    def _row_blocks(self, k):
+        """Bounds of ``k`` row blocks of about equal numbers of entries."""
+        nnz = int(self.indptr[-1])
+        bounds = np.searchsorted(self.indptr, np.arange(k + 1) * (nnz / k))
+        bounds = bounds.astype(np.int64)
+        bounds[0], bounds[-1] = 0, self.n_rows
+        return bounds
 
     @classmethod
     def from_csr(cls, X):
@@ -86,27 +97,63 @@ class Products:
         return effective_n_threads() if self.parallel else 1
 
     def matvec(self, w, b=0.0, n_threads=None):
-        """``X @ w + b``: ndarray of float64, shape (n_rows,)."""
+        """``X @ w + b``: ndarray of float64, shape (n_rows,); ``w`` of
+        shape (n_columns, K) (``b`` a scalar or K numbers) gives shape
+        (n_rows, K)."""
         w = np.ascontiguousarray(w, dtype=np.float64)
-        out = np.empty(self.n_rows)
         nt = self.n_threads() if n_threads is None else n_threads
+        if w.ndim == 2:
+            K = w.shape[1]
+            b = np.ascontiguousarray(np.broadcast_to(b, (K,)), dtype=np.float64)
+            out = np.empty((self.n_rows, K))
+            _products_fast.csr_matmat(self.data, self.indices, self.indptr, w, b,
+                                      out, nt)
+            return out
+        out = np.empty(self.n_rows)
         _products_fast.csr_matvec(self.data, self.indices, self.indptr, w, b, out, nt)
         return out
 
     def rmatvec(self, r, n_threads=None):
-        """``X.T @ r``: ndarray of float64, shape (n_columns,)."""
+        """``X.T @ r``: ndarray of float64, shape (n_columns,); ``r`` of
+        shape (n_rows, K) gives shape (n_columns, K)."""
         r = np.ascontiguousarray(r, dtype=np.float64)
-        out = np.zeros(self.n_columns)
-        if self.n_columns == 0 or self.n_rows == 0:
+        K = 1 if r.ndim == 1 else r.shape[1]
+        out = np.zeros((self.n_columns,) + r.shape[1:])
+        if self.n_columns == 0 or self.n_rows == 0 or K == 0:
             return out
         nt = self.n_threads() if n_threads is None else n_threads
-        try:  # list.pop and append are atomic: no lock needed
-            buffers = self._free_buffers.pop()
-        except IndexError:
-            buffers = np.empty((len(self.bounds) - 1, self.n_columns))
+        bounds = self.bounds if r.ndim == 1 else self._bounds_for(K)
+        shape = (len(bounds) - 1, self.n_columns * K)
+        buffers = self._take_buffers(shape)
         try:
-            _products_fast.csr_rmatvec(self.data, self.indices, self.indptr, r,
-                                       self.bounds, buffers, out, nt)
+            if r.ndim == 1:
+                _products_fast.csr_rmatvec(self.data, self.indices, self.indptr, r,
+                                           bounds, buffers, out, nt)
+            else:
+                _products_fast.csr_rmatmat(self.data, self.indices, self.indptr, r,
+                                           bounds, buffers, out.reshape(-1), nt)
         finally:
             self._free_buffers.append(buffers)
         return out
+
+    def _bounds_for(self, K):
+        """The row blocks of a K-column ``X.T @ R`` (from the shape and K)."""
+        if K not in self._wide_bounds:
+            nnz = int(self.indptr[-1])
+            self._wide_bounds[K] = self._row_blocks(
+                n_blocks(nnz * K, self.n_rows, self.n_columns * K))
+        return self._wide_bounds[K]
+
+    def _take_buffers(self, shape):
+        """A free buffer of this shape, or a new one (list.pop and append
+        are atomic: threads sharing the object need no lock)."""
+        for _ in range(len(self._free_buffers)):
+            try:
+                buffers = self._free_buffers.pop()
+            except IndexError:
+                break
+            if buffers.shape == shape:
+                return buffers
+            # kept for later calls of its own shape: at most one per shape
+            self._free_buffers.insert(0, buffers)
+        return np.empty(shape)

@@ -6,6 +6,12 @@ float64 (the data are read in their own precision, never copied).  Dense
 data go through NumPy's BLAS, which is faster than these loops on dense
 rows (``benchmarks/bench_products.py``).
 
+The ``K``-column products of a ``K``-output model (a multinomial one),
+``X @ W + b`` and ``X.T @ R`` with ``W`` of shape ``(n_columns, K)`` and
+``R`` of shape ``(n_rows, K)`` (C order), walk ``X`` once: each stored
+entry reads or updates the ``K`` contiguous numbers of its row of ``W``.
+Each of their columns is summed in the order of the one-column product.
+
 Results do not depend on the number of threads, bit for bit:
 
 * ``X @ w`` is one sum per row, each in the row's storage order, whichever
@@ -57,6 +63,80 @@ def csr_matvec(const floating[::1] data, const int32_t[::1] indices,
             for k in range(indptr[i], indptr[i + 1]):
                 acc = acc + data[k] * w[indices[k]]
             out[i] = acc + b
+
+
+def csr_matmat(const floating[::1] data, const int32_t[::1] indices,
+               const int64_t[::1] indptr, const double[:, ::1] W,
+               const double[::1] b, double[:, ::1] out, int n_threads):
+    """``out = X @ W + b`` for ``X`` in CSR form and ``K`` columns of ``W``.
+
+    Parameters
+    ----------
+    data, indices, indptr : ndarray
+        The CSR arrays of ``X``.
+    W : ndarray of float64, shape (n_columns, K)
+        The ``K`` vectors, C-ordered.
+    b : ndarray of float64, shape (K,)
+        Added to every row of the result.
+    out : ndarray of float64, shape (n_rows, K)
+        Overwritten with the result: column ``c`` equals, bit for bit,
+        :func:`csr_matvec` of ``W[:, c]`` and ``b[c]``.
+    n_threads : int
+        OpenMP threads.
+    """
+    cdef Py_ssize_t n = out.shape[0], K = out.shape[1], i, c
+    cdef int64_t k
+    cdef double xk
+    cdef const double* wj
+    cdef double* oi
+    with nogil:
+        for i in prange(n, schedule="guided", num_threads=n_threads):
+            oi = &out[i, 0]
+            for c in range(K):
+                oi[c] = 0.0
+            for k in range(indptr[i], indptr[i + 1]):
+                xk = data[k]
+                wj = &W[indices[k], 0]
+                for c in range(K):
+                    oi[c] = oi[c] + xk * wj[c]
+            for c in range(K):
+                oi[c] = oi[c] + b[c]
+
+
+def csr_rmatmat(const floating[::1] data, const int32_t[::1] indices,
+                const int64_t[::1] indptr, const double[:, ::1] R,
+                const int64_t[::1] bounds, double[:, ::1] buffers,
+                double[::1] out, int n_threads):
+    """``out = X.T @ R`` for ``X`` in CSR form and ``K`` columns of ``R``.
+
+    As :func:`csr_rmatvec`, over the fixed row blocks ``bounds``, with
+    ``buffers`` of shape ``(n_blocks, n_columns * K)`` (block ``k``'s
+    partial sums) and ``out`` the ``(n_columns, K)`` result, C-ordered and
+    flattened (``n_columns * K`` numbers).
+    """
+    cdef Py_ssize_t n_blocks = bounds.shape[0] - 1, K = R.shape[1]
+    cdef Py_ssize_t size = out.shape[0]
+    cdef Py_ssize_t blk, i, j, c
+    cdef int64_t k
+    cdef double xk
+    cdef const double* ri
+    cdef double* buf
+    cdef double* bj
+    if n_blocks == 0 or size == 0:
+        return
+    with nogil:
+        for blk in prange(n_blocks, schedule="dynamic", num_threads=n_threads):
+            buf = &buffers[blk, 0]
+            for j in range(size):
+                buf[j] = 0.0
+            for i in range(bounds[blk], bounds[blk + 1]):
+                ri = &R[i, 0]
+                for k in range(indptr[i], indptr[i + 1]):
+                    xk = data[k]
+                    bj = buf + indices[k] * K
+                    for c in range(K):
+                        bj[c] = bj[c] + xk * ri[c]
+        _reduce_blocks(buffers, out, n_threads)
 
 
 def csr_rmatvec(const floating[::1] data, const int32_t[::1] indices,
