@@ -428,7 +428,10 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
         if first:
             self._validate_for_fit(for_partial_fit=True)
         X, y = IN_MEMORY.validate(self, X, y, reset=first)
-        check_classification_targets(y)
+        if first:
+            # later chunks: every label must be one of classes_ (below),
+            # which rejects continuous targets too
+            check_classification_targets(y)
         _check_partial_fit_first_call(self, classes)
         unseen = np.setdiff1d(np.unique(y), self.classes_)
         if unseen.size:

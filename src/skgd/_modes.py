@@ -54,7 +54,7 @@ class Data:
     def __init__(self, X):
         self.X = X
         self._XT = None
-        self.products = None
+        self._products = False  # not made yet (see products)
         self.n_samples, self.n_features = X.shape
         self.dtype = X.dtype
         if sp.issparse(X):
@@ -67,11 +67,7 @@ class Data:
             indices = np.ascontiguousarray(X.indices, dtype=np.int32)
             indptr = np.ascontiguousarray(X.indptr, dtype=np.int64)
             self.rows = RowIndex(indices, indptr, 0)
-            if _sorted_without_duplicates(indices, indptr):
-                # unsorted or duplicate indices keep SciPy's products: with
-                # SciPy 1.10 and float32 data the compiled ones disagreed with
-                # SciPy's on such a matrix (cause not found, issue 12)
-                self.products = Products(X.shape, self.data, indices, indptr)
+            self._csr = indices, indptr
         else:
             self.data = X.reshape(-1)
             indices = np.arange(self.n_features, dtype=np.int32)
@@ -83,6 +79,20 @@ class Data:
     def __reduce__(self):
         # pickled (process-based joblib backends) as the matrix it views
         return (Data, (self.X,))
+
+    @property
+    def products(self):
+        """The compiled products of CSR data (:class:`skgd._products.Products`),
+        None for dense data.  Made on first use: the stochastic passes of a
+        small ``partial_fit`` chunk need none."""
+        if self._products is False:
+            self._products = None
+            # unsorted or duplicate indices keep SciPy's products: with
+            # SciPy 1.10 and float32 data the compiled ones disagreed with
+            # SciPy's on such a matrix (cause not found, issue 12)
+            if sp.issparse(self.X) and _sorted_without_duplicates(*self._csr):
+                self._products = Products(self.X.shape, self.data, *self._csr)
+        return self._products
 
     def problem(self, y, sample_weight, loss, penalty, fit_intercept, val_mask=None):
         """The :class:`Problem` of these rows; ``val_mask`` (None: none)
@@ -1097,8 +1107,10 @@ class BatchRunner:
         return ConvergedRule(self, tol, n_iter_no_change)
 
     def carried_state(self):
-        """The step estimate (and smoothing) a later ``partial_fit`` keeps."""
-        return {"_curvature": {"batch": (self.L, self.mu, self.n_calls + 1)}}
+        """The step estimate (and smoothing) a later ``partial_fit`` keeps;
+        None if this fit took none (L-BFGS needs no power iteration: the
+        first ``partial_fit`` call after it runs one)."""
+        return {"_curvature": {"batch": (self._L, self.mu, self.n_calls + 1)}}
 
 
 def normalised_weights(problem):

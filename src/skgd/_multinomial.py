@@ -343,7 +343,8 @@ class SoftmaxBatchRunner:
         return ConvergedRule(self, tol, n_iter_no_change)
 
     def carried_state(self):
-        return {"_curvature": {"batch": (self.L, None, self.n_calls + 1)}}
+        # None if no step was estimated (L-BFGS needs none)
+        return {"_curvature": {"batch": (self._L, None, self.n_calls + 1)}}
 
     def objective(self):
         return self.obj

@@ -31,8 +31,16 @@ def keep_state_on_error(fit_method):
 
 def _state_names(estimator):
     """Names of the attributes that are not constructor parameters."""
-    params = estimator.get_params(deep=False)
+    params = _param_names(type(estimator))
     return [name for name in vars(estimator) if name not in params]
+
+
+@functools.cache
+def _param_names(cls):
+    """The constructor parameters of a class (``get_params`` reads them from
+    the signature of ``__init__`` on every call: a tenth of a millisecond,
+    a tenth of a small ``partial_fit``)."""
+    return frozenset(cls._get_param_names())
 
 
 def _save_state(estimator):
