@@ -9,7 +9,6 @@ a hand-picked ``tol``, ``max_iter`` or step.
 
 import numpy as np
 import pytest
-from sklearn.base import is_regressor
 from sklearn.utils import estimator_checks
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
@@ -67,15 +66,7 @@ def _expected_failed_checks(estimator):
     if estimator.mode == "batch":
         return {}
     reason = "stochastic steps: a weight of 2 differs from a repeated row"
-    failed = {name: reason for name in SAMPLE_WEIGHT_CHECKS}
-    if estimator.optimizer == "adagrad" and is_regressor(estimator):
-        # Known defect (issue 9, open): Adagrad's steps, 0.1 / sqrt(sum g^2),
-        # shrink as fast as its gradients' noise accumulates; on this
-        # check's 200 x 10 problem (7 updates an epoch) it reaches R^2 0.11
-        # when the stopping rule ends it (0.17 after 200 epochs), where the
-        # other optimizers reach 0.77-0.81.
-        failed["check_regressors_train"] = "Adagrad: too slow on small data (issue 9)"
-    return failed
+    return {name: reason for name in SAMPLE_WEIGHT_CHECKS}
 
 
 @parametrize_with_checks(list(_instances()), expected_failed_checks=_expected_failed_checks)

@@ -179,3 +179,30 @@ def test_defaults_match_or_beat_sgd_mode(task, name, loss, mode):
         assert obj <= best, (obj, best)
     else:
         assert obj <= 1.3 * sgd_obj, (obj, sgd_obj)
+
+
+@pytest.mark.parametrize("mode", ["sgd", "minibatch"])
+def test_adagrad_takes_its_own_step_under_the_regressors_default(mode):
+    """Adagrad's steps decay by themselves: under the regressor's default
+    ``learning_rate="invscaling"`` it takes its constant step (0.1, as under
+    'optimal'), the same updates as ``learning_rate="constant", eta0=0.1``,
+    and reaches the least-squares fit that plain steps reach."""
+    rng = np.random.RandomState(0)
+    X = StandardScaler().fit_transform(rng.randn(200, 10))
+    y = 0.9 * X[:, 0] + 0.45 * rng.randn(200)
+    kw = dict(mode=mode, optimizer="adagrad", random_state=0, max_iter=5, tol=None)
+    default = GDRegressor(**kw).fit(X, y)
+    constant = GDRegressor(learning_rate="constant", eta0=0.1, **kw).fit(X, y)
+    np.testing.assert_array_equal(default.coef_, constant.coef_)
+    np.testing.assert_array_equal(default.intercept_, constant.intercept_)
+    # RMSprop and Adam keep the schedule's steps under 'invscaling'
+    adam = GDRegressor(mode=mode, optimizer="adam", learning_rate="invscaling",
+                       random_state=0, max_iter=5, tol=None).fit(X, y)
+    adam_constant = GDRegressor(mode=mode, optimizer="adam", learning_rate="constant",
+                                eta0=0.01, random_state=0, max_iter=5, tol=None).fit(X, y)
+    assert not np.array_equal(adam.coef_, adam_constant.coef_)
+    # with defaults, the fit stops at the least-squares optimum's quality
+    fitted = GDRegressor(mode=mode, optimizer="adagrad", random_state=0).fit(X, y)
+    best = np.linalg.lstsq(np.c_[X, np.ones(len(X))], y, rcond=None)[0]
+    r2_best = 1 - np.mean((np.c_[X, np.ones(len(X))] @ best - y) ** 2) / np.var(y)
+    assert fitted.score(X, y) > r2_best - 0.01

@@ -87,9 +87,11 @@ class GDRegressor(RegressorMixin, BaseGD):
         gradients), Nesterov momentum, or per-coordinate steps (Adagrad,
         RMSprop, Adam).  On sparse rows an optimizer's state changes only on
         the coordinates a batch touches (see the user guide, "Optimizers").
-        Adagrad, RMSprop and Adam step by ``eta0`` in weight units; with
-        ``learning_rate="optimal"`` their step is ``eta0``, divided by 5 on a
-        plateau in minibatch mode.  Batch mode ignores the parameter: it
+        Adagrad, RMSprop and Adam step by the schedule's step in weight
+        units; with ``learning_rate="optimal"`` (for Adagrad, whose steps
+        decay by themselves, ``"invscaling"`` too) they take a constant step
+        of their own, 0.1 for Adagrad and 0.01 for RMSprop and Adam, divided
+        by 5 on a plateau in minibatch mode.  Batch mode ignores the parameter: it
         takes its own L-BFGS or accelerated proximal (FISTA) steps.
     momentum : float, default=0.9
         Decay of the gradient average of ``optimizer="momentum"`` and
