@@ -3,7 +3,9 @@
 * batch mode: ``fit`` on dask input sums the gradient over the blocks on the
   workers and gives the in-memory batch fit to rounding (the in-memory fit
   without its final exact polish, which needs the rows in memory:
-  ``skgd._batch.polish``);
+  ``skgd._batch.polish``), one-vs-rest and multinomial (the softmax loss
+  and its K-column gradient per block), which also reaches
+  ``LogisticRegression``'s optimum;
 * sgd / minibatch: ``dask_ml.wrappers.Incremental`` streams the blocks
   through ``partial_fit``, as a loop of ``partial_fit`` calls on the blocks.
 """

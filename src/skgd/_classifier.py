@@ -245,8 +245,8 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
     Dask: ``fit`` accepts a dask array or dask DataFrame in
     ``mode="batch"`` (one-vs-rest or multinomial): the gradient is summed
     over the row blocks on the workers, with the in-memory fit's
-    coefficients (to rounding); in the
-    other modes, ``dask_ml.wrappers.Incremental`` streams the blocks through
+    coefficients (to rounding); in the other modes,
+    ``dask_ml.wrappers.Incremental`` streams the blocks through
     ``partial_fit``.  ``predict``, ``decision_function``, ``predict_proba``
     and ``score`` on dask input return lazy dask arrays, computed block by
     block on the workers.
