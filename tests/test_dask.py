@@ -383,7 +383,9 @@ def test_multinomial_batch_weights_and_blocks(client, container, params):
     ref = GDClassifier(**params).fit(Xm, labels, sample_weight=sw)
     assert ref.n_iter_ < ref.max_iter
     np.testing.assert_array_equal(est.classes_, ref.classes_)
-    assert_same_fit(est, ref, rtol=1e-9)
+    # L-BFGS carries the rounding of the sums over its iterations: the CSR
+    # fits differ by up to 1.5e-9 relative (measured), dense ones by 1e-11
+    assert_same_fit(est, ref, rtol=1e-8)
 
 
 def test_multinomial_batch_reaches_logistic_regression_optimum(client):
