@@ -3,7 +3,9 @@
 * batch mode: ``fit`` on dask input sums the gradient over the blocks on the
   workers and gives the in-memory batch fit to rounding (the in-memory fit
   without its final exact polish, which needs the rows in memory:
-  ``skgd._batch.polish``);
+  ``skgd._batch.polish``), one-vs-rest and multinomial (the softmax loss
+  and its K-column gradient per block), which also reaches
+  ``LogisticRegression``'s optimum;
 * sgd / minibatch: ``dask_ml.wrappers.Incremental`` streams the blocks
   through ``partial_fit``, as a loop of ``partial_fit`` calls on the blocks.
 """
@@ -324,6 +326,128 @@ def test_the_dask_backend_uses_no_private_estimator_attribute():
 
 
 # ----------------------------------------------------------------------
+# multinomial (softmax) batch mode: the K rows fitted together, per block
+MULTINOMIAL = dict(loss="log_loss", mode="batch", multi_class="multinomial")
+
+
+def _csr_blocks(X, chunks):
+    sparse = pytest.importorskip("scipy.sparse")
+    return da.from_array(X, chunks=chunks).map_blocks(
+        sparse.csr_matrix, meta=sparse.csr_matrix((0, 0))
+    )
+
+
+@pytest.mark.parametrize("penalty", ["l2", "l1", "elasticnet", None])
+def test_multinomial_batch_equals_in_memory(client, gathered, penalty):
+    # L-BFGS (l2, None) or FISTA (l1, elasticnet), run to the stopping rule
+    X, y = classification(3)
+    src = BlockSource(X)
+    params = dict(MULTINOMIAL, penalty=penalty, alpha=1e-2)
+    est = GDClassifier(**params).fit(src.dask(), da.from_array(y, CHUNK))
+    ref = GDClassifier(**params).fit(X, y)
+    assert ref.n_iter_ < ref.max_iter
+    assert_same_fit(est, ref)
+    assert est.coef_.shape == (3, D) and len(est.loss_curves_) == 1
+    np.testing.assert_array_equal(est.classes_, ref.classes_)
+    # X made once on the workers; only per-block partial sums came back,
+    # (n_features + 1) * K + 1 numbers per block
+    assert src.calls == {start: 1 for start in range(0, N, CHUNK)}
+    assert gathered and max(gathered) <= N_BLOCKS * ((D + 1) * 3 + 1) < N
+
+
+@pytest.mark.parametrize("container", ["dense", "csr"])
+@pytest.mark.parametrize(
+    "params",
+    [
+        dict(penalty="l2", alpha=1e-3, class_weight="balanced"),
+        dict(penalty="elasticnet", l1_ratio=0.5, alpha=1e-2, class_weight={"b": 3.0}),
+        dict(penalty="l2", alpha=1e-2, fit_intercept=False, average=2),
+    ],
+    ids=["l2-balanced", "elasticnet-dict-weights", "no-intercept-averaged"],
+)
+def test_multinomial_batch_weights_and_blocks(client, container, params):
+    # sample and class weights, string labels, uneven row blocks split
+    # along the features; CSR blocks against the in-memory CSR fit
+    sparse = pytest.importorskip("scipy.sparse")
+    X, y = classification(4, seed=1)
+    X = np.where(np.abs(X) > 0.3, X, 0.0)
+    labels = np.array(["a", "b", "c", "d"])[y]
+    sw = np.random.RandomState(0).uniform(0.5, 2.0, N)
+    params = dict(MULTINOMIAL, **params, tol=1e-6)
+    chunks = ((120, 100, 80), (3, 2))
+    Xd = (_csr_blocks(X, chunks) if container == "csr"
+          else da.from_array(X, chunks=chunks))
+    Xm = sparse.csr_matrix(X) if container == "csr" else X
+    est = GDClassifier(**params).fit(Xd, da.from_array(labels, 70),
+                                     sample_weight=da.from_array(sw, 90))
+    ref = GDClassifier(**params).fit(Xm, labels, sample_weight=sw)
+    assert ref.n_iter_ < ref.max_iter
+    np.testing.assert_array_equal(est.classes_, ref.classes_)
+    # L-BFGS carries the rounding of the sums over its iterations: the CSR
+    # fits differ by up to 1.5e-9 relative (measured), dense ones by 1e-11
+    assert_same_fit(est, ref, rtol=1e-8)
+
+
+def test_multinomial_batch_reaches_logistic_regression_optimum(client):
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = classification(3, seed=2)
+    sw = np.random.RandomState(1).uniform(0.5, 2.0, N)
+    alpha = 1e-3
+    # F = sum s L / sum s + alpha/2 ||W||^2  <=>  C = 1 / (alpha sum s)
+    lr = LogisticRegression(C=1.0 / (alpha * sw.sum()), solver="newton-cholesky",
+                            tol=1e-12, max_iter=1000).fit(X, y, sample_weight=sw)
+    est = GDClassifier(**MULTINOMIAL, alpha=alpha, tol=1e-10, max_iter=1000)
+    est.fit(da.from_array(X, CHUNK), da.from_array(y, CHUNK),
+            sample_weight=da.from_array(sw, CHUNK))
+    assert est.n_iter_ < est.max_iter
+    assert rel_diff(est.coef_, lr.coef_) <= 1e-6
+    assert rel_diff(est.intercept_, lr.intercept_) <= 1e-6
+
+
+def test_multinomial_batch_float32_and_warm_start(client):
+    X, y = classification(3, seed=4)
+    X32 = X.astype(np.float32)
+    params = dict(MULTINOMIAL, alpha=1e-2, tol=None, max_iter=6, warm_start=True)
+    est = GDClassifier(**params).fit(da.from_array(X32, CHUNK), da.from_array(y, CHUNK))
+    ref = GDClassifier(**params).fit(X32, y)
+    # the scores of float32 blocks are computed in float32 (no upcast copy)
+    assert est.coef_.dtype == est.intercept_.dtype == np.float32
+    assert rel_diff(est.coef_, ref.coef_) <= 1e-5
+    # warm start from the previous solution, on float64 data
+    est.fit(da.from_array(X, CHUNK), da.from_array(y, CHUNK))
+    ref.fit(X, y)
+    assert est.coef_.dtype == np.float64
+    assert rel_diff(est.coef_, ref.coef_) <= 1e-5
+
+
+@pytest.mark.parametrize("mode", ["sgd", "minibatch"])
+def test_multinomial_stochastic_modes_on_dask_input(client, mode):
+    # fit refuses them (as for one-vs-rest), leaving a fitted model as it
+    # was; Incremental streams the blocks through partial_fit instead
+    X, y = classification(3)
+    Xd, yd = da.from_array(X, CHUNK), da.from_array(y, CHUNK)
+    params = dict(loss="log_loss", multi_class="multinomial", mode=mode,
+                  shuffle=False, random_state=0)
+    est = GDClassifier(**params).fit(X, y)
+    coef = est.coef_.copy()
+    with pytest.raises(ValueError, match=r"mode='batch'.*Incremental"):
+        est.fit(Xd, yd)
+    np.testing.assert_array_equal(est.coef_, coef)
+    inc = dask_ml_wrappers.Incremental(GDClassifier(**params), shuffle_blocks=False)
+    inc.fit(Xd, yd, classes=[0, 1, 2])
+    ref = GDClassifier(**params)
+    for start in range(0, N, CHUNK):
+        ref.partial_fit(X[start:start + CHUNK], y[start:start + CHUNK],
+                        classes=[0, 1, 2])
+    assert inc.estimator_.coef_.shape == (3, D)
+    np.testing.assert_allclose(inc.estimator_.coef_, ref.coef_, rtol=1e-12)
+    np.testing.assert_allclose(inc.estimator_.intercept_, ref.intercept_, rtol=1e-12)
+    np.testing.assert_allclose(inc.predict_proba(Xd).compute(),
+                               ref.predict_proba(X), rtol=1e-12)
+
+
+# ----------------------------------------------------------------------
 # sgd / minibatch: dask-ml streams the blocks through partial_fit
 @pytest.mark.parametrize("mode", ["sgd", "minibatch"])
 def test_incremental_streams_blocks_through_partial_fit(client, mode):
@@ -366,7 +490,9 @@ def _fitted(kind, dtype=np.float64):
         X, y = regression()
         return GDRegressor(random_state=0).fit(X.astype(dtype), y), X.astype(dtype), y
     X, y = classification(2 if kind == "binary" else 3)
-    est = GDClassifier(loss="log_loss", random_state=0).fit(X.astype(dtype), y)
+    multi_class = "multinomial" if kind == "multinomial" else "ovr"
+    est = GDClassifier(loss="log_loss", multi_class=multi_class,
+                       random_state=0).fit(X.astype(dtype), y)
     return est, X.astype(dtype), y
 
 
@@ -374,12 +500,14 @@ METHODS = {
     "binary": ["predict", "decision_function", "predict_proba", "predict_log_proba"],
     "multiclass": ["predict", "decision_function", "predict_proba",
                    "predict_log_proba"],
+    "multinomial": ["predict", "decision_function", "predict_proba",
+                    "predict_log_proba"],
     "regressor": ["predict"],
 }
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("kind", ["binary", "multiclass", "regressor"])
+@pytest.mark.parametrize("kind", ["binary", "multiclass", "multinomial", "regressor"])
 def test_predictions_are_lazy_and_blockwise(client, gathered, kind, dtype):
     est, X, _ = _fitted(kind, dtype)
     for method in METHODS[kind]:
@@ -430,7 +558,7 @@ def test_prediction_holds_the_model_as_of_the_call(client):
 
 
 @pytest.mark.parametrize("weighted", [False, True])
-@pytest.mark.parametrize("kind", ["multiclass", "regressor"])
+@pytest.mark.parametrize("kind", ["multiclass", "multinomial", "regressor"])
 def test_score_is_lazy(client, gathered, kind, weighted):
     est, X, y = _fitted(kind)
     sw = np.random.RandomState(0).uniform(0.5, 2.0, N) if weighted else None

@@ -431,12 +431,3 @@ def test_better_than_one_vs_rest_on_digits(mode):
                            random_state=0).fit(Xtr, ytr)
         losses[mc] = log_loss(yte, est.predict_proba(Xte))
     assert losses["multinomial"] < losses["ovr"]
-
-
-def test_dask_input_is_refused_with_a_remedy():
-    da = pytest.importorskip("dask.array")
-    X, y = _iris()
-    est = GDClassifier(loss="log_loss", multi_class="multinomial", mode="batch")
-    with pytest.raises(ValueError, match="multi_class='ovr'"):
-        est.fit(da.from_array(X, chunks=50), da.from_array(y, chunks=50))
-    assert not hasattr(est, "coef_")

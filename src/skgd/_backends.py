@@ -10,6 +10,8 @@ drives it without knowing which one it has:
 * ``classes(y)``: the sorted labels of a classifier's ``y``;
 * ``check_sample_weight(sample_weight, X, allow_all_zero_weights)`` and
   ``balanced_class_weight(classes, y)``;
+* ``by_class(values, classes, y)``: ``values[c]`` for the class ``c`` of
+  each row (a multinomial fit's class indices and class weights);
 * ``data(X, mode)``: the data object the runners read (``matvec``,
   ``rmatvec``), which builds the problems of its rows
   (``data.problem(...)``), and each problem names its runners
@@ -61,6 +63,11 @@ class InMemoryBackend:
 
     def balanced_class_weight(self, classes, y):
         return compute_class_weight("balanced", classes=classes, y=y)
+
+    def by_class(self, values, classes, y):
+        """``values[c]`` for the class ``c`` of each row (``classes`` sorted,
+        holding every label of ``y``)."""
+        return np.asarray(values)[np.searchsorted(classes, y)]
 
     def data(self, X, mode):
         """:class:`skgd._modes.Data` over ``X``; batch mode hands the values

@@ -19,7 +19,7 @@ from ._compat import (
 )
 from ._dask import is_dask_collection, predict_dask, score_dask
 from ._losses import CLASSIFICATION_LOSSES
-from ._multinomial import SoftmaxProblem, softmax, softmax_accuracy
+from ._multinomial import softmax, softmax_accuracy
 from ._transaction import keep_state_on_error
 
 
@@ -245,9 +245,10 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
     still rises raises an error (diverged).
 
     Dask: ``fit`` accepts a dask array or dask DataFrame in
-    ``mode="batch"``: the gradient is summed over the row blocks on the
-    workers, with the in-memory fit's coefficients (to rounding); in the
-    other modes, ``dask_ml.wrappers.Incremental`` streams the blocks through
+    ``mode="batch"`` (one-vs-rest or multinomial): the gradient is summed
+    over the row blocks on the workers, with the in-memory fit's
+    coefficients (to rounding); in the other modes,
+    ``dask_ml.wrappers.Incremental`` streams the blocks through
     ``partial_fit``.  ``predict``, ``decision_function``, ``predict_proba``
     and ``score`` on dask input return lazy dask arrays, computed block by
     block on the workers.
@@ -388,12 +389,6 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
         self._validate_for_fit(for_partial_fit=False)
         backend = backend_for(X)  # in memory, or dask
         backend.check_supported(self)
-        if is_dask_collection(X) and self.multi_class == "multinomial":
-            raise ValueError(
-                "multi_class='multinomial' does not take dask input yet. Fit "
-                "multi_class='ovr' in mode='batch' on the dask array, or stream "
-                "its blocks through partial_fit (dask_ml.wrappers.Incremental)."
-            )
         coef_init, intercept_init = self._reset_for_fit(coef_init, intercept_init)
         X, y = backend.validate(self, X, y)
         classes = backend.classes(y)
@@ -473,7 +468,7 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
 
         args = (data, y, sample_weight, cw, val_mask, max_iter, partial, n_outputs)
         if self._multinomial:
-            results = [self._fit_softmax(seeds[0], ctx, *args[:-1])]
+            results = [self._fit_softmax(seeds[0], ctx, *args[:-1], backend=backend)]
         elif n_outputs == 1 or self.n_jobs in (None, 1):
             results = [self._fit_binary(k, seeds[k], tasks[k], *args)
                        for k in range(n_outputs)]
@@ -519,14 +514,15 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
         return result, [getattr(self, name)[k] for name in self._PROBLEM_STATE]
 
     def _fit_softmax(self, seed, task, data, y, sample_weight, class_weight,
-                     val_mask, max_iter, partial):
+                     val_mask, max_iter, partial, backend=IN_MEMORY):
         """Fit the multinomial problem (every row of ``coef_``)."""
-        labels = np.searchsorted(self.classes_, y)
-        s = sample_weight * class_weight[labels]
+        classes = self.classes_
+        labels = backend.by_class(np.arange(len(classes), dtype=np.float64),
+                                  classes, y)
+        s = sample_weight * backend.by_class(class_weight, classes, y)
         score_fn = functools.partial(softmax_accuracy, sample_weight=sample_weight)
         return self._fit_problem(
-            data, labels.astype(np.float64), s, val_mask, 0, max_iter, seed,
-            partial, score_fn, task,
+            data, labels, s, val_mask, 0, max_iter, seed, partial, score_fn, task,
         )
 
     @property
@@ -541,10 +537,8 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
     def _problem(self, data, y, sample_weight, val_mask):
         if not self._multinomial:
             return super()._problem(data, y, sample_weight, val_mask)
-        train = (np.arange(data.n_samples) if val_mask is None
-                 else np.flatnonzero(~val_mask))
-        return SoftmaxProblem(data, y, sample_weight, self._penalty(),
-                              self.fit_intercept, train, len(self.classes_))
+        return data.softmax_problem(y, sample_weight, self._penalty(),
+                                    self.fit_intercept, len(self.classes_), val_mask)
 
     # the per-output state a problem updates (row k of each)
     _PROBLEM_STATE = (

@@ -28,7 +28,12 @@ lives here:
   the order of the sums over rows (per block, then over blocks), which
   changes the result by rounding only, and the exact polish of small
   in-memory problems (:func:`skgd._batch.polish`), which needs the rows on
-  the client.
+  the client;
+* :class:`DaskSoftmaxProblem` and :class:`DaskSoftmaxBatchRunner`: the
+  same for a multinomial fit (:mod:`skgd._multinomial`), whose L-BFGS and
+  FISTA iterations are inherited, with the ``n_samples x K`` scores as
+  :class:`RowVector` objects and the loss, its ``K``-column gradient and
+  the line-search values summed over the blocks.
 
 No row vector and nothing of ``X`` comes back to the client during a fit.
 
@@ -56,6 +61,8 @@ from ._modes import (
     power_iteration,
     rmatvec_transposed,
 )
+from ._multinomial import SoftmaxBatchRunner, SoftmaxLoss
+from ._penalties import dot
 
 
 def is_dask_collection(obj):
@@ -186,6 +193,39 @@ def _block_power(X, s, v, fit_intercept):
     return out
 
 
+def _block_softmax_loss(y, s, *Z_blocks, tree, loss):
+    """One block's share of ``sum s L(y, Z)`` (``Z``: the ``K`` scores of
+    each row, ``y``: class indices)."""
+    return np.array([[dot(s, loss.loss(y, _evaluate(tree, Z_blocks)))]])
+
+
+def _block_softmax_gradients(X, y, s, *Z_blocks, tree, loss):
+    """One block's share of ``(X' R, sum R, sum s L(y, Z))``, ``R = s dL/dZ``,
+    as one row of ``n_features * K + K + 1`` partial sums."""
+    value, R = loss.value_and_gradient(y, _evaluate(tree, Z_blocks), s)
+    d, K = X.shape[1], R.shape[1]
+    out = np.empty((1, d * K + K + 1))
+    out[0, :d * K] = _block_rmatvec(X, R).ravel()
+    out[0, d * K:-1] = R.sum(axis=0)
+    out[0, -1] = value
+    return out
+
+
+def _block_softmax_line(y, s, *blocks, tree, loss):
+    """One block's share of ``(sum s L(y, Z), sum s dL(y, Z) . Zd)``.
+
+    ``tree`` is a ("pair", Z, Zd) expression over the score blocks.
+    """
+    Z, Zd = _evaluate(tree[1], blocks), _evaluate(tree[2], blocks)
+    value, R = loss.value_and_gradient(y, Z, s)
+    return np.array([[value, np.einsum("ij,ij->", R, Zd)]])
+
+
+def _block_by_class(y, values, classes):
+    """``values[c]`` for the class ``c`` of each row of a block of labels."""
+    return values[np.searchsorted(classes, y)]
+
+
 def _block_check(X):
     """Whether every stored value of the block is finite."""
     values = X.data if sp.issparse(X) else np.asarray(X)
@@ -252,6 +292,12 @@ class DaskData:
         :meth:`DaskBackend.check_supported` refuses early stopping)."""
         return DaskProblem(self, y, sample_weight, loss, penalty, fit_intercept)
 
+    def softmax_problem(self, y, sample_weight, penalty, fit_intercept, n_classes,
+                        val_mask=None):
+        """The :class:`DaskSoftmaxProblem` of these rows (``y``: class indices)."""
+        return DaskSoftmaxProblem(self, y, sample_weight, penalty, fit_intercept,
+                                  n_classes)
+
     def matvec(self, w, b=0.0):
         """``X @ w + b`` in float64 (computed in the data's precision), persisted.
 
@@ -304,6 +350,26 @@ class DaskProblem:
         return None, DaskBatchRunner
 
 
+class DaskSoftmaxProblem(DaskProblem):
+    """:class:`skgd._multinomial.SoftmaxProblem` with row vectors as dask
+    arrays: ``y`` holds the class index of each row, ``sample_weight`` the
+    sample times class weights."""
+
+    def __init__(self, data, y, sample_weight, penalty, fit_intercept, n_classes):
+        super().__init__(data, y, sample_weight, SoftmaxLoss(), penalty,
+                         fit_intercept)
+        self.n_outputs = int(n_classes)
+
+    @property
+    def n_coords(self):
+        return (self.data.n_features + 1) * self.n_outputs
+
+    def runner_types(self):
+        """No stochastic runner (as :meth:`DaskProblem.runner_types`); the
+        multinomial batch runner with per-block reductions."""
+        return None, DaskSoftmaxBatchRunner
+
+
 def dask_lipschitz_constant(problem, s, n_iter=20, seed=0):
     """:func:`skgd._modes.lipschitz_constant` with ``s`` the normalised
     weights (a persisted dask array); one dask computation per iteration."""
@@ -318,13 +384,9 @@ def dask_lipschitz_constant(problem, s, n_iter=20, seed=0):
     return power_iteration(gram_product, d, problem.fit_intercept, n_iter, seed)
 
 
-class DaskBatchRunner(BatchRunner):
-    """:class:`skgd._modes.BatchRunner` on a :class:`DaskProblem`.
-
-    ``epoch`` is inherited: the predictions ``p``, ``p_prev`` and the
-    extrapolation ``zp = p + beta (p - p_prev)`` are :class:`RowVector`
-    objects; the objective and the gradient are one dask computation each.
-    """
+class DaskRowWeights:
+    """The normalised weights and the step estimate of a batch runner on a
+    :class:`DaskProblem` (shared by the binary and multinomial runners)."""
 
     def _normalised_weights(self):
         s = self.problem.sample_weight
@@ -342,6 +404,15 @@ class DaskBatchRunner(BatchRunner):
         if key not in cache:
             cache[key] = dask_lipschitz_constant(pb, self.s)
         return cache[key]
+
+
+class DaskBatchRunner(DaskRowWeights, BatchRunner):
+    """:class:`skgd._modes.BatchRunner` on a :class:`DaskProblem`.
+
+    ``epoch`` is inherited: the predictions ``p``, ``p_prev`` and the
+    extrapolation ``zp = p + beta (p - p_prev)`` are :class:`RowVector`
+    objects; the objective and the gradient are one dask computation each.
+    """
 
     def _objective(self, w, p, true=False):
         pb = self.problem
@@ -374,6 +445,51 @@ class DaskBatchRunner(BatchRunner):
     def _predictions_along(self, Xd, a, w_new, b_new):
         # a fresh persisted vector rather than an ever longer expression
         return self.problem.data.matvec(w_new, b_new)
+
+
+class DaskSoftmaxBatchRunner(DaskRowWeights, SoftmaxBatchRunner):
+    """:class:`skgd._multinomial.SoftmaxBatchRunner` on a
+    :class:`DaskSoftmaxProblem`.
+
+    ``epoch`` (L-BFGS, FISTA) is inherited: the ``n_samples x K`` scores
+    ``Z`` of an iterate, of a direction (``Zd``) and the extrapolation
+    ``Z + beta (Z - Z_prev)`` are :class:`RowVector` objects; the loss with
+    its gradients, the loss alone and a line-search value are one dask
+    computation each, per-block partial sums added as in
+    :class:`DaskBatchRunner`.  The log-sum-exp of a row is that of the
+    in-memory loss (shifted by the row's largest score).
+    """
+
+    def _loss_sum(self, Z):
+        pb = self.problem
+        return _sum_blocks(_row_blockwise(
+            _block_softmax_loss, 1, None, pb.y, self.s, *Z.arrays, tree=Z.tree,
+            loss=pb.loss,
+        ))[0]
+
+    def _loss_gradients(self, Z):
+        pb = self.problem
+        Kd = self.K * self.d
+        g = _sum_blocks(_row_blockwise(
+            _block_softmax_gradients, Kd + self.K + 1, pb.data.X, pb.y, self.s,
+            *Z.arrays, tree=Z.tree, loss=pb.loss,
+        ))
+        return float(g[-1]), g[:Kd].reshape(self.d, self.K).T, g[Kd:-1]
+
+    def _line_values(self, Z, Zd):
+        pb = self.problem
+        pair = Z._binary("pair", Zd)
+        loss, slope = _sum_blocks(_row_blockwise(
+            _block_softmax_line, 2, None, pb.y, self.s, *pair.arrays,
+            tree=pair.tree, loss=pb.loss,
+        ))
+        return float(loss), float(slope)
+
+    def _scores_along(self, Zd, a):
+        # ``Z + a Zd`` evaluated on the workers (the in-memory numbers) and
+        # persisted, rather than an ever longer expression
+        Z = self.Z + a * Zd
+        return RowVector.of(_evaluate(Z.tree, Z.arrays).persist())
 
 
 # ----------------------------------------------------------------------
@@ -472,6 +588,13 @@ class DaskBackend:
         labels, counts = np.asarray(labels.compute()), np.asarray(counts.compute())
         counts = counts[np.searchsorted(labels, classes)].astype(np.float64)
         return counts.sum() / (len(classes) * counts)
+
+    def by_class(self, values, classes, y):
+        """``values[c]`` for the class ``c`` of each row: a lazy dask array
+        with the row blocks of ``y``."""
+        values = np.asarray(values)
+        return y.map_blocks(_block_by_class, values, np.asarray(classes),
+                            dtype=values.dtype, meta=values[:0])
 
     def data(self, X, mode):
         return DaskData(X)

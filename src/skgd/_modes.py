@@ -101,6 +101,17 @@ class Data:
                  else np.flatnonzero(~val_mask))
         return Problem(self, y, sample_weight, loss, penalty, fit_intercept, train)
 
+    def softmax_problem(self, y, sample_weight, penalty, fit_intercept, n_classes,
+                        val_mask=None):
+        """The :class:`skgd._multinomial.SoftmaxProblem` of these rows: ``y``
+        holds the class index of each row (``0 .. n_classes - 1``)."""
+        from ._multinomial import SoftmaxProblem  # which imports this module
+
+        train = (np.arange(self.n_samples) if val_mask is None
+                 else np.flatnonzero(~val_mask))
+        return SoftmaxProblem(self, y, sample_weight, penalty, fit_intercept, train,
+                              n_classes)
+
     def matvec(self, w, b=0.0):
         """``X @ w + b`` in float64, the data read in their own precision.
 

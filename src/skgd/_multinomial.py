@@ -167,6 +167,10 @@ class SoftmaxBatchRunner:
     fit.  ``L`` starts at the softmax's smoothness (1/2) times the top
     eigenvalue of the weighted Gram matrix, plus the L2 strength.  Stopping:
     :func:`skgd._modes.stalled`, as binary batch mode on a smooth loss.
+
+    The reductions over the rows (weights, loss, gradients, line-search
+    values, the power iteration) are methods of their own, which
+    :class:`skgd._dask.DaskSoftmaxBatchRunner` computes block by block.
     """
 
     HISTORY = 64
@@ -179,7 +183,7 @@ class SoftmaxBatchRunner:
         self.K, self.d = pb.n_outputs, pb.data.n_features
         self.schedule = schedule
         self.t_ = int(t)
-        self.s = normalised_weights(pb)
+        self.s = self._normalised_weights()
         self.theta = np.concatenate([np.asarray(coef, dtype=np.float64).ravel(),
                                      np.asarray(intercept, dtype=np.float64).ravel()])
         if not pb.fit_intercept:
@@ -210,24 +214,56 @@ class SoftmaxBatchRunner:
 
     def _value(self, theta, Z):
         pb = self.problem
-        loss = dot(self.s, pb.loss.loss(pb.labels, Z))
-        return float(loss + pb.penalty.value(theta[:self.K * self.d]))
+        return float(self._loss_sum(Z) + pb.penalty.value(theta[:self.K * self.d]))
 
     def _gradient(self, theta, Z):
         """``(F, grad F)`` at ``theta`` (the L1 part left out of the gradient)."""
         pb = self.problem
-        loss, R = pb.loss.value_and_gradient(pb.labels, Z, self.s)
+        loss, GW, gb = self._loss_gradients(Z)
         W, _ = self._split(theta)
-        gW = class_gradients(pb.data, R) + pb.penalty.gradient_smooth(W)
-        gb = R.sum(axis=0) if pb.fit_intercept else np.zeros(self.K)
+        gW = GW + pb.penalty.gradient_smooth(W)
+        if not pb.fit_intercept:
+            gb = np.zeros(self.K)
         obj = float(loss + pb.penalty.value(theta[:self.K * self.d]))
         return obj, np.concatenate([gW.ravel(), gb])
+
+    # the reductions over the rows (the dask runner computes them per block:
+    # skgd._dask.DaskSoftmaxBatchRunner)
+    def _normalised_weights(self):
+        return normalised_weights(self.problem)
+
+    def _gram_top_eigenvalue(self):
+        """Largest eigenvalue of the weighted Gram matrix (power iteration)."""
+        return lipschitz_constant(self.problem)
+
+    def _loss_sum(self, Z):
+        """``sum_i s_i L(y_i, Z_i)`` (``s`` the normalised weights)."""
+        pb = self.problem
+        return dot(self.s, pb.loss.loss(pb.labels, Z))
+
+    def _loss_gradients(self, Z):
+        """``(sum_i s_i L_i, R' X, sum_i R_i)`` with ``R = s dL / dZ``: the
+        loss and its gradients in ``W`` (``K x n_features``) and ``b``."""
+        pb = self.problem
+        loss, R = pb.loss.value_and_gradient(pb.labels, Z, self.s)
+        return loss, class_gradients(pb.data, R), R.sum(axis=0)
+
+    def _line_values(self, Z, Zd):
+        """``(sum_i s_i L(y_i, Z_i), sum_i s_i dL(y_i, Z_i) . Zd_i)``: the
+        loss and its slope along the scores ``Zd`` of a direction."""
+        pb = self.problem
+        loss, R = pb.loss.value_and_gradient(pb.labels, Z, self.s)
+        return loss, float(np.einsum("ij,ij->", R, Zd))
+
+    def _scores_along(self, Zd, a):
+        """The scores at the accepted point of a line search, ``Z + a Zd``."""
+        return self.Z + a * Zd
 
     @property
     def L(self):
         """The step estimate of the proximal steps (power iteration once)."""
         if self._L is None:
-            lam = lipschitz_constant(self.problem)
+            lam = self._gram_top_eigenvalue()
             self._L = max(self.problem.loss.smoothness * lam * 1.02
                           + self.problem.penalty.l2_strength, 1e-12)
         return self._L
@@ -266,11 +302,9 @@ class SoftmaxBatchRunner:
         l2 = pb.penalty.l2_strength
         w, dw = self.theta[:Kd], direction[:Kd]
         ww, wd, dd = dot(w, w), dot(w, dw), dot(dw, dw)
-        labels, s = pb.labels, self.s
 
         def phi(a):
-            loss, R = pb.loss.value_and_gradient(labels, self.Z + a * Zd, s)
-            slope = float(np.einsum("ij,ij->", R, Zd))
+            loss, slope = self._line_values(self.Z + a * Zd, Zd)
             return (loss + 0.5 * l2 * (ww + 2.0 * a * wd + a * a * dd),
                     slope + l2 * (wd + a * dd))
 
@@ -284,7 +318,7 @@ class SoftmaxBatchRunner:
             return self.theta, self.Z
         self.failed_searches = 0
         theta = self.theta + a * direction
-        Z = self.Z + a * Zd
+        Z = self._scores_along(Zd, a)
         self.obj, g_new = self._gradient(theta, Z)
         lbfgs_remember(self.memory, a * direction, g_new - g, self.MEMORY)
         self.g = g_new
