@@ -233,6 +233,21 @@ def test_dask_input_checks(client):
     with pytest.raises(ValueError, match="greater than one"):
         GDClassifier(mode="batch").fit(Xd, da.zeros(N, chunks=CHUNK))
     assert is_dask_collection(Xd) and not is_dask_collection(X)
+    # weights summing to zero: refused as in memory (not an all-zero model),
+    # and a fitted estimator stays as it was
+    for multi_class in ("ovr", "multinomial"):
+        est = GDClassifier(mode="batch", loss="log_loss", multi_class=multi_class)
+        est.fit(Xd, yd)
+        coef = est.coef_.copy()
+        zero = {c: 0.0 for c in np.unique(y)}
+        est.set_params(class_weight=zero)
+        with pytest.raises(ValueError, match="sum to 0.0"):
+            GDClassifier(**est.get_params()).fit(X, y)
+        with pytest.raises(ValueError, match="sum to 0.0"):
+            est.fit(Xd, yd)
+        np.testing.assert_array_equal(est.coef_, coef)
+    with pytest.raises(ValueError, match="non-zero"):
+        GDRegressor(mode="batch").fit(Xd, yd, sample_weight=da.zeros(N, chunks=CHUNK))
 
 
 def test_string_labels_sparse_chunks_and_dataframe(client):

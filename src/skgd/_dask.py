@@ -57,6 +57,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._modes import (
     BatchRunner,
+    check_total_weight,
     matvec,
     power_iteration,
     rmatvec_transposed,
@@ -391,14 +392,12 @@ class DaskRowWeights:
     def _normalised_weights(self):
         s = self.problem.sample_weight
         total = float(s.sum().compute())
-        self._total_weight = total
-        return (s / total if total > 0 else s * 0.0).persist()
+        check_total_weight(total)  # as in memory: no silent all-zero model
+        return (s / total).persist()
 
     def _gram_top_eigenvalue(self):
         # one-vs-rest problems with the same weights share the estimate
         pb = self.problem
-        if self._total_weight <= 0:
-            return 1.0
         key = (self.s.name, pb.fit_intercept)
         cache = pb.data.lipschitz_cache
         if key not in cache:

@@ -1130,6 +1130,13 @@ def normalised_weights(problem):
     s = np.zeros(problem.data.n_samples)
     with np.errstate(over="ignore"):
         total = problem.sample_weight[tr].sum()
+    check_total_weight(total)
+    s[tr] = problem.sample_weight[tr] / total
+    return s
+
+
+def check_total_weight(total):
+    """Refuse a total training weight batch mode cannot normalise by."""
     if not (np.isfinite(total) and total > 0):
         # dividing by it would give an all-zero (or non-finite) model
         raise ValueError(
@@ -1138,8 +1145,6 @@ def normalised_weights(problem):
             "> 0. Pass non-negative weights that are not all zero, and rescale "
             "weights so large that their sum overflows."
         )
-    s[tr] = problem.sample_weight[tr] / total
-    return s
 
 
 def lbfgs_direction(memory, g):
