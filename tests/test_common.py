@@ -74,41 +74,12 @@ def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
 
 
-# Known defect (issue 7, item 6, open): a smooth loss with a pure L1
-# penalty.  Batch mode finishes a fit with an exact polish
-# (skgd._batch.polish), which makes the weighted and the repeated fits agree
-# to rounding for every other loss and penalty (hinge and
-# epsilon-insensitive with L1 are linear programs, solved exactly).  On the
-# check's problem (15 rows, 30 columns, alpha=1e-4) with penalty='l1' the
-# proximal-Newton path of the polish does not verify for squared_error and
-# huber (measured: it returns None for both fits, after 0.7-2.3 s), so the
-# fits stop where the first-order stopping rule fires, which depends on
-# rounding: their decision functions differ by 2.4e-5 (regressor,
-# squared_error), 9.9e-3 (classifier, huber) to 3.1e-2 (classifier,
-# squared_error) relative.
-KNOWN_WEIGHT_FAILURES = {
-    ("GDClassifier", "squared_error", "l1"), ("GDClassifier", "huber", "l1"),
-    ("GDRegressor", "squared_error", "l1"), ("GDRegressor", "huber", "l1"),
-}
-
-
 def _weight_cases():
     for est in _batch_weight_instances():
         key = (type(est).__name__, est.loss, est.penalty)
         marks = ()
-        if key in KNOWN_WEIGHT_FAILURES:
-            marks = pytest.mark.xfail(
-                reason="penalty='l1': the exact polish does not verify on 15 x 30 "
-                       "(issue 7); the first-order stop depends on rounding",
-                # rounding-dependent (GDRegressor huber + l1 passes with
-                # NumPy 1.25 / SciPy 1.10), so non-strict, which makes the
-                # run assert nothing: not run (71 s of the suite, 16%, in
-                # the polish attempts that fail).  Remove the case from the
-                # set when issue 7 is fixed.
-                strict=False, run=False,
-            )
-        elif (np.lib.NumpyVersion(np.__version__) < "2.0.0"
-              and key == ("GDClassifier", "log_loss", None)):
+        if (np.lib.NumpyVersion(np.__version__) < "2.0.0"
+                and key == ("GDClassifier", "log_loss", None)):
             # log_loss without a penalty (no unique optimum on 15 x 30, so
             # no polish): rounding-sensitive with NumPy 1.25's products (it
             # passes with NumPy 2's)
