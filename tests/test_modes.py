@@ -21,6 +21,7 @@ from sklearn.datasets import (
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import (
     ElasticNet,
+    Lasso,
     LogisticRegression,
     Ridge,
     SGDClassifier,
@@ -572,6 +573,79 @@ def test_batch_squared_error_l1_is_elastic_net(penalty, l1_ratio, alpha):
     en.fit(X, y)
     assert _rel(gd.coef_, en.coef_) < 1e-4
     assert_array_equal(gd.coef_ == 0.0, en.coef_ == 0.0)
+
+
+def _lasso_oracle(X, y, sw, alpha, epsilon=None):
+    """``(coef, intercept)`` of ``sum_i s_i L(y_i, p_i) + alpha ||w||_1``
+    (``s`` the weights normalised) by scikit-learn's Lasso at tol=1e-16.
+
+    The squared error is Lasso's objective; the Huber loss of width
+    ``epsilon`` is ``min_z (r - z)^2 / 2 + epsilon |z|``, so with a slack
+    column per (weighted) row, scaled so that Lasso's ``alpha`` penalises
+    its slack by ``s_i epsilon``, it is a lasso as well.
+    """
+    keep = sw > 0
+    X, y, sw = X[keep], y[keep], sw[keep].astype(np.float64)
+    d = X.shape[1]
+    if epsilon is not None:
+        X = np.hstack([X, np.diag(alpha * sw.sum() / (epsilon * sw))])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        lasso = Lasso(alpha=alpha, tol=1e-16, max_iter=10**6).fit(X, y, sample_weight=sw)
+    return lasso.coef_[:d], lasso.intercept_
+
+
+def _wide_cases():
+    for Est in (GDRegressor, GDClassifier):
+        for loss in ("squared_error", "huber"):
+            for seed, container in ((0, "dense"), (1, "csr"), (42, "dense")):
+                yield pytest.param(Est, loss, seed, container,
+                                   id=f"{Est.__name__}-{loss}-{seed}-{container}")
+
+
+@pytest.mark.parametrize("Est, loss, seed, container", list(_wide_cases()))
+def test_batch_l1_on_more_columns_than_rows_is_the_exact_lasso(Est, loss, seed,
+                                                               container):
+    """The shape of scikit-learn's sample-weight checks (15 rows, 30 columns,
+    integer weights with zeros, alpha=1e-4): the polish's homotopy ends at
+    the lasso optimum (at most as many nonzero coefficients as weighted
+    rows); oracle: Lasso at tol=1e-16 (on the +-1 targets for the
+    classifier)."""
+    rng = np.random.RandomState(seed)
+    X = rng.rand(15, 30)
+    y = rng.randint(0, 3 if Est is GDRegressor else 2, 15).astype(np.float64)
+    sw = rng.randint(0, 5, 15)
+    gd = Est(mode="batch", loss=loss, penalty="l1").fit(as_container(X, container), y,
+                                                        sample_weight=sw)
+    target = y if Est is GDRegressor else np.where(y == 1, 1.0, -1.0)
+    coef, intercept = _lasso_oracle(X, target, sw, gd.alpha,
+                                    gd.epsilon if loss == "huber" else None)
+    assert_allclose(gd.coef_.ravel(), coef, rtol=0, atol=1e-11)
+    assert_allclose(gd.intercept_[0], intercept, rtol=0, atol=1e-11)
+    assert_array_equal(gd.coef_.ravel() == 0.0, coef == 0.0)
+    assert np.count_nonzero(gd.coef_) < np.count_nonzero(sw)
+
+
+@pytest.mark.parametrize("alpha", [1e-4, 1e-2])
+@pytest.mark.parametrize("seed, container", [(0, "dense"), (1, "csr")])
+def test_batch_huber_l1_with_outliers_is_the_exact_optimum(alpha, seed, container):
+    """Huber + L1 where many weighted rows are outside the quadratic zone
+    (a piecewise-quadratic problem, not the squared error in disguise):
+    the polish's homotopy on the slack formulation gives the optimum to
+    rounding; oracle: Lasso at tol=1e-16 on the slack columns."""
+    rng = np.random.RandomState(seed)
+    X = rng.randn(30, 10)
+    y = X[:, :4] @ rng.randn(4) + 0.05 * rng.randn(30)
+    y[:5] += rng.choice([-3.0, 3.0], 5)
+    sw = rng.randint(0, 4, 30)
+    gd = GDRegressor(mode="batch", loss="huber", penalty="l1", alpha=alpha).fit(
+        as_container(X, container), y, sample_weight=sw)
+    outside = (np.abs(y - gd.predict(X)) > gd.epsilon) & (sw > 0)
+    assert outside.sum() >= 5
+    coef, intercept = _lasso_oracle(X, y, sw, alpha, gd.epsilon)
+    assert_allclose(gd.coef_, coef, rtol=0, atol=1e-11)
+    assert_allclose(gd.intercept_[0], intercept, rtol=0, atol=1e-11)
+    assert_array_equal(gd.coef_ == 0.0, coef == 0.0)
 
 
 # ----------------------------------------------------------------------------
