@@ -458,6 +458,9 @@ def _model_step(sub, A, w, b, u, h, damping, max_sweeps=1000):
     lam[:d] = l1
     if l1 == 0.0:
         return _restricted(H, c, lam, np.arange(q), np.zeros(q))
+    theta = _lasso_path(H, c, lam)
+    if theta is not None:
+        return theta, True
     diag = np.diag(H).copy()
     found = _model_active_set(H, c, lam, theta0, diag)
     if found is not None:
@@ -619,9 +622,10 @@ def _smoothing_path(sub, w, b, p):
         found, unique = _exact(sub, w, b, p, work.dloss(sub.y, p))
         if found is not None:
             return found if unique else None
-        if sub.penalty.l2_strength == 0.0 and sub.penalty.l1_strength > 0.0:
-            # a pure L1 part: its rounding leaves the steps too little
-            # curvature; proximal Newton keeps the kink of |w| instead
+        if sub.penalty.l1_strength > 0.0:
+            # rounding the L1 part leaves the steps too little curvature
+            # (none with a pure L1 part); proximal Newton keeps the kink of
+            # |w| instead
             step = _newton(sub, w, b, p, loss=work, unique_only=False)
         else:
             step = _path_newton(sub, w, b, p, work, mu)
@@ -789,8 +793,7 @@ def _linear_program(sub, f_start):
 POLISH_MAX_BREAKPOINTS = 1000
 
 #: the homotopy treats breakpoints this close (relative) as one (ties, such
-#: as the slack variables of repeated rows) and ignores a crossing this
-#: close to the current one (the variable that just changed, by rounding)
+#: as the slack variables of repeated rows)
 PATH_TIE = 1e-10
 
 
@@ -861,7 +864,8 @@ def _lasso_path(H, c, lam):
         a, e = pieces  # theta_S(t) = a - t e
         # the inactive coordinates' c_j - H_j theta(t) = g0 + t g1
         g0, g1 = c - H[:, S] @ a, H[:, S] @ e
-        t_next, enter, leave = _next_breakpoint(t, lam, active, a, e, g0, g1, S)
+        t_next, enter, leave = _next_breakpoint(t, lam, sign, active, S, a, e,
+                                                    g0, g1)
         if t_next <= 1.0:
             theta = np.zeros(q)
             theta[S] = a - e
@@ -886,29 +890,36 @@ def _path_piece(H, c, lam, S, sign):
     return sol[:, 0], sol[:, 1]
 
 
-def _next_breakpoint(t, lam, active, a, e, g0, g1, S):
-    """The largest breakpoint below ``t`` of the piece ``theta_S = a - t
-    e`` (0 if none): ``(t_next, enter, leave)`` with ``enter`` the pairs
-    ``(j, sign)`` of the coordinates that enter there and ``leave`` the
-    ones that leave (ties within ``PATH_TIE`` together)."""
-    below = t * (1.0 - PATH_TIE) if np.isfinite(t) else np.inf
+def _next_breakpoint(t, lam, sign, active, S, a, e, g0, g1):
+    """The largest breakpoint at or below ``t`` of the piece ``theta_S = a
+    - t e`` (0 if none): ``(t_next, enter, leave)`` with ``enter`` the
+    pairs ``(j, sign)`` of the coordinates that enter there and ``leave``
+    the ones that leave (ties within ``PATH_TIE`` together).
+
+    Only crossings in the direction the piece moves count: an inactive
+    ``|c_j - H_j theta|`` growing past ``t lam_j``, an active coordinate
+    shrinking to 0.  So the coordinate that has just entered or left, at
+    its boundary up to rounding, does not turn back at once; one that the
+    rounding left a little across its boundary changes at ``t``.
+    """
     times, who, signs = [], [], []
     out = np.flatnonzero(~active)
     for sj in (1.0, -1.0):
-        # c_j - H_j theta(t) = sj t lam_j
-        with np.errstate(divide="ignore", invalid="ignore"):
-            tj = g0[out] / (sj * lam[out] - g1[out])
-        ok = np.isfinite(tj) & (tj > 0) & (tj < below)
-        times.append(tj[ok])
-        who.append(out[ok])
-        signs.append(np.full(ok.sum(), sj))
-    pen = lam[S] > 0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        tj = a[pen] / e[pen]
-    ok = np.isfinite(tj) & (tj > 0) & (tj < below)
-    times.append(tj[ok])
-    who.append(S[pen][ok])
-    signs.append(np.zeros(ok.sum()))
+        # sj (g0 + t g1) - t lam_j grows through 0 as t decreases
+        slope = lam[out] - sj * g1[out]
+        ok = slope > 0
+        tj = sj * g0[out][ok] / slope[ok]
+        keep = tj > 0
+        times.append(np.minimum(tj[keep], t))
+        who.append(out[ok][keep])
+        signs.append(np.full(keep.sum(), sj))
+    # theta_j = a_j - t e_j, of sign sign_j, shrinks: sign_j e_j < 0
+    shrink = np.flatnonzero((lam[S] > 0) & (sign[S] * e < 0))
+    tj = a[shrink] / e[shrink]
+    keep = tj > 0
+    times.append(np.minimum(tj[keep], t))
+    who.append(S[shrink][keep])
+    signs.append(np.zeros(keep.sum()))
     times, who, signs = map(np.concatenate, (times, who, signs))
     if not len(times):
         return 0.0, [], np.zeros(0, dtype=int)
