@@ -626,6 +626,32 @@ def test_batch_l1_on_more_columns_than_rows_is_the_exact_lasso(Est, loss, seed,
     assert np.count_nonzero(gd.coef_) < np.count_nonzero(sw)
 
 
+@pytest.mark.parametrize("seed", [0, 1, 42])
+@pytest.mark.parametrize("loss", ["log_loss", "squared_hinge", "modified_huber",
+                                  "squared_epsilon_insensitive"])
+def test_batch_l1_on_more_columns_than_rows_meets_the_optimality_conditions(loss,
+                                                                            seed):
+    """The other smooth losses with L1 on 15 x 30 (integer weights with
+    zeros): the polish's proximal Newton steps, each model solved by the
+    lasso homotopy, end where the optimality conditions hold (computed here
+    from the fitted model): ``X' S u = -alpha sign(w)`` on the nonzero
+    coefficients, ``|X' S u| <= alpha`` on the others, ``sum(S u) = 0``."""
+    rng = np.random.RandomState(seed)
+    X = rng.rand(15, 30)
+    y = rng.randint(0, 2, 15)
+    sw = rng.randint(0, 5, 15)
+    gd = GDClassifier(mode="batch", loss=loss, penalty="l1").fit(X, y, sample_weight=sw)
+    s = sw / sw.sum()
+    u = get_loss(loss, gd.epsilon).dloss(np.where(y == 1, 1.0, -1.0),
+                                         gd.decision_function(X))
+    g, w = X.T @ (s * u), gd.coef_.ravel()
+    on = w != 0.0
+    assert 0 < on.sum() < np.count_nonzero(sw)
+    assert_allclose(g[on], -gd.alpha * np.sign(w[on]), rtol=0, atol=1e-9)
+    assert np.all(np.abs(g[~on]) <= gd.alpha * (1 + 1e-9))
+    assert abs(np.dot(s, u)) <= 1e-9
+
+
 @pytest.mark.parametrize("alpha", [1e-4, 1e-2])
 @pytest.mark.parametrize("seed, container", [(0, "dense"), (1, "csr")])
 def test_batch_huber_l1_with_outliers_is_the_exact_optimum(alpha, seed, container):

@@ -18,7 +18,10 @@ things that do not depend on how the iterate was found:
   (semismooth Newton) method on the optimality conditions, accepted only
   when those conditions hold to ``POLISH_RTOL``; a piecewise-linear loss
   with a pure L1 penalty is a linear program, solved by HiGHS and refined
-  on its active sets (:func:`_linear_program`).
+  on its active sets (:func:`_linear_program`); the squared error and
+  Huber losses with an L1 part are a lasso, solved by its homotopy
+  (:func:`_quadratic_program`, :func:`_lasso_path`), which also minimises
+  the proximal Newton models of the other smooth losses.
 
 The optimality conditions, with ``u_i`` the dual variable of sample ``i``:
 
@@ -422,8 +425,9 @@ def _newton(sub, w, b, p, loss=None, unique_only=True):
     return None if unique_only else (w, b, p)
 
 
-#: the proximal Newton model is minimised by coordinate descent in Python:
-#: the polish runs on at most this many columns (intercept included)
+#: the proximal Newton model is minimised in Python (homotopy, or
+#: coordinate descent): the polish runs on at most this many columns
+#: (intercept included)
 POLISH_MAX_COLUMNS = 400
 
 #: Levenberg-Marquardt damping of the Newton steps on the smoothed problems
@@ -436,10 +440,13 @@ def _model_step(sub, A, w, b, u, h, damping, max_sweeps=1000):
     ``theta = (w, b)``: ``(theta + e, unique)``.
 
     ``H = A' S diag(h) A + l2`` (``damping`` times its largest diagonal
-    entry added).  Without L1 part a linear solve; with one, coordinate
-    descent finds the support and signs, and the model is then solved
-    exactly on them (kept if the signs and the zero coordinates' conditions
-    hold).  ``unique``: whether the (restricted) Hessian is non-singular.
+    entry added).  Without L1 part a linear solve; with one, the model is
+    a lasso, solved exactly by its homotopy (:func:`_lasso_path`); when
+    that meets a singular system, primal-dual active-set iterations or
+    coordinate descent find the support and signs, and the model is then
+    solved exactly on them (kept if the signs and the zero coordinates'
+    conditions hold).  ``unique``: whether the (restricted) Hessian is
+    non-singular.
     """
     pen = sub.penalty
     l1, l2 = pen.l1_strength, pen.l2_strength
@@ -609,12 +616,11 @@ def _smoothing_path(sub, w, b, p):
     """Exact solutions along a path of smoothed optima (see :func:`polish`).
 
     At each width ``mu`` (from 1 down by tenths), the kinks of the loss
-    (piecewise-linear losses) and of the L1 part (rounded to a Huber
-    function of width ``mu``; with a pure L1 penalty it is kept, and the
-    steps are proximal Newton ones, :func:`_newton`) are smoothed, the
-    smoothed problem is solved by damped Newton steps
-    (:func:`_path_newton`) and the active sets of its optimum are tried for
-    the exact solution (:func:`_exact`).
+    (piecewise-linear losses) are smoothed, the smoothed problem is solved
+    by Newton steps, proximal ones that keep the kink of the L1 part
+    (:func:`_newton`, the model solved by the lasso homotopy) or, without
+    an L1 part, damped ones (:func:`_path_newton`), and the active sets of
+    its optimum are tried for the exact solution (:func:`_exact`).
     """
     mu = 1.0
     while mu >= POLISH_MU_MIN:
@@ -623,9 +629,9 @@ def _smoothing_path(sub, w, b, p):
         if found is not None:
             return found if unique else None
         if sub.penalty.l1_strength > 0.0:
-            # rounding the L1 part leaves the steps too little curvature
-            # (none with a pure L1 part); proximal Newton keeps the kink of
-            # |w| instead
+            # rounding the L1 part would leave the steps too little
+            # curvature (none with a pure L1 part); proximal Newton keeps
+            # the kink of |w|, and its model is an exact lasso
             step = _newton(sub, w, b, p, loss=work, unique_only=False)
         else:
             step = _path_newton(sub, w, b, p, work, mu)
