@@ -815,9 +815,11 @@ def _quadratic_program(sub):
     (``theta = (w, z, b)``, ``a_i = (x_i, e_i, 1)``, ``lam_i = s_i
     epsilon`` for ``z_i``) it is a lasso as well.  The lasso's homotopy
     (:func:`_lasso_path`) ends at its exact optimum in finitely many
-    linear solves, from any start and whatever the rank of the data (the
-    optimum of 15 rows and 30 columns has at most 15 nonzero
-    coefficients); the caller verifies it.
+    linear solves, needing no start and no full rank of the data (the
+    optimum of 15 rows and 30 columns has at most 15 nonzero coefficients,
+    and the path's active sets stay that small), only non-singular systems
+    on those active sets (data in general position).  The result is
+    returned if its optimality conditions hold to ``POLISH_RTOL``.
     """
     loss, pen = sub.loss, sub.penalty
     if loss.name not in ("squared_error", "huber") or pen.l1_strength == 0.0:
