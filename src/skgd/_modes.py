@@ -87,9 +87,12 @@ class Data:
         small ``partial_fit`` chunk need none."""
         if self._products is False:
             self._products = None
-            # unsorted or duplicate indices keep SciPy's products: with
-            # SciPy 1.10 and float32 data the compiled ones disagreed with
-            # SciPy's on such a matrix (cause not found, issue 12)
+            # unsorted or duplicate indices: no threaded products; the
+            # one-thread helpers (matvec, rmatvec_transposed) read the matrix
+            # as it is at each call.  With SciPy 1.10 and float32 data with
+            # duplicates, the views held here disagreed with the matrix: that
+            # SciPy sums duplicates in place (seen in X.astype(np.float64);
+            # which call of a fit does it was not found, issue 12)
             if sp.issparse(self.X) and _sorted_without_duplicates(*self._csr):
                 self._products = Products(self.X.shape, self.data, *self._csr)
         return self._products
