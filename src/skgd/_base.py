@@ -645,22 +645,15 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
 
         Drawn from ``random_state`` as scikit-learn's SGD estimators draw
         theirs (including the draw of their dataset's sampling seed), so that
-        the same ``random_state`` gives the same orderings.
+        the same ``random_state`` gives the same orderings.  For an integer
+        ``random_state`` they are the same on every call, and kept
+        (:func:`_seeds_from_int`).
         """
-        rs = check_random_state(self.random_state)
-        if not self._is_classifier():
-            seed = rs.randint(0, MAX_INT)
-            rs.randint(1, MAX_INT)  # scikit-learn's make_dataset draws one
-            return [seed]
-        if n == 1:
-            rs.randint(1, MAX_INT)
-            return [rs.randint(MAX_INT)]
-        seeds = []
-        for class_seed in rs.randint(MAX_INT, size=n):
-            class_rs = np.random.RandomState(class_seed)
-            class_rs.randint(1, MAX_INT)
-            seeds.append(class_rs.randint(MAX_INT))
-        return seeds
+        if isinstance(self.random_state, Integral):
+            return list(_seeds_from_int(int(self.random_state), n,
+                                        self._is_classifier()))
+        return _draw_seeds(check_random_state(self.random_state), n,
+                           self._is_classifier())
 
     # ------------------------------------------------------------------
     # sparse helpers (as scikit-learn's SparseCoefMixin)
@@ -706,3 +699,30 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         return tags
+
+
+def _draw_seeds(rs, n, classifier):
+    """The seeds of :meth:`BaseGD._seeds`, drawn from the RandomState ``rs``."""
+    if not classifier:
+        seed = rs.randint(0, MAX_INT)
+        rs.randint(1, MAX_INT)  # scikit-learn's make_dataset draws one
+        return [seed]
+    if n == 1:
+        rs.randint(1, MAX_INT)
+        return [rs.randint(MAX_INT)]
+    seeds = []
+    for class_seed in rs.randint(MAX_INT, size=n):
+        class_rs = np.random.RandomState(class_seed)
+        class_rs.randint(1, MAX_INT)
+        seeds.append(class_rs.randint(MAX_INT))
+    return seeds
+
+
+@functools.lru_cache(maxsize=64)
+def _seeds_from_int(random_state, n, classifier):
+    """:func:`_draw_seeds` from ``RandomState(random_state)``, kept per
+    ``(random_state, n, classifier)``: making a RandomState costs about
+    0.1 ms (NumPy builds a seeded MT19937 through a SeedSequence before the
+    legacy integer seeding replaces its state), a quarter of a small
+    ``partial_fit``, and once more per class for a one-vs-rest fit."""
+    return tuple(_draw_seeds(np.random.RandomState(random_state), n, classifier))
