@@ -185,6 +185,43 @@ def test_partial_fit_errors(binary):
         reg.partial_fit(X[:, :3], y.astype(float))
 
 
+@pytest.mark.parametrize("y, classes", [
+    (np.array([0, 1, 2, 1, 0]), np.array([0, 1, 2])),
+    (np.array([3, 0, 4, 3, 1]), np.array([0, 1, 2])),
+    (np.array([0.0, 1.0, np.nan, np.nan, 7.0]), np.array([0.0, 1.0])),
+    (np.array([1, 2, 3]), np.array([0.5, 1.0, 3.0])),
+    (np.array([2.0, 1.0]), np.array([1, 2])),
+    (np.array([-5, 10, 0]), np.array([0, 1])),
+    (np.array([True, False]), np.array([False])),
+    (np.array(["a", "b", "c"]), np.array(["a", "c"])),
+])
+def test_unseen_labels_as_setdiff1d(y, classes):
+    # partial_fit's label check looks numeric labels up by binary search
+    from skgd._classifier import _unseen_labels
+
+    unseen = _unseen_labels(y, classes)
+    expected = np.setdiff1d(np.unique(y), classes)
+    assert unseen.dtype == expected.dtype
+    np.testing.assert_array_equal(unseen, expected)
+
+
+def test_seeds_of_an_integer_random_state_are_kept():
+    # kept per (random_state, n, kind): the draws of a fresh RandomState
+    from skgd._base import _draw_seeds
+
+    for est, n in ((GDRegressor(random_state=3), 1), (GDClassifier(random_state=3), 1),
+                   (GDClassifier(random_state=np.int64(3)), 4)):
+        for _ in range(2):
+            assert est._seeds(n) == _draw_seeds(np.random.RandomState(3), n,
+                                                is_classifier(est))
+    # a RandomState instance is drawn from on every call, as before
+    rs = np.random.RandomState(0)
+    est = GDRegressor(random_state=rs)
+    first, second = est._seeds(1), est._seeds(1)
+    ref = np.random.RandomState(0)
+    assert first == _draw_seeds(ref, 1, False) and second == _draw_seeds(ref, 1, False)
+
+
 def test_divergence_error_names_epoch():
     # (minibatch mode caps its step at 1/L_B: test_modes.py checks that the
     # same set-up stays finite there)

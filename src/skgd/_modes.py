@@ -249,7 +249,7 @@ class StochasticRunner:
         self.problem = problem
         # minibatch mode's stopping rule (see stopping_rule)
         self.plateau = bool(plateau)
-        self.capped, self.largest_step = False, 0.0
+        self.capped, self._etas = False, ()
         pen = problem.penalty
         if state is None:
             self.state = self._new_state(coef, intercept, t, average_start,
@@ -317,11 +317,20 @@ class StochasticRunner:
             # the cap of a normalised optimizer is its constant step
             self.capped = bool(np.any(etas >= self.max_step))
         else:
-            self.capped = bool(np.any(etas > self.max_step))
+            # (no step exceeds an infinite cap: sgd mode skips the pass)
+            self.capped = (self.max_step < np.inf
+                           and bool(np.any(etas > self.max_step)))
         if self.capped:
             etas = np.minimum(etas, self.max_step)
-        self.largest_step = float(etas.max()) if len(etas) else 0.0
-        return np.ascontiguousarray(etas)
+        self._etas = etas = np.ascontiguousarray(etas)
+        return etas
+
+    @property
+    def largest_step(self):
+        """The largest step of the last epoch (0 before the first; computed
+        when a plateau asks for it, not on every epoch)."""
+        etas = self._etas
+        return float(etas.max()) if len(etas) else 0.0
 
     def reduce_step(self, uncapped=False):
         """On a plateau: divide the cap by ``CAP_DECAY`` and return True if
