@@ -46,10 +46,13 @@ def _param_names(cls):
 def _save_state(estimator):
     # Arrays and lists are copied because a fit updates some of them in
     # place (rows of the weight matrices, the per-output step estimates);
-    # everything else is replaced, never mutated, by a fit.
+    # everything else is replaced, never mutated, by a fit.  (One pass over
+    # the instance dict: this runs before every partial_fit call.)
+    params = _param_names(type(estimator))
     saved = {}
-    for name in _state_names(estimator):
-        value = vars(estimator)[name]
+    for name, value in vars(estimator).items():
+        if name in params:
+            continue
         if isinstance(value, np.ndarray):
             value = value.copy()
         elif isinstance(value, list):
