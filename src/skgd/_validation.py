@@ -73,10 +73,13 @@ def check_init_array(value, shape, name, dtype):
     return arr.copy()
 
 
+_MAX_INT32 = int(np.iinfo(np.int32).max)
+
+
 def check_n_columns(X):
     """Refuse sparse input with more columns than 32-bit indices can address."""
     n_features = X.shape[1]
-    if n_features > np.iinfo(np.int32).max:
+    if n_features > _MAX_INT32:
         raise ValueError(
             f"X has {n_features} columns; skgd's sparse rows index columns with "
             "32-bit integers (at most 2**31 - 1 columns). Hash the features into "
@@ -106,7 +109,7 @@ def check_sparse_structure(X):
             f"({n_rows + 1},) for {n_rows} rows. {remedy}"
         )
     n_stored = min(indices.shape[0], np.asarray(X.data).shape[0])
-    if indptr[0] != 0 or np.any(indptr[1:] < indptr[:-1]):
+    if indptr[0] != 0 or (indptr[1:] < indptr[:-1]).any():
         raise ValueError(
             "Malformed CSR matrix: indptr must start at 0 and never decrease. "
             f"{remedy}"
@@ -118,12 +121,21 @@ def check_sparse_structure(X):
             f"stored). {remedy}"
         )
     used = indices[: indptr[-1]]
-    if used.size and (used.min() < 0 or used.max() >= n_features):
+    if used.size and not _in_range(used, n_features):
         raise ValueError(
             f"Malformed CSR matrix: column indices must lie in [0, {n_features}) "
             f"for {n_features} features; found indices from {used.min()} to "
             f"{used.max()}. {remedy}"
         )
+
+
+def _in_range(indices, n_features):
+    """Whether every index lies in ``[0, n_features)``.  Signed integers are
+    read as unsigned, so that a negative one is huge: one pass, not two."""
+    if indices.dtype.kind == "i":
+        unsigned = indices.view(np.dtype(f"u{indices.dtype.itemsize}"))
+        return bool(unsigned.max() < n_features)
+    return bool(indices.min() >= 0 and indices.max() < n_features)
 
 
 def aligned_for_blas(X):
