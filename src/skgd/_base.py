@@ -626,6 +626,16 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                 self.coef_ = self.coef_.ravel()
         return True
 
+    def _callback_context(self, max_subtasks):
+        """The callback context of a fit (``_init_callback_context``), or a
+        :class:`NullContext` when no callback is set, here or by a
+        meta-estimator: scikit-learn's makes a task with a UUID that the
+        fit's wrapper deletes when the fit returns (4 us of a small
+        ``partial_fit``)."""
+        if not has_callbacks(self) and not hasattr(self, "_parent_callback_ctx"):
+            return NullContext()
+        return self._init_callback_context(max_subtasks=max_subtasks)
+
     def _is_classifier(self):
         """``sklearn.base.is_classifier(self)``, without building the tags
         (four times a call: a tenth of a small ``partial_fit``)."""

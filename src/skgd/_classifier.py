@@ -584,7 +584,7 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
         The tree is: the fit, one task per one-vs-rest problem when there
         are several, one leaf task per epoch.
         """
-        ctx = self._init_callback_context(
+        ctx = self._callback_context(
             max_subtasks=max_iter if n_outputs == 1 else n_outputs
         )
         ctx.call_on_fit_task_begin(

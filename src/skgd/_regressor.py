@@ -324,7 +324,7 @@ class GDRegressor(RegressorMixin, BaseGD):
         val_mask = self._validation_split(y, sample_weight)
         data = backend.data(X, self.mode)
         seed = self._seeds(1)[0]
-        ctx = self._init_callback_context(max_subtasks=max_iter)
+        ctx = self._callback_context(max_subtasks=max_iter)
         ctx.call_on_fit_task_begin(
             estimator=self, X=X, y=y, metadata={"sample_weight": sample_weight}
         )
