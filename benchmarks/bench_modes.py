@@ -126,6 +126,8 @@ class KernelClock:
             pass
         try:
             self._wrap(skgd_modes, "run_epoch")
+            # the runner holds its own reference to the pass
+            skgd_modes.StochasticRunner._kernel = staticmethod(skgd_modes.run_epoch)
         except AttributeError:
             pass
 

@@ -13,9 +13,18 @@ Problems: LIBSVM's a9a (``../shared/data`` or ``--data``; a generated
 problem of the same shape when it is absent), the dense standardised
 200,000 x 100 problem of ``bench_convergence.py``, and generated text
 (50,000 x 65,536 CSR, 50 nonzeros per row, rows of unit norm), where most
-updates miss most columns (the lazy semantics matter there).  Usage::
+updates miss most columns (the lazy semantics matter there).
 
-    python benchmarks/bench_optimizers.py [--data PATH] [--quick]
+Speed (issue 9, item 6): on the sparse data of ``bench_modes.py`` (CSR
+500,000 x 262,144, 50 nonzeros per row), one minibatch(256) epoch of a
+hinge classifier (``max_iter=1, tol=None``) with each optimizer against the
+same epoch with plain steps (target <= 1.3): the whole fit, and the time in
+its compiled pass (``run_epoch``; the rest of a fit, the same for every
+optimizer, is mostly the step size's set-up).  Best of ``--repeat``
+interleaved runs.  Usage::
+
+    python benchmarks/bench_optimizers.py [--data PATH] [--quick] [--repeat 3]
+                                          [--only {quality,speed}]
 """
 
 import argparse
@@ -27,8 +36,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.neural_network import MLPClassifier
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_modes  # noqa: E402
 from bench_convergence import DEFAULT_DATA, fit, load_a9a, load_dense, objective  # noqa: E402
-from bench_modes import make_sparse  # noqa: E402
+from bench_modes import best_of_interleaved, fit_case, make_sparse  # noqa: E402
 
 from skgd import GDClassifier  # noqa: E402
 
@@ -70,6 +80,32 @@ def run(X, y, name):
         print(f"{label:26s}{cells} | {epochs:16d} {best:8.2f} {own:9.2e}", flush=True)
 
 
+def speed(n_rows, repeat):
+    """The epoch of each optimizer over the plain epoch (fit and compiled pass)."""
+    X, y, _ = make_sparse(n_rows)
+    print(f"\noptimizer epoch / plain minibatch(256) epoch on the sparse benchmark data "
+          f"(CSR {X.shape[0]:,} x {X.shape[1]:,}, {X.nnz / X.shape[0]:.0f} nnz/row)")
+    print(f"hinge, max_iter=1, tol=None; best of {repeat} interleaved runs; "
+          f"target <= {bench_modes.TARGETS['optimizer']:.1f}")
+    bench_modes.KERNEL_CLOCK = bench_modes.KernelClock()
+    cases = {
+        opt: fit_case(GDClassifier(loss="hinge", mode="minibatch", batch_size=256,
+                                   optimizer=opt, max_iter=1, tol=None, random_state=0),
+                      X, y)
+        for opt in OPTIMIZERS
+    }
+    best = best_of_interleaved(cases, repeat)
+    fit_plain, pass_plain = best["sgd"]
+    print(f"{'optimizer':10s} {'fit s':>8s} {'ratio':>6s} {'pass s':>8s} {'ratio':>6s}")
+    for opt in OPTIMIZERS:
+        fit_s, pass_s = best[opt]
+        verdict = "" if opt == "sgd" else (
+            "  OK" if fit_s / fit_plain <= bench_modes.TARGETS["optimizer"] else "  MISS")
+        label = "plain" if opt == "sgd" else opt
+        print(f"{label:10s} {fit_s:8.3f} {fit_s / fit_plain:6.2f} {pass_s:8.3f} "
+              f"{pass_s / pass_plain:6.2f}{verdict}", flush=True)
+
+
 def weights(model):
     if isinstance(model, MLPClassifier):
         return model.coefs_[0].ravel(), model.intercepts_[0]
@@ -81,8 +117,16 @@ def main(argv=None):
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--quick", action="store_true",
                         help="a tenth of the rows of the generated problems")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="speed: the best of this many runs (default 3)")
+    parser.add_argument("--only", choices=["quality", "speed"], default=None,
+                        help="run one part only")
     args = parser.parse_args(argv)
     scale = 10 if args.quick else 1
+    if args.only in (None, "speed"):
+        speed(500_000 // scale, args.repeat)
+    if args.only == "speed":
+        return
     X, y, name = load_a9a(args.data)
     run(X, y, name)
     X, y, name = load_dense(200_000 // scale)

@@ -27,6 +27,7 @@ from skgd._optim_fast cimport (
     SLOT_G,
     SLOT_LAST,
     STEP_GRADIENT,
+    OptConsts,
     Optimizer,
     opt_catch_up_slot,
     opt_direction,
@@ -37,8 +38,11 @@ from skgd._optim_fast cimport (
 
 # A derivative larger than this is clipped (guards against overflow).
 cdef double MAX_DLOSS = 1e12
-# Entries of a row whose optimizer slots are prefetched ahead of their use.
-cdef int PREFETCH_AHEAD = 8
+cdef enum:
+    # Entries of a row whose optimizer slots are prefetched ahead of their
+    # use (a compile-time constant: a global would be reloaded after every
+    # store of the loops that use it).
+    PREFETCH_AHEAD = 8
 # Below this weight scale, the scale is folded into v (O(n_features), rare).
 cdef double MIN_WSCALE = 1e-9
 
@@ -372,7 +376,10 @@ cdef double caught_up_dot(WeightState st, const floating* x, const int32_t* idx,
     in locals (as in ``add_row``): through ``st``, the norms would form a
     chain through memory from one coordinate to the next.
     """
-    cdef int kind = st.opt.kind
+    # the optimizer's constants in a local: read through st.opt, every one
+    # of them would be reloaded after each store to the slots or weights
+    cdef OptConsts c = st.opt.c
+    cdef int kind = c.kind
     cdef Py_ssize_t j, nt = n_touched[0]
     cdef int kk
     cdef int64_t T = st.opt.n_steps, missed
@@ -405,7 +412,7 @@ cdef double caught_up_dot(WeightState st, const floating* x, const int32_t* idx,
         if slot[SLOT_LAST] != dT:
             missed = T - 1 - <int64_t> slot[SLOT_LAST]
             if missed > 0:
-                carry = opt_catch_up_slot(st.opt, kind, slot, missed, &pc)
+                carry = opt_catch_up_slot(&c, kind, slot, missed, &pc)
                 old = v[j]
                 new = old - eta * carry
                 if norms:
@@ -451,7 +458,8 @@ cdef void optimizer_step(WeightState st, const int32_t* touched, Py_ssize_t nt,
     Requires ``wscale == 1``.  The arithmetic is that of ``set_v``, with the
     state's fields in locals (see ``caught_up_dot``).
     """
-    cdef int kind = st.opt.kind
+    cdef OptConsts c = st.opt.c
+    cdef int kind = c.kind
     cdef Py_ssize_t k, j, n_coef = st.v.shape[0]
     cdef double d, pc, new, old
     cdef double* slots = &st.opt.slots[0, 0]
@@ -473,7 +481,7 @@ cdef void optimizer_step(WeightState st, const int32_t* touched, Py_ssize_t nt,
             SKGD_PREFETCH(v + touched[k + PREFETCH_AHEAD])
         j = touched[k]
         slot = slots + j * N_SLOTS
-        d = opt_direction_slot(st.opt, kind, slot, slot[SLOT_G], &pc)
+        d = opt_direction_slot(&c, kind, slot, slot[SLOT_G], &pc)
         old = v[j]
         new = old - eta * d
         if norms:

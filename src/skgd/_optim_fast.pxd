@@ -45,6 +45,35 @@ cpdef enum OptimizerKind:
     OPT_ADAM = 5
 
 
+cdef struct OptConsts:
+    # What the per-coordinate formulas read, in one plain struct: a pass
+    # copies it into a local, where the stores to the slots cannot alias it
+    # (read through the Optimizer, every field is reloaded after each store).
+    int kind
+    double momentum
+    double beta_1
+    double beta_2
+    double rho
+    double eps
+    # 1 - momentum, 1 - beta_1, 1 - beta_2, 1 - rho (the same numbers as
+    # computed in the formulas)
+    double momentum_c
+    double beta_1_c
+    double beta_2_c
+    double rho_c
+    # reciprocals of Adam's bias corrections of the current update and of
+    # the one before (set by begin_step: a multiplication per coordinate
+    # instead of a division)
+    double inv_bias_1
+    double inv_bias_2
+    double inv_last_bias_1
+    double inv_last_bias_2
+    double adam_ratio
+    # the tables of Optimizer.powers and Optimizer.geoms (rows of N_POWERS)
+    const double* powers
+    const double* geoms
+
+
 cdef class Optimizer:
     cdef readonly int kind
     cdef readonly double momentum
@@ -64,12 +93,6 @@ cdef class Optimizer:
     # those of the update before (the catch-up of missed updates uses them)
     cdef double last_bias_1
     cdef double last_bias_2
-    # their reciprocals (set by begin_step: a multiplication per coordinate
-    # instead of a division)
-    cdef double inv_bias_1
-    cdef double inv_bias_2
-    cdef double inv_last_bias_1
-    cdef double inv_last_bias_2
     cdef double adam_ratio
     # powers beta ** k for k < N_POWERS, per decay (momentum, beta_1,
     # beta_2, rho, beta_1 / sqrt(beta_2)): the lazy catch-up looks them up
@@ -78,30 +101,33 @@ cdef class Optimizer:
     # geometric sums base + ... + base ** k for k < N_POWERS, per decay (the
     # same rows), computed by the formula of opt_geometric from the powers
     cdef double[:, ::1] geoms
+    # the hyper-parameters, bias corrections and tables, as the passes read
+    # them (kept up to date by __init__ and begin_step)
+    cdef OptConsts c
 
     cdef void begin_step(self) noexcept nogil
 
 
 # ----------------------------------------------------------------------
 # per coordinate (inlined into the compiled passes)
-cdef inline double opt_decay(Optimizer self, int which, double base,
+cdef inline double opt_decay(const OptConsts* c, int which, double base,
                              int64_t k) noexcept nogil:
     """``base ** k`` (``which`` names the base's row of the table)."""
     if k < N_POWERS:
-        return self.powers[which, k]
+        return c.powers[which * N_POWERS + k]
     return pow(base, <double> k)
 
 
-cdef inline double opt_geometric(Optimizer self, int which, double base,
+cdef inline double opt_geometric(const OptConsts* c, int which, double base,
                                  int64_t k) noexcept nogil:
     """``base + base ** 2 + ... + base ** k`` (0 for ``k <= 0``)."""
     if k <= 0:
         return 0.0
     if k < N_POWERS:
-        return self.geoms[which, k]
+        return c.geoms[which * N_POWERS + k]
     if base == 1.0:
         return <double> k
-    return base * (1.0 - opt_decay(self, which, base, k)) / (1.0 - base)
+    return base * (1.0 - opt_decay(c, which, base, k)) / (1.0 - base)
 
 
 cdef inline double opt_catch_up(Optimizer self, Py_ssize_t j, int64_t missed,
@@ -116,41 +142,43 @@ cdef inline double opt_catch_up(Optimizer self, Py_ssize_t j, int64_t missed,
     computed (after ``begin_step``), so that they see the weight the
     dense formulation has.
     """
-    return opt_catch_up_slot(self, self.kind, &self.slots[j, 0], missed, precond)
+    return opt_catch_up_slot(&self.c, self.kind, &self.slots[j, 0], missed, precond)
 
 
-cdef inline double opt_catch_up_slot(Optimizer self, int kind, double* slot,
+cdef inline double opt_catch_up_slot(const OptConsts* c, int kind, double* slot,
                                      int64_t missed, double* precond) noexcept nogil:
     """:func:`opt_catch_up` on the coordinate whose row of slots is ``slot``
-    (``kind`` is ``self.kind``: a pass that calls it in a loop reads it once)."""
+    (``c`` is the optimizer's :class:`OptConsts`, ``kind`` its kind: a pass
+    that calls it in a loop reads them once, and with a constant ``kind``
+    the compiler drops the other optimizers' branches)."""
     cdef double mj = slot[SLOT_M], sj = slot[SLOT_S], missed_sum = 0.0
     precond[0] = 1.0
     if missed <= 0:
         return 0.0
     if kind == OPT_MOMENTUM or kind == OPT_NESTEROV:
         # update k = 1 .. missed moved by beta^k m (Nesterov: beta^(k+1) m)
-        missed_sum = mj * opt_geometric(self, 0, self.momentum, missed)
+        missed_sum = mj * opt_geometric(c, 0, c.momentum, missed)
         if kind == OPT_NESTEROV:
-            missed_sum *= self.momentum
-        slot[SLOT_M] = mj * opt_decay(self, 0, self.momentum, missed)
+            missed_sum *= c.momentum
+        slot[SLOT_M] = mj * opt_decay(c, 0, c.momentum, missed)
         return missed_sum
     if kind == OPT_ADAGRAD:
-        precond[0] = 1.0 / (sqrt(sj) + self.eps)
+        precond[0] = 1.0 / (sqrt(sj) + c.eps)
         return 0.0
     if kind == OPT_RMSPROP:
-        sj *= opt_decay(self, 3, self.rho, missed)
+        sj *= opt_decay(c, 3, c.rho, missed)
         slot[SLOT_S] = sj
-        precond[0] = 1.0 / (sqrt(sj) + self.eps)
+        precond[0] = 1.0 / (sqrt(sj) + c.eps)
         return 0.0
     # Adam: update k moved by beta_1^k m_hat / sqrt(beta_2^k s_hat), with
     # the bias corrections of the last update and eps left out
     if sj > 0.0:
-        missed_sum = ((mj * self.inv_last_bias_1) / sqrt(sj * self.inv_last_bias_2)
-                      * opt_geometric(self, 4, self.adam_ratio, missed))
-    slot[SLOT_M] = mj * opt_decay(self, 1, self.beta_1, missed)
-    sj *= opt_decay(self, 2, self.beta_2, missed)
+        missed_sum = ((mj * c.inv_last_bias_1) / sqrt(sj * c.inv_last_bias_2)
+                      * opt_geometric(c, 4, c.adam_ratio, missed))
+    slot[SLOT_M] = mj * opt_decay(c, 1, c.beta_1, missed)
+    sj *= opt_decay(c, 2, c.beta_2, missed)
     slot[SLOT_S] = sj
-    precond[0] = 1.0 / (sqrt(sj * self.inv_last_bias_2) + self.eps)
+    precond[0] = 1.0 / (sqrt(sj * c.inv_last_bias_2) + c.eps)
     return missed_sum
 
 
@@ -159,42 +187,42 @@ cdef inline double opt_direction(Optimizer self, Py_ssize_t j, double g,
     """The direction of coordinate ``j`` (caught up, :meth:`catch_up`) for
     gradient ``g`` in the current update; its preconditioner into
     ``precond``."""
-    return opt_direction_slot(self, self.kind, &self.slots[j, 0], g, precond)
+    return opt_direction_slot(&self.c, self.kind, &self.slots[j, 0], g, precond)
 
 
-cdef inline double opt_direction_slot(Optimizer self, int kind, double* slot,
+cdef inline double opt_direction_slot(const OptConsts* c, int kind, double* slot,
                                       double g, double* precond) noexcept nogil:
     """:func:`opt_direction` on the coordinate whose row of slots is ``slot``
-    (``kind`` is ``self.kind``)."""
+    (``c`` and ``kind`` as for :func:`opt_catch_up_slot`)."""
     # den: the reciprocal of the denominator (one division per coordinate)
     cdef double mj, sj, den
     precond[0] = 1.0
     if kind == OPT_MOMENTUM or kind == OPT_NESTEROV:
-        mj = self.momentum * slot[SLOT_M] + (1.0 - self.momentum) * g
+        mj = c.momentum * slot[SLOT_M] + c.momentum_c * g
         slot[SLOT_M] = mj
         if kind == OPT_NESTEROV:
-            return self.momentum * mj + (1.0 - self.momentum) * g
+            return c.momentum * mj + c.momentum_c * g
         return mj
     if kind == OPT_ADAGRAD:
         sj = slot[SLOT_S] + g * g
         slot[SLOT_S] = sj
-        den = 1.0 / (sqrt(sj) + self.eps)
+        den = 1.0 / (sqrt(sj) + c.eps)
         precond[0] = den
         return g * den
     if kind == OPT_RMSPROP:
-        sj = self.rho * slot[SLOT_S] + (1.0 - self.rho) * g * g
+        sj = c.rho * slot[SLOT_S] + c.rho_c * g * g
         slot[SLOT_S] = sj
-        den = 1.0 / (sqrt(sj) + self.eps)
+        den = 1.0 / (sqrt(sj) + c.eps)
         precond[0] = den
         return g * den
     # Adam
-    mj = self.beta_1 * slot[SLOT_M] + (1.0 - self.beta_1) * g
-    sj = self.beta_2 * slot[SLOT_S] + (1.0 - self.beta_2) * g * g
+    mj = c.beta_1 * slot[SLOT_M] + c.beta_1_c * g
+    sj = c.beta_2 * slot[SLOT_S] + c.beta_2_c * g * g
     slot[SLOT_M] = mj
     slot[SLOT_S] = sj
-    den = 1.0 / (sqrt(sj * self.inv_bias_2) + self.eps)
+    den = 1.0 / (sqrt(sj * c.inv_bias_2) + c.eps)
     precond[0] = den
-    return (mj * self.inv_bias_1) * den
+    return (mj * c.inv_bias_1) * den
 
 
 cdef inline double passive_aggressive_step(int rule, double c, double loss_value,

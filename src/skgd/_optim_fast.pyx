@@ -75,8 +75,6 @@ cdef class Optimizer:
         self.bias_2 = 1.0
         self.last_bias_1 = 1.0
         self.last_bias_2 = 1.0
-        self.inv_bias_1 = self.inv_bias_2 = 1.0
-        self.inv_last_bias_1 = self.inv_last_bias_2 = 1.0
         k = np.arange(N_POWERS, dtype=np.float64)
         # the ratio of Adam's missed directions from one update to the next
         self.adam_ratio = beta_1 / sqrt(beta_2) if beta_2 > 0 else 0.0
@@ -89,6 +87,17 @@ cdef class Optimizer:
         geoms[bases == 1.0] = k
         geoms[:, 0] = 0.0
         self.geoms = np.ascontiguousarray(geoms)
+        self.c.kind = kind
+        self.c.momentum, self.c.momentum_c = momentum, 1.0 - momentum
+        self.c.beta_1, self.c.beta_1_c = beta_1, 1.0 - beta_1
+        self.c.beta_2, self.c.beta_2_c = beta_2, 1.0 - beta_2
+        self.c.rho, self.c.rho_c = rho, 1.0 - rho
+        self.c.eps = eps
+        self.c.inv_bias_1 = self.c.inv_bias_2 = 1.0
+        self.c.inv_last_bias_1 = self.c.inv_last_bias_2 = 1.0
+        self.c.adam_ratio = self.adam_ratio
+        self.c.powers = &self.powers[0, 0]
+        self.c.geoms = &self.geoms[0, 0]
 
     def __reduce__(self):
         return (
@@ -134,10 +143,10 @@ cdef class Optimizer:
             self.last_bias_2 = self.bias_2
             self.bias_1 = 1.0 - pow(self.beta_1, <double> self.n_steps)
             self.bias_2 = 1.0 - pow(self.beta_2, <double> self.n_steps)
-            self.inv_bias_1 = 1.0 / self.bias_1
-            self.inv_bias_2 = 1.0 / self.bias_2
-            self.inv_last_bias_1 = 1.0 / self.last_bias_1
-            self.inv_last_bias_2 = 1.0 / self.last_bias_2
+            self.c.inv_bias_1 = 1.0 / self.bias_1
+            self.c.inv_bias_2 = 1.0 / self.bias_2
+            self.c.inv_last_bias_1 = 1.0 / self.last_bias_1
+            self.c.inv_last_bias_2 = 1.0 / self.last_bias_2
 
 def _rebuild(kind, momentum, beta_1, beta_2, rho, eps, m, s, last, n_steps):
     cdef Optimizer opt = Optimizer(kind, m.shape[0], momentum, beta_1, beta_2, rho,
