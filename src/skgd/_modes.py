@@ -439,8 +439,11 @@ def row_squared_norms(data):
     return compiled_row_squared_norms(data.data, data.rows, data.n_samples)
 
 
-#: rows of the sample the power iteration of :func:`minibatch_smoothness` uses
+#: rows of the sample the power iterations of :func:`minibatch_smoothness`
+#: use: at least SMOOTHNESS_SAMPLE, and one row in SMOOTHNESS_FRACTION of
+#: larger data
 SMOOTHNESS_SAMPLE = 4096
+SMOOTHNESS_FRACTION = 128
 
 
 def minibatch_smoothness(problem, n_iter=20, seed=0):
@@ -466,9 +469,13 @@ def minibatch_smoothness(problem, n_iter=20, seed=0):
     ``batch_size=256``).  Above 1 it is limited so that ``L`` grows by at
     most ``DELTA_L_GROWTH`` (below).  This
     is a diagonal preconditioner, so ``1 / L_B`` stays a safe step in its
-    metric.  The eigenvalues come from power iterations over at most
-    ``max(SMOOTHNESS_SAMPLE, n / 16)`` rows drawn at random, so that they
-    cost about one epoch's products at most.
+    metric.  The eigenvalues come from power iterations (two Lanczos runs
+    of ``n_iter`` steps, up to five when ``delta`` is limited) over
+    ``max(SMOOTHNESS_SAMPLE, n / SMOOTHNESS_FRACTION)`` rows drawn at random
+    (all rows of smaller data).  Measured on CSR rows of 262,144 columns, 50
+    nonzeros each, minibatch(256), against the compiled epoch: 500,000 rows,
+    0.11 s against 0.18 s (it was 0.50 s with one row in 16); 50,000 to
+    100,000 rows (the 4096-row floor), 0.03-0.06 s against 0.02-0.04 s.
     """
     data, tr = problem.data, problem.train
     n = len(tr)
@@ -476,7 +483,7 @@ def minibatch_smoothness(problem, n_iter=20, seed=0):
     l2 = problem.penalty.l2_strength
     if n == 0:
         return 1.0, 1.0, 1.0
-    m = min(n, max(SMOOTHNESS_SAMPLE, n // 16))
+    m = min(n, max(SMOOTHNESS_SAMPLE, n // SMOOTHNESS_FRACTION))
     rows = tr if m == n else np.sort(
         np.random.RandomState(seed).choice(tr, m, replace=False))
     sample = Data(data.X[rows])
