@@ -819,6 +819,12 @@ class BatchRunner:
         pb = self.problem
         r = np.empty_like(self.s)
         loss = self.work_cy.weighted_gradient(pb.y, p, self.s, r)
+        return self._gradient_from_residuals(w, r, loss)
+
+    def _gradient_from_residuals(self, w, r, loss):
+        """:meth:`_gradient` from the loss's derivatives ``r`` at the point's
+        predictions and its weighted sum ``loss``."""
+        pb = self.problem
         gw = pb.data.rmatvec(r) + pb.penalty.gradient_smooth(w)
         gb = float(r.sum()) if pb.fit_intercept else 0.0
         return gw, gb, loss + pb.penalty.value(w)
@@ -912,7 +918,13 @@ class BatchRunner:
         ww, wd, dd = dot(self.w, self.w), dot(self.w, dw), dot(dw, dw)
         loss0 = self.work_obj - 0.5 * l2 * ww
 
+        # the loss's derivatives at the last trial step (set by
+        # _line_values in memory): at the accepted step, the gradient's
+        self._line_residuals = None
+        last = [None]
+
         def phi(a):
+            last[0] = a
             loss, slope = self._line_values(self.p + a * Xd, Xd)
             return (loss + 0.5 * l2 * (ww + 2.0 * a * wd + a * a * dd),
                     slope + l2 * (wd + a * dd))
@@ -930,7 +942,13 @@ class BatchRunner:
         self.failed_searches = 0
         w_new, b_new = self.w + a * dw, self.b + a * db
         p_new = self._predictions_along(Xd, a, w_new, b_new)
-        gw, gb, self.work_obj = self._gradient(w_new, p_new)
+        if last[0] == a and self._line_residuals is not None:
+            # the search's last trial is the accepted step (its predictions
+            # are p + a Xd, as p_new): its derivatives are the gradient's
+            gw, gb, self.work_obj = self._gradient_from_residuals(
+                w_new, *self._line_residuals)
+        else:
+            gw, gb, self.work_obj = self._gradient(w_new, p_new)
         g_new = np.append(gw, gb)
         lbfgs_remember(self.memory, a * direction, g_new - g, self.MEMORY)
         self.g = g_new
@@ -938,10 +956,15 @@ class BatchRunner:
         return w_new, b_new, p_new
 
     def _line_values(self, p, Xd):
-        """``(sum_i s_i L(y_i, p_i), sum_i s_i dL(y_i, p_i) Xd_i)``, working loss."""
+        """``(sum_i s_i L(y_i, p_i), sum_i s_i dL(y_i, p_i) Xd_i)``, working loss.
+
+        Keeps the derivatives ``r`` (``_line_residuals``): when the search
+        accepts this trial, :meth:`_lbfgs_step` takes the gradient from them
+        (one pass over the rows less per iteration)."""
         pb = self.problem
         r = np.empty_like(self.s)
         loss = self.work_cy.weighted_gradient(pb.y, p, self.s, r)
+        self._line_residuals = (r, loss)
         return loss, float(dot(r, Xd))
 
     def _two_loop(self, g):
