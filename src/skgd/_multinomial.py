@@ -218,8 +218,11 @@ class SoftmaxBatchRunner:
 
     def _gradient(self, theta, Z):
         """``(F, grad F)`` at ``theta`` (the L1 part left out of the gradient)."""
+        return self._gradient_from(theta, *self._loss_gradients(Z))
+
+    def _gradient_from(self, theta, loss, GW, gb):
+        """:meth:`_gradient` from the loss and its gradients at the scores."""
         pb = self.problem
-        loss, GW, gb = self._loss_gradients(Z)
         W, _ = self._split(theta)
         gW = GW + pb.penalty.gradient_smooth(W)
         if not pb.fit_intercept:
@@ -253,6 +256,8 @@ class SoftmaxBatchRunner:
         loss and its slope along the scores ``Zd`` of a direction."""
         pb = self.problem
         loss, R = pb.loss.value_and_gradient(pb.labels, Z, self.s)
+        # kept: at an accepted trial, the gradient's (see _lbfgs_step)
+        self._line_residuals = (loss, R)
         return loss, float(np.einsum("ij,ij->", R, Zd))
 
     def _scores_along(self, Zd, a):
@@ -302,8 +307,13 @@ class SoftmaxBatchRunner:
         l2 = pb.penalty.l2_strength
         w, dw = self.theta[:Kd], direction[:Kd]
         ww, wd, dd = dot(w, w), dot(w, dw), dot(dw, dw)
+        # the loss's derivatives at the last trial (set by _line_values in
+        # memory): at the accepted step, the gradient's
+        self._line_residuals = None
+        last = [None]
 
         def phi(a):
+            last[0] = a
             loss, slope = self._line_values(self.Z + a * Zd, Zd)
             return (loss + 0.5 * l2 * (ww + 2.0 * a * wd + a * a * dd),
                     slope + l2 * (wd + a * dd))
@@ -319,7 +329,13 @@ class SoftmaxBatchRunner:
         self.failed_searches = 0
         theta = self.theta + a * direction
         Z = self._scores_along(Zd, a)
-        self.obj, g_new = self._gradient(theta, Z)
+        if last[0] == a and self._line_residuals is not None:
+            # the last trial is the step (its scores are Z + a Zd, as Z)
+            loss, R = self._line_residuals
+            self.obj, g_new = self._gradient_from(
+                theta, loss, class_gradients(pb.data, R), R.sum(axis=0))
+        else:
+            self.obj, g_new = self._gradient(theta, Z)
         lbfgs_remember(self.memory, a * direction, g_new - g, self.MEMORY)
         self.g = g_new
         return theta, Z
