@@ -23,7 +23,9 @@ update steps by ``eta`` of its first row (no sum over the batch, no
 in ``1 / (alpha t)``, which ignores ``eta0``) means for them a constant step
 (:data:`OPTIMAL_STEPS`: 0.1 for Adagrad, whose steps decay by themselves,
 0.01 for RMSprop and Adam), divided by 5 on a plateau in minibatch mode
-while that pays off; RMSprop and Adam then report the average of their
+while that pays off (Adagrad takes its constant step under
+``'invscaling'``, the regressor's default, too: that decay on top of its
+own stalled it); RMSprop and Adam then report the average of their
 iterates (as ``average=True``), since a constant step leaves the last
 iterate in a noise ball around the optimum (measured on a9a and a dense
 200,000 x 100 problem: F - F* 5.9e-3 for the last iterate after 5 epochs of
@@ -44,7 +46,8 @@ KINDS = {
 OPTIMIZERS = ("sgd", *KINDS)
 #: optimizers whose step is normalised per coordinate (scale-free)
 NORMALISED = frozenset({"adagrad", "rmsprop", "adam"})
-#: their constant step (in weight units) under ``learning_rate='optimal'``,
+#: their constant step (in weight units) under ``learning_rate='optimal'``
+#: (and Adagrad's under 'invscaling'; see ``BaseGD._optimal_normalised``),
 #: which ignores ``eta0`` as scikit-learn's does: Adagrad's step decays by
 #: itself (as one over the root of the squared gradients summed), so it
 #: starts larger than those of RMSprop and Adam
