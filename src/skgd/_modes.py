@@ -18,6 +18,7 @@ estimator's epoch loop (``_base.py``) drives runners and never sees rows.
 """
 
 import numpy as np
+import scipy.linalg
 import scipy.sparse as sp
 
 from ._batch import duality_gap, polish, polish_fits
@@ -469,13 +470,16 @@ def minibatch_smoothness(problem, n_iter=20, seed=0):
     ``batch_size=256``).  Above 1 it is limited so that ``L`` grows by at
     most ``DELTA_L_GROWTH`` (below).  This
     is a diagonal preconditioner, so ``1 / L_B`` stays a safe step in its
-    metric.  The eigenvalues come from power iterations (two Lanczos runs
-    of ``n_iter`` steps, up to five when ``delta`` is limited) over
+    metric.  The eigenvalues are those of
     ``max(SMOOTHNESS_SAMPLE, n / SMOOTHNESS_FRACTION)`` rows drawn at random
-    (all rows of smaller data).  Measured on CSR rows of 262,144 columns, 50
-    nonzeros each, minibatch(256), against the compiled epoch: 500,000 rows,
-    0.11 s against 0.18 s (it was 0.50 s with one row in 16); 50,000 to
-    100,000 rows (the 4096-row floor), 0.03-0.06 s against 0.02-0.04 s.
+    (all rows of smaller data): exact, from the sample's Gram matrix, with
+    at most ``EXACT_GRAM_COLUMNS`` columns; otherwise from power iterations
+    (two Lanczos runs of ``n_iter`` steps, up to five when ``delta`` is
+    limited), in the sample's row space for wide data.  Measured against
+    the compiled epoch, minibatch(256): CSR rows of 262,144 columns, 50
+    nonzeros each, 500,000 rows, 0.11 s against 0.18 s (it was 0.50 s with
+    one row in 16); 50,000 to 100,000 rows (the 4096-row floor), 0.03-0.06 s
+    against 0.02-0.04 s.
     """
     data, tr = problem.data, problem.train
     n = len(tr)
@@ -495,44 +499,116 @@ def minibatch_smoothness(problem, n_iter=20, seed=0):
         balance = problem.fit_intercept and not problem.loss.scale_free
         lam, delta = _row_space_eigenvalue(sample, s_rows, balance, n_iter, seed)
         return c * lam + l2, row_smoothness(problem, c, delta), delta
-    delta, v = 1.0, None
+    if d + 1 <= EXACT_GRAM_COLUMNS:
+        # few columns: the sample's Gram matrix, formed once, gives the
+        # eigenvalues exactly (one pass over the sample, no iteration)
+        lam, delta = _exact_gram_eigenvalue(sample, s_rows, problem.fit_intercept,
+                                            not problem.loss.scale_free)
+        return c * lam + l2, row_smoothness(problem, c, delta), delta
+    # many columns: Lanczos on the sample's Gram operator (the top
+    # eigenvalues of such data are close, where the power iteration is
+    # slow: 1.9% low after 20 steps on 800 x 552 Gaussian rows)
+    v = np.random.RandomState(seed).uniform(0.5, 1.5, d + 1)
+    delta = 1.0
     if problem.fit_intercept and not problem.loss.scale_free:
         # (the perceptron has no curvature to balance: delta = 1)
-        v = np.random.RandomState(seed).uniform(0.5, 1.5, d + 1)
-        lam_w = power_iteration(_gram_operator(sample, s_rows, False), d, False,
-                                n_iter, seed, start=v)
+        w_only = v.copy()
+        w_only[d] = 0.0
+        lam_w = lanczos_top_eigenvalue(_gram_operator(sample, s_rows, False),
+                                       w_only, n_iter)
         delta = lam_w / max(float(s_rows.sum()), 1e-300)
-    if delta == 1.0:
-        gram_product = _gram_operator(sample, s_rows, problem.fit_intercept, delta)
-        lam = power_iteration(gram_product, d, problem.fit_intercept, n_iter, seed)
-        return c * lam + l2, row_smoothness(problem, c, delta), delta
-    # the balanced blocks have close top eigenvalues, where the power
-    # iteration is slow: Lanczos, started from the coefficients' top
-    # eigenvector with the intercept's coordinate
-    v[d] = np.sqrt(dot(v, v) / (d + 1))
+    if not problem.fit_intercept:
+        v[d] = 0.0
 
     def top(delta):
         return lanczos_top_eigenvalue(
-            _gram_operator(sample, s_rows, True, delta), v, n_iter)
+            _gram_operator(sample, s_rows, problem.fit_intercept, delta), v, n_iter)
 
-    lam = top(delta)
-    if delta > 1.0:
-        # a longer intercept step raises L where the intercept's column is
-        # correlated with the features (uncentred rows), which shortens
-        # every coefficient's step: keep the largest of delta, delta^(1/2),
-        # delta^(1/4) that raises L by at most DELTA_L_GROWTH (a9a: delta
-        # 6.3 would raise L by 72%; unscaled blobs: delta 427 by 23%), or 1
-        lam_one, balanced = top(1.0), delta
-        for power in (0.5, 0.25, 0.0):
-            if lam <= DELTA_L_GROWTH * lam_one:
-                break
-            delta = balanced ** power
-            lam = top(delta) if power else lam_one
+    # above 1: a longer intercept step raises L where the intercept's column
+    # is correlated with the features (uncentred rows), which shortens every
+    # coefficient's step: keep the largest of delta, delta^(1/2),
+    # delta^(1/4) that raises L by at most DELTA_L_GROWTH (a9a: delta 6.3
+    # would raise L by 72%; unscaled blobs: delta 427 by 23%), or 1
+    lam, delta = _limited_delta(top, delta)
     return c * lam + l2, row_smoothness(problem, c, delta), delta
 
 
 #: how much raising the intercept's step factor above 1 may raise L
 DELTA_L_GROWTH = 1.1
+
+#: up to this many columns (with the intercept's), the smoothness comes
+#: from the sample's Gram matrix (:func:`_exact_gram_eigenvalue`)
+EXACT_GRAM_COLUMNS = 512
+
+
+def _limited_delta(top, delta):
+    """``delta`` above 1 limited as :func:`minibatch_smoothness` says: the
+    largest of ``delta``, ``delta^(1/2)``, ``delta^(1/4)`` whose top
+    eigenvalue ``top(delta)`` is at most ``DELTA_L_GROWTH`` times that of
+    ``delta = 1``, or 1; returns ``(top eigenvalue, delta)``."""
+    lam = top(delta)
+    if delta <= 1.0:
+        return lam, delta
+    lam_one, balanced = top(1.0), delta
+    for power in (0.5, 0.25, 0.0):
+        if lam <= DELTA_L_GROWTH * lam_one:
+            break
+        delta = balanced ** power
+        lam = top(delta) if power else lam_one
+    return lam, delta
+
+
+def _top_eigenvalue(A):
+    """The largest eigenvalue of a symmetric matrix (LAPACK's ``syevr``
+    for that one only; 0 for an empty one)."""
+    n = A.shape[0]
+    if n == 0:
+        return 0.0
+    return float(scipy.linalg.eigh(A, eigvals_only=True, subset_by_index=[n - 1, n - 1],
+                                   check_finite=False)[0])
+
+
+def _exact_gram_eigenvalue(sample, s, fit_intercept, balance):
+    """``(lambda_max(Xt' S Xt), delta)`` of a row sample with few columns.
+
+    ``Xt' S Xt`` is formed once, from ``G = X' S X``, ``X' S 1`` and
+    ``sum(s)`` (the intercept's column scaled by ``sqrt(delta)``), and each
+    ``delta`` tried costs one symmetric eigenvalue problem of
+    ``n_features + 1`` rows: the eigenvalues the power iterations approach
+    from below, exactly, for less than their products cost.  ``delta`` as
+    in :func:`minibatch_smoothness` (``balance``: the loss has a curvature
+    to balance, i.e. not the perceptron).
+    """
+    X = sample.X
+    if sp.issparse(X):
+        Xf = sp.csr_matrix(X, dtype=np.float64)
+        SX = sp.csr_matrix(Xf.multiply(s[:, None]))
+        G = np.asarray((Xf.T @ SX).todense())
+        xs = np.asarray(SX.sum(axis=0)).ravel()
+    else:
+        Xf = np.asarray(X, dtype=np.float64)
+        SX = Xf * s[:, None]
+        G = Xf.T @ SX
+        xs = SX.sum(axis=0)
+    d = G.shape[0]
+    total = float(s.sum())
+    if not fit_intercept:
+        return _top_eigenvalue(G), 1.0
+
+    def top(delta):
+        A = np.empty((d + 1, d + 1))
+        A[:d, :d] = G
+        A[:d, d] = A[d, :d] = np.sqrt(delta) * xs
+        A[d, d] = delta * total
+        return _top_eigenvalue(A)
+
+    delta = 1.0
+    if balance:
+        lam_w = _top_eigenvalue(G)
+        delta = lam_w / max(total, 1e-300)
+        if delta == 0.0:
+            delta = 1.0
+    return _limited_delta(top, delta)
 
 
 def _row_space_eigenvalue(sample, s, fit_intercept, n_iter=20, seed=0):
@@ -586,6 +662,9 @@ def expected_smoothness(L, l_max, n, batch_size):
     B = min(int(batch_size), int(n))
     if n <= 1 or B >= n:
         return L if n > 1 else l_max
+    if B == 1:
+        # exactly (the formula's (n - 1) l_max / (n - 1) rounds)
+        return l_max
     return (n * (B - 1) * L + (n - B) * l_max) / (B * (n - 1))
 
 
@@ -626,13 +705,20 @@ def _gram_operator(data, s, fit_intercept, delta=1.0):
     return gram_product
 
 
-def lanczos_top_eigenvalue(gram_product, v0, n_iter=20):
-    """Top eigenvalue of a symmetric PSD operator by ``n_iter`` Lanczos steps.
+#: Lanczos stops when its top Ritz value has moved by less than this,
+#: relative, over its last step (a step cap needs far less precision)
+LANCZOS_RTOL = 1e-4
+
+
+def lanczos_top_eigenvalue(gram_product, v0, n_iter=20, rtol=LANCZOS_RTOL):
+    """Top eigenvalue of a symmetric PSD operator by at most ``n_iter``
+    Lanczos steps.
 
     Full reorthogonalisation, twice (``n_iter`` is small); the top Ritz
     value is a lower bound that converges much faster than the power
-    iteration when the top eigenvalues are close.  The recursion stops
-    when the Krylov space is exhausted (a residual below ``1e-10`` times
+    iteration when the top eigenvalues are close.  The recursion stops when
+    the top Ritz value has moved by at most ``rtol`` relative over one step,
+    and when the Krylov space is exhausted (a residual below ``1e-10`` times
     the operator's scale): from a start close to an eigenvector, or with a
     repeated top eigenvalue (the intercept's block balanced to the
     coefficients'), dividing by such a residual would amplify rounding into
@@ -643,6 +729,7 @@ def lanczos_top_eigenvalue(gram_product, v0, n_iter=20):
     Q = np.zeros((k, n))
     alpha, beta = np.zeros(k), np.zeros(k)
     q = v0 / np.sqrt(dot(v0, v0))
+    top = 0.0
     for j in range(k):
         Q[j] = q
         r = gram_product(q)
@@ -651,13 +738,21 @@ def lanczos_top_eigenvalue(gram_product, v0, n_iter=20):
             r = r - Q[:j + 1].T @ (Q[:j + 1] @ r)
         b = np.sqrt(dot(r, r))
         scale = max(np.abs(alpha[:j + 1]).max(), np.abs(beta[:j]).max(initial=0.0))
-        if b <= 1e-10 * max(scale, 1e-300) or j == k - 1:
-            k = j + 1
+        previous, top = top, _tridiagonal_top(alpha[:j + 1], beta[:j])
+        if (b <= 1e-10 * max(scale, 1e-300) or j == k - 1
+                or (j >= 2 and top - previous <= rtol * top)):
             break
         beta[j] = b
         q = r / b
-    T = np.diag(alpha[:k]) + np.diag(beta[:k - 1], 1) + np.diag(beta[:k - 1], -1)
-    return max(float(np.linalg.eigvalsh(T)[-1]), 1e-12)
+    return max(top, 1e-12)
+
+
+def _tridiagonal_top(alpha, beta):
+    """The largest eigenvalue of the symmetric tridiagonal matrix with
+    diagonal ``alpha`` and off-diagonal ``beta``."""
+    return float(scipy.linalg.eigvalsh_tridiagonal(
+        alpha, beta, select="i", select_range=(len(alpha) - 1, len(alpha) - 1),
+        check_finite=False)[0])
 
 
 def power_iteration(gram_product, n_features, fit_intercept, n_iter=20, seed=0,
