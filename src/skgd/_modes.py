@@ -749,10 +749,11 @@ def lanczos_top_eigenvalue(gram_product, v0, n_iter=20, rtol=LANCZOS_RTOL):
 
 def _tridiagonal_top(alpha, beta):
     """The largest eigenvalue of the symmetric tridiagonal matrix with
-    diagonal ``alpha`` and off-diagonal ``beta``."""
-    return float(scipy.linalg.eigvalsh_tridiagonal(
-        alpha, beta, select="i", select_range=(len(alpha) - 1, len(alpha) - 1),
-        check_finite=False)[0])
+    diagonal ``alpha`` and off-diagonal ``beta`` (at most ``n_iter`` rows:
+    NumPy's dense solver; SciPy 1.10's ``eigvalsh_tridiagonal`` refuses an
+    empty ``beta``)."""
+    T = np.diag(alpha) + np.diag(beta, 1) + np.diag(beta, -1)
+    return float(np.linalg.eigvalsh(T)[-1])
 
 
 def power_iteration(gram_product, n_features, fit_intercept, n_iter=20, seed=0,
