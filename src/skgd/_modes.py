@@ -582,7 +582,7 @@ def _exact_gram_eigenvalue(sample, s, fit_intercept, balance):
     X = sample.X
     if sp.issparse(X):
         Xf = sp.csr_matrix(X, dtype=np.float64)
-        SX = sp.csr_matrix(Xf.multiply(s[:, None]))
+        SX = sp.csr_matrix(sp.diags(s) @ Xf)  # (multiply densifies on old SciPy)
         G = np.asarray((Xf.T @ SX).todense())
         xs = np.asarray(SX.sum(axis=0)).ravel()
     else:
