@@ -216,7 +216,7 @@ def test_k_outputs_one_and_two_threads_give_the_same_bits(layout):
     rng = np.random.default_rng(4)
     W, R = rng.standard_normal((X.shape[1], 3)), rng.standard_normal((X.shape[0], 3))
     ref = p.matvec(W, 0.5, n_threads=1), p.rmatvec(R, n_threads=1)
-    assert len(p._bounds_for(3)) - 1 >= 2  # several row blocks
+    assert len(p.bounds) - 1 >= 2  # several row blocks
     for nt in (2, 3, 2 * MAX_BLOCKS):
         np.testing.assert_array_equal(p.matvec(W, 0.5, n_threads=nt), ref[0])
         np.testing.assert_array_equal(p.rmatvec(R, n_threads=nt), ref[1])

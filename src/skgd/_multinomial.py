@@ -248,8 +248,12 @@ class SoftmaxBatchRunner:
         """``(sum_i s_i L_i, R' X, sum_i R_i)`` with ``R = s dL / dZ``: the
         loss and its gradients in ``W`` (``K x n_features``) and ``b``."""
         pb = self.problem
-        loss, R = pb.loss.value_and_gradient(pb.labels, Z, self.s)
-        return loss, class_gradients(pb.data, R), R.sum(axis=0)
+        return self._residual_gradients(
+            *pb.loss.value_and_gradient(pb.labels, Z, self.s))
+
+    def _residual_gradients(self, loss, R):
+        """``(loss, R' X, sum_i R_i)`` from ``R = s dL / dZ``."""
+        return loss, class_gradients(self.problem.data, R), R.sum(axis=0)
 
     def _line_values(self, Z, Zd):
         """``(sum_i s_i L(y_i, Z_i), sum_i s_i dL(y_i, Z_i) . Zd_i)``: the
@@ -331,9 +335,8 @@ class SoftmaxBatchRunner:
         Z = self._scores_along(Zd, a)
         if last[0] == a and self._line_residuals is not None:
             # the last trial is the step (its scores are Z + a Zd, as Z)
-            loss, R = self._line_residuals
             self.obj, g_new = self._gradient_from(
-                theta, loss, class_gradients(pb.data, R), R.sum(axis=0))
+                theta, *self._residual_gradients(*self._line_residuals))
         else:
             self.obj, g_new = self._gradient(theta, Z)
         lbfgs_remember(self.memory, a * direction, g_new - g, self.MEMORY)

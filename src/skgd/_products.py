@@ -13,8 +13,9 @@ partition depends only on the shape and the row pointers of ``X``, so a
 result is the same, bit for bit, with any number of threads.  The products
 of a ``K``-output model (``w`` of shape ``(n_columns, K)``, ``r`` of shape
 ``(n_rows, K)``) walk the matrix once for the ``K`` columns; ``X.T @ R``
-then takes its blocks from the shape of ``X`` and ``K`` (a block's buffer
-holds ``n_columns * K`` partial sums).
+takes the same row blocks, whose buffers hold ``n_columns * K`` partial
+sums (:func:`n_blocks` of ``K`` times the entries and columns is the same
+count).
 """
 
 import numpy as np
@@ -75,7 +76,6 @@ class Products:
         self.bounds = self._row_blocks(k)
         self.parallel = nnz >= MIN_PARALLEL_WORK
         self._free_buffers = []
-        self._wide_bounds = {}
 
     def _row_blocks(self, k):
         """Bounds of ``k`` row blocks of about equal numbers of entries."""
@@ -122,27 +122,18 @@ class Products:
         if self.n_columns == 0 or self.n_rows == 0 or K == 0:
             return out
         nt = self.n_threads() if n_threads is None else n_threads
-        bounds = self.bounds if r.ndim == 1 else self._bounds_for(K)
-        shape = (len(bounds) - 1, self.n_columns * K)
+        shape = (len(self.bounds) - 1, self.n_columns * K)
         buffers = self._take_buffers(shape)
         try:
             if r.ndim == 1:
                 _products_fast.csr_rmatvec(self.data, self.indices, self.indptr, r,
-                                           bounds, buffers, out, nt)
+                                           self.bounds, buffers, out, nt)
             else:
                 _products_fast.csr_rmatmat(self.data, self.indices, self.indptr, r,
-                                           bounds, buffers, out.reshape(-1), nt)
+                                           self.bounds, buffers, out.reshape(-1), nt)
         finally:
             self._free_buffers.append(buffers)
         return out
-
-    def _bounds_for(self, K):
-        """The row blocks of a K-column ``X.T @ R`` (from the shape and K)."""
-        if K not in self._wide_bounds:
-            nnz = int(self.indptr[-1])
-            self._wide_bounds[K] = self._row_blocks(
-                n_blocks(nnz * K, self.n_rows, self.n_columns * K))
-        return self._wide_bounds[K]
 
     def _take_buffers(self, shape):
         """A free buffer of this shape, or a new one (list.pop and append
@@ -154,6 +145,6 @@ class Products:
                 break
             if buffers.shape == shape:
                 return buffers
-            # kept for later calls of its own shape: at most one per shape
+            # kept for later calls of its own shape
             self._free_buffers.insert(0, buffers)
         return np.empty(shape)
