@@ -11,6 +11,7 @@ from conftest import (
     N_SAMPLES,
     as_container,
     compiled_epochs,
+    default_etas,
     make_data,
     make_sparse_data,
     reference_epochs,
@@ -348,3 +349,111 @@ def test_row_index_dense_and_csr_views():
     assert csr.rows.stride == 0
     assert_array_equal(csr.rows.indptr, [0, 2, 5])
     assert isinstance(csr.rows, RowIndex)
+
+
+# ----------------------------------------------------------------------
+# the minibatch pass on column parts (threads)
+def _part_runs(X, y, sw, penalty, optimizer, batch_size, average_start, parts_list):
+    """Two epochs of the compiled pass for each ``parts`` of ``parts_list``."""
+    from skgd._optim_fast import Optimizer
+    from skgd._optimizers import KINDS
+
+    pen = get_penalty(penalty, 0.05, 0.3)
+    data = Data(X)
+    runs = []
+    for parts in parts_list:
+        st = WeightState(np.linspace(-0.5, 0.5, X.shape[1]), 0.1, int(pen.kind),
+                         pen.alpha, pen.l1_ratio, True, 1, average_start)
+        if optimizer is not None:
+            st.opt = Optimizer(int(KINDS[optimizer]), X.shape[1] + 1, momentum=0.8,
+                               beta_1=0.85, beta_2=0.99, rho=0.7, eps=1e-6)
+        outs = []
+        for order in [np.random.RandomState(e).permutation(X.shape[0]).astype(np.intp)
+                      for e in range(2)]:
+            n_upd = -(-len(order) // batch_size)
+            etas = np.ascontiguousarray(default_etas(st.t + np.arange(n_upd), 0.1))
+            outs.append(run_epoch(st, get_loss("log_loss").compiled(), data.data,
+                                  data.rows, y, sw, order, batch_size, etas, parts))
+        runs.append((st, outs))
+    return runs
+
+
+@pytest.mark.parametrize("container", ["dense", "csr", "csr32"])
+@pytest.mark.parametrize("optimizer", [None, "momentum", "adam", "adagrad"])
+@pytest.mark.parametrize("penalty", PENALTIES)
+@pytest.mark.parametrize("batch_size", [1, 7, 64])
+def test_column_parts_give_the_same_weights(container, optimizer, penalty, batch_size):
+    # the writes of an update split by columns (one thread per part): the
+    # same weights, averages and moments, bit for bit, for any parts (an
+    # empty part included); only the tracked norms may round differently
+    X, y = make_data("binary", n=150, d=23, density=0.3, seed=3)
+    Xc = {"dense": X, "csr": sp.csr_matrix(X),
+          "csr32": sp.csr_matrix(X.astype(np.float32))}[container]
+    sw = _weights(n=150)
+    parts_list = [None, [0, 23], [0, 11, 23], [0, 3, 3, 17, 23], [0, 1, 2, 3, 4, 23]]
+    runs = _part_runs(Xc, y, sw, penalty, optimizer, batch_size, 40, parts_list)
+    st0, outs0 = runs[0]
+    for st, outs in runs[1:]:
+        assert_array_equal(np.asarray(st.v), np.asarray(st0.v))
+        assert st.wscale == st0.wscale and st.intercept == st0.intercept
+        assert_array_equal(st.average_coef(), st0.average_coef())
+        assert st.average_intercept() == st0.average_intercept()
+        assert_array_equal(np.asarray(st.q), np.asarray(st0.q))
+        if optimizer is not None:
+            for name in ("m", "s", "last"):
+                assert_array_equal(getattr(st.opt, name), getattr(st0.opt, name))
+        for out, out0 in zip(outs, outs0):
+            assert out[4] == out0[4]
+            assert_array_equal(out[:3], out0[:3])  # the losses and weights
+            assert_allclose(out[3], out0[3], rtol=1e-13)  # the tracked penalty
+        assert_allclose(st.sq_norm, st0.sq_norm, rtol=1e-12)
+    # one part is the pass without parts, the tracked norms included
+    assert runs[1][0].sq_norm == st0.sq_norm and runs[1][1] == outs0
+
+
+def test_column_parts_are_checked():
+    X, y = make_data("binary", n=20, d=5)
+    for parts in ([0, 6], [1, 5], [0, 3, 2, 5], [5], [[0, 5]]):
+        with pytest.raises(ValueError, match="parts must rise from 0"):
+            _part_runs(X, y, np.ones(20), "l2", None, 4, 0, [parts])
+
+
+def test_pass_parts_of_the_data():
+    from threadpoolctl import threadpool_limits
+
+    from skgd._modes import MIN_PARALLEL_BATCH
+
+    rng = np.random.RandomState(0)
+    # columns drawn with very unequal frequencies: the parts share the
+    # entries, not the columns
+    n, d = 4000, 1000
+    cols = np.minimum(rng.zipf(1.3, size=n * 10) - 1, d - 1)
+    X = sp.csr_matrix((rng.rand(n * 10), (np.repeat(np.arange(n), 10), cols)),
+                      shape=(n, d))
+    X.sum_duplicates()
+    data = Data(X)
+    per_row = X.nnz / n
+    big = int(np.ceil(MIN_PARALLEL_BATCH / per_row))
+    with threadpool_limits(2, user_api="openmp"):
+        parts = data.pass_parts(big)
+        assert data.pass_parts(big - 1) is None  # too few entries per batch
+        assert data.pass_parts(1) is None
+    with threadpool_limits(1, user_api="openmp"):
+        assert data.pass_parts(big) is None
+    from skgd._compat import effective_n_threads
+    if effective_n_threads() < 2:
+        pytest.skip("one OpenMP thread")
+    assert parts[0] == 0 and parts[-1] == d and len(parts) == 3
+    share = np.mean(X.indices < parts[1])
+    assert 0.4 < share < 0.6
+    # unsorted CSR rows: one thread
+    Xu = X.copy()
+    Xu.indices = Xu.indices.copy()
+    for i in range(n):
+        a, b = Xu.indptr[i], Xu.indptr[i + 1]
+        Xu.indices[a:b] = Xu.indices[a:b][::-1].copy()
+        Xu.data[a:b] = Xu.data[a:b][::-1].copy()
+    Xu.has_sorted_indices = False
+    with threadpool_limits(2, user_api="openmp"):
+        assert Data(Xu).pass_parts(big) is None
+        assert Data(X.toarray()).pass_parts(big)[1] == d // 2

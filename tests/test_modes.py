@@ -31,7 +31,7 @@ from sklearn.preprocessing import StandardScaler
 
 from skgd import GDClassifier, GDRegressor
 from skgd._losses import get_loss
-from skgd._modes import DELTA_L_GROWTH, expected_smoothness
+from skgd._modes import DELTA_L_GROWTH, Data, expected_smoothness
 
 NUMPY_1 = np.lib.NumpyVersion(np.__version__) < "2.0.0"
 
@@ -927,3 +927,39 @@ def test_runners_name_their_stopping_rules():
         rules[mode] = type(runner.stopping_rule(1e-3, 5, schedule, 1.0, True))
     assert rules == {"sgd": ObjectiveRule, "minibatch": PlateauRule,
                      "batch": ConvergedRule}
+
+
+# ----------------------------------------------------------------------
+# threads
+@pytest.mark.parametrize("container", ["dense", "csr"])
+@pytest.mark.parametrize(
+    "params",
+    [dict(), dict(optimizer="adam"), dict(penalty="elasticnet", average=True),
+     dict(optimizer="momentum", penalty="l1")],
+    ids=["plain", "adam", "elasticnet-averaged", "momentum-l1"],
+)
+def test_minibatch_one_and_two_threads_give_the_same_model(container, params):
+    # batches of 128 rows of 40 (CSR) or 80 (dense) entries: large enough
+    # for the threaded pass (asserted);
+    # the weights do not depend on the thread count, and neither do the
+    # epochs the stopping rule runs here
+    from threadpoolctl import threadpool_limits
+
+    from skgd._compat import effective_n_threads
+
+    rng = np.random.RandomState(0)
+    X = rng.randn(3000, 80) * (rng.rand(3000, 80) < 0.5)
+    y = (X @ rng.randn(80) + rng.randn(3000) > 0).astype(int)
+    X = as_container(X, container)
+    fits = []
+    for n_threads in (1, 2):
+        with threadpool_limits(n_threads, user_api="openmp"):
+            assert effective_n_threads() <= n_threads
+            assert (Data(X).pass_parts(128) is None) == (n_threads == 1)
+            est = GDClassifier(mode="minibatch", batch_size=128, random_state=0,
+                               **params).fit(X, y)
+        fits.append(est)
+    assert_array_equal(fits[0].coef_, fits[1].coef_)
+    assert_array_equal(fits[0].intercept_, fits[1].intercept_)
+    assert fits[0].n_iter_ == fits[1].n_iter_
+    assert_allclose(fits[0].loss_curve_, fits[1].loss_curve_, rtol=1e-12)

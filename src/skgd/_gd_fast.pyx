@@ -19,6 +19,7 @@ from libc.stdint cimport int32_t, int64_t, uint32_t
 import numpy as np
 
 cimport cython
+from cython.parallel cimport prange
 from cython cimport floating
 
 from skgd._loss_fast cimport CyLoss
@@ -359,57 +360,248 @@ cdef inline void l1_row(WeightState st, const floating* x, const int32_t* idx,
             st.q[j] += wscale * (new - z)
 
 
-cdef double caught_up_dot(WeightState st, const floating* x, const int32_t* idx,
-                         int nnz, double eta, int32_t* touched,
-                         Py_ssize_t* n_touched) noexcept nogil:
-    """``x.w`` for a row of the current optimizer update, each coordinate
-    brought up to date first.
+# ----------------------------------------------------------------------
+# The minibatch pass (batch_size > 1, or any optimizer), in phases.
+#
+# An update's work splits two ways.  By rows: each row's margin, loss and
+# derivative only read the weights.  By columns: the step writes the
+# coordinates the batch touches, each one's contributions added in the
+# order of the batch's rows.  The columns are cut into ``n_parts``
+# contiguous ranges (``bounds``); part ``t`` does every write of the update
+# to the coordinates of its range, in the order the one-part pass does
+# them, so that the weights, the averaged sum, the cumulative L1 state and
+# the optimizer's moments are the same, bit for bit, whatever the number of
+# parts or threads.  Only the tracked norms (the penalty's value in the
+# reported objective) are summed per part, then across the parts in part
+# order: they differ by rounding between part counts.  One part is the
+# order of a pass on one thread.
 
-    A coordinate the update has not touched yet takes the moves (and the
-    penalty's proximal steps, at once: threshold ``eta * precond * k``) of
-    the ``k`` updates it missed since its last touch, at the step ``eta`` of
-    this update (exact for a constant step); it is then marked touched (its
-    gathered gradient starts at 0) and listed in ``touched``.  One pass over
-    the row, whose coordinates the rest of the update then finds in cache.
+cdef struct Update:
+    # What the phases of one update share; set before each phase.
+    const Py_ssize_t* order     # the update's rows are order[start:end]
+    Py_ssize_t start
+    Py_ssize_t end
+    Py_ssize_t n                # rows in the epoch (bound of the prefetches)
+    const int32_t* bounds       # the parts' column ranges (n_parts + 1)
+    double* coefs               # per row of the batch: its factor in the step
+    double* losses              # per row of the batch: its loss
+    double* sq_norms            # per part: the tracked norms after its writes
+    double* l1_norms            # (part 0 starts from the state's, others from 0)
+    int32_t* touched            # part t lists its touched columns from touched[bounds[t]]
+    Py_ssize_t* n_touched       # per part
+    # the weights
+    double* v
+    double* avg_sum
+    double* q
+    double* slots               # the optimizer's slots (NULL: plain steps)
+    double wscale
+    double intercept
+    double avg_c
+    double u                    # the cumulative L1 penalty
+    double eta
+    double l1_part              # alpha * l1_ratio (the optimizers' proximal step)
+    double l2_part              # alpha * (1 - l1_ratio)
+    double l1_ratio
+    bint norms                  # a penalty: track ||w||^2 (and ||w||_1 if l1)
+    bint l1
+    bint has_l1                 # plain steps: the cumulative L1 step
+    bint gathered               # an optimizer (the step gathers the gradient)
+    double step                 # the optimizer's update counter T (exact in a double)
+    OptConsts oc                # the optimizer's constants
 
-    The arithmetic is that of ``set_v`` (same order), with the state's fields
-    in locals (as in ``add_row``): through ``st``, the norms would form a
-    chain through memory from one coordinate to the next.
+
+cdef inline int lower_bound(const int32_t* idx, int n, int32_t key) noexcept nogil:
+    """The first entry of the sorted ``idx[:n]`` not below ``key``."""
+    cdef int lo = 0, hi = n, mid
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if idx[mid] < key:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+cdef inline int part_of_row(RowIndex rows, const int32_t* idx, int nnz,
+                            const int32_t* bounds, int part, int n_parts,
+                            int* a) noexcept nogil:
+    """The entries ``a[0]:end`` (``end`` returned) of a row whose columns
+    fall in the range of ``part`` (CSR rows with sorted indices; entry ``k``
+    of a dense row is column ``k``)."""
+    if rows.stride > 0:
+        a[0] = bounds[part]
+        return bounds[part + 1]
+    a[0] = 0 if part == 0 else lower_bound(idx, nnz, bounds[part])
+    return nnz if part == n_parts - 1 else lower_bound(idx, nnz, bounds[part + 1])
+
+
+cdef void batch_margins(CyLoss loss, const floating* data, RowIndex rows,
+                        const double* y, const double* sample_weight,
+                        Update* u, Py_ssize_t k0, Py_ssize_t k1) noexcept nogil:
+    """Rows ``order[k0:k1]`` of the update: their loss into ``u.losses`` and
+    ``s_i dL_i`` (an optimizer's gradient factor) or ``-eta s_i dL_i`` (a
+    plain step's) into ``u.coefs``, at the weights before the step."""
+    cdef const floating* x
+    cdef const int32_t* idx
+    cdef const double* v = u.v
+    cdef Py_ssize_t k, i
+    cdef int kk, nnz
+    cdef double p, yi, d, lv
+    for k in range(k0, k1):
+        i = u.order[k]
+        # Rows come in random order: every row starts with cache misses
+        # (row pointer, target, weight, then the row).  Ask for the next
+        # rows' lines now, and read this row's target and weight before its
+        # dot product, so the misses overlap.
+        if k + 2 < u.n:
+            prefetch_row_start(rows, u.order[k + 2], y, sample_weight)
+        if k + 1 < u.n:
+            prefetch_row(data, rows, u.order[k + 1])
+        yi = y[i]
+        nnz = row_view(data, rows, i, &x, &idx)
+        p = 0.0
+        if u.gathered:
+            # the caught-up weights (wscale is 1); zero entries are skipped,
+            # as the catch-up skips them
+            for kk in range(nnz):
+                if x[kk] != 0:
+                    p += v[idx[kk]] * x[kk]
+        else:
+            for kk in range(nnz):
+                p += v[idx[kk]] * x[kk]
+            p *= u.wscale
+        p += u.intercept
+        lv = loss.loss(yi, p)
+        d = loss.dloss(yi, p)
+        if d < -MAX_DLOSS:
+            d = -MAX_DLOSS
+        elif d > MAX_DLOSS:
+            d = MAX_DLOSS
+        if not u.gathered:
+            d = -u.eta * d
+        u.losses[k - u.start] = lv
+        u.coefs[k - u.start] = d * sample_weight[i]
+
+
+cdef void scatter_part(const floating* data, RowIndex rows, Update* u,
+                       int part, int n_parts) noexcept nogil:
+    """Plain steps, the writes of ``part``: ``w += c_i x_i`` over the rows
+    of the update (after the L2 scaling), then the cumulative L1 step on
+    their nonzero coordinates.
+
+    The arithmetic and its order are those of ``add_row`` and ``l1_row``
+    row after row, on the part's columns, with the norms in locals.
     """
-    # the optimizer's constants in a local: read through st.opt, every one
-    # of them would be reloaded after each store to the slots or weights
-    cdef OptConsts c = st.opt.c
-    cdef int kind = c.kind
-    cdef Py_ssize_t j, nt = n_touched[0]
-    cdef int kk
-    cdef int64_t T = st.opt.n_steps, missed
-    cdef double p = 0.0, carry, pc, new, old
-    cdef double* slots = &st.opt.slots[0, 0]
-    cdef double* slot
-    cdef double* v = &st.v[0]
-    cdef double* avg_sum = &st.avg_sum[0]
-    cdef double avg_c = st.avg_c
-    cdef double sq_norm = st.sq_norm, l1_norm = st.l1_norm
-    cdef double wscale = st.wscale, w2 = st.wscale * st.wscale
-    cdef bint norms = st.penalty != PENALTY_NONE
-    cdef bint l1 = norms and st.l1_ratio > 0.0
-    cdef double l1_part = st.alpha * st.l1_ratio
-    cdef double l2_part = st.alpha * (1.0 - st.l1_ratio)
-    cdef double dT = <double> T
-    # the slots of a sparse row are random accesses into a table larger than
-    # the cache: ask for those a few entries ahead, so that their misses
-    # overlap
-    for kk in range(min(nnz, PREFETCH_AHEAD)):
-        SKGD_PREFETCH(slots + idx[kk] * N_SLOTS)
-    for kk in range(nnz):
-        if kk + PREFETCH_AHEAD < nnz:
-            SKGD_PREFETCH(slots + idx[kk + PREFETCH_AHEAD] * N_SLOTS)
-            SKGD_PREFETCH(v + idx[kk + PREFETCH_AHEAD])
-        if x[kk] == 0:
+    cdef const floating* x
+    cdef const int32_t* idx
+    cdef double* v = u.v
+    cdef double* avg_sum = u.avg_sum
+    cdef double* q = u.q
+    cdef double wscale = u.wscale, w2 = u.wscale * u.wscale, avg_c = u.avg_c
+    cdef double sq_norm = u.sq_norms[part], l1_norm = u.l1_norms[part]
+    cdef double cum = u.u
+    cdef bint norms = u.norms, l1 = u.l1
+    cdef double c, cv, old, new, z
+    cdef Py_ssize_t k, j
+    cdef int kk, a, b, nnz
+    for k in range(u.start, u.end):
+        c = u.coefs[k - u.start]
+        if c == 0.0:
             continue
-        j = idx[kk]
-        slot = slots + j * N_SLOTS
-        if slot[SLOT_LAST] != dT:
+        nnz = row_view(data, rows, u.order[k], &x, &idx)
+        b = part_of_row(rows, idx, nnz, u.bounds, part, n_parts, &a)
+        cv = c / wscale
+        if not norms and avg_c == 0.0:
+            for kk in range(a, b):
+                v[idx[kk]] += cv * x[kk]
+            continue
+        for kk in range(a, b):
+            j = idx[kk]
+            old = v[j]
+            new = old + cv * x[kk]
+            v[j] = new
+            if norms:
+                sq_norm += w2 * (new * new - old * old)
+                if l1:
+                    l1_norm += wscale * (fabs(new) - fabs(old))
+            if avg_c != 0.0:
+                avg_sum[j] -= avg_c * (new - old)
+    if u.has_l1:
+        for k in range(u.start, u.end):
+            nnz = row_view(data, rows, u.order[k], &x, &idx)
+            b = part_of_row(rows, idx, nnz, u.bounds, part, n_parts, &a)
+            for kk in range(a, b):
+                # zero entries are skipped, so that a dense row, a CSR row
+                # and a CSR row with explicit zeros give the same model; a
+                # coordinate seen twice is penalised once (idempotent for u)
+                if x[kk] == 0:
+                    continue
+                j = idx[kk]
+                z = v[j]
+                new = z
+                if wscale * z > 0.0:
+                    new = max(0.0, z - (cum + q[j]) / wscale)
+                elif wscale * z < 0.0:
+                    new = min(0.0, z + (cum - q[j]) / wscale)
+                if new != z:
+                    # not compensated in the averaged sum: the truncation
+                    # applies to the average too, with the weight of the
+                    # iterates averaged so far (as scikit-learn's averaged SGD)
+                    v[j] = new
+                    sq_norm += w2 * (new * new - z * z)
+                    if l1:
+                        l1_norm += wscale * (fabs(new) - fabs(z))
+                    q[j] += wscale * (new - z)
+    u.sq_norms[part] = sq_norm
+    u.l1_norms[part] = l1_norm
+
+
+cdef void catch_up_part(const floating* data, RowIndex rows, Update* u,
+                        int part, int n_parts) noexcept nogil:
+    """An optimizer update, the writes of ``part`` before the margins: each
+    coordinate of the part that the update's rows touch (a nonzero entry)
+    takes the moves (and the penalty's proximal steps, at once: threshold
+    ``eta * precond * k``) of the ``k`` updates it missed since its last
+    touch, at the step ``eta`` of this update (exact for a constant step);
+    it is then marked touched (its gathered gradient starts at 0) and
+    listed in the part's ``touched``.
+    """
+    cdef OptConsts c = u.oc
+    cdef int kind = c.kind
+    cdef const floating* x
+    cdef const int32_t* idx
+    cdef double* slots = u.slots
+    cdef double* slot
+    cdef double* v = u.v
+    cdef double* avg_sum = u.avg_sum
+    cdef int32_t* touched = u.touched + u.bounds[part]
+    cdef double avg_c = u.avg_c, eta = u.eta, dT = u.step
+    cdef double sq_norm = u.sq_norms[part], l1_norm = u.l1_norms[part]
+    cdef double wscale = u.wscale, w2 = u.wscale * u.wscale
+    cdef bint norms = u.norms, l1 = u.l1
+    cdef double l1_part = u.l1_part, l2_part = u.l2_part
+    cdef int64_t T = <int64_t> u.step, missed
+    cdef double carry, pc, new, old
+    cdef Py_ssize_t k, j, nt = 0
+    cdef int kk, a, b, nnz
+    for k in range(u.start, u.end):
+        nnz = row_view(data, rows, u.order[k], &x, &idx)
+        b = part_of_row(rows, idx, nnz, u.bounds, part, n_parts, &a)
+        # the slots of a sparse row are random accesses into a table larger
+        # than the cache: ask for those a few entries ahead, so that their
+        # misses overlap
+        for kk in range(a, min(b, a + PREFETCH_AHEAD)):
+            SKGD_PREFETCH(slots + idx[kk] * N_SLOTS)
+        for kk in range(a, b):
+            if kk + PREFETCH_AHEAD < b:
+                SKGD_PREFETCH(slots + idx[kk + PREFETCH_AHEAD] * N_SLOTS)
+                SKGD_PREFETCH(v + idx[kk + PREFETCH_AHEAD])
+            if x[kk] == 0:
+                continue
+            j = idx[kk]
+            slot = slots + j * N_SLOTS
+            if slot[SLOT_LAST] == dT:
+                continue
             missed = T - 1 - <int64_t> slot[SLOT_LAST]
             if missed > 0:
                 carry = opt_catch_up_slot(&c, kind, slot, missed, &pc)
@@ -428,53 +620,48 @@ cdef double caught_up_dot(WeightState st, const floating* x, const int32_t* idx,
             slot[SLOT_G] = 0.0
             touched[nt] = <int32_t> j
             nt += 1
-        p += v[j] * x[kk]
-    n_touched[0] = nt
-    st.sq_norm = sq_norm
-    st.l1_norm = l1_norm
-    return p
+    u.n_touched[part] = nt
+    u.sq_norms[part] = sq_norm
+    u.l1_norms[part] = l1_norm
 
 
-cdef inline void gather_row(WeightState st, const floating* x, const int32_t* idx,
-                            int nnz, double c) noexcept nogil:
-    """Add ``c x`` to the gathered gradient of the row's coordinates."""
-    cdef int kk
-    cdef double* g = &st.opt.slots[0, SLOT_G]
-    for kk in range(nnz):
-        g[idx[kk] * N_SLOTS] += c * x[kk]
-
-
-cdef void optimizer_step(WeightState st, const int32_t* touched, Py_ssize_t nt,
-                         double gb, double eta) noexcept nogil:
-    """Step the ``nt`` coordinates ``touched`` by the current update along
-    their gathered gradient ``g_j`` (the mean over the batch's rows of
-    ``s_i dL_i x_ij``, at the caught-up weights before the step): the
-    optimizer's direction, then the penalty's proximal step
+cdef void step_part(const floating* data, RowIndex rows, Update* u,
+                    int part, int n_parts) noexcept nogil:
+    """An optimizer update, the writes of ``part`` after the margins: gather
+    the gradient ``g_j`` of the part's columns (the sum over the rows of
+    ``c_i x_ij``, ``c_i = s_i dL_i / m``), then step each touched coordinate
+    along it: the optimizer's direction, then the penalty's proximal step
 
         w_j <- prox(w_j - eta d_j),  threshold tau = eta * precond_j,
         prox(z) = soft(z, tau alpha l1_ratio) / (1 + tau alpha (1 - l1_ratio)).
-
-    The intercept (gradient ``gb``) is always touched and never penalised.
-    Requires ``wscale == 1``.  The arithmetic is that of ``set_v``, with the
-    state's fields in locals (see ``caught_up_dot``).
     """
-    cdef OptConsts c = st.opt.c
+    cdef OptConsts c = u.oc
     cdef int kind = c.kind
-    cdef Py_ssize_t k, j, n_coef = st.v.shape[0]
-    cdef double d, pc, new, old
-    cdef double* slots = &st.opt.slots[0, 0]
+    cdef const floating* x
+    cdef const int32_t* idx
+    cdef double* slots = u.slots
+    cdef double* g = u.slots + SLOT_G
     cdef double* slot
-    cdef double* v = &st.v[0]
-    cdef double* avg_sum = &st.avg_sum[0]
-    cdef double avg_c = st.avg_c
-    cdef double sq_norm = st.sq_norm, l1_norm = st.l1_norm
-    cdef double wscale = st.wscale, w2 = st.wscale * st.wscale
-    cdef bint norms = st.penalty != PENALTY_NONE
-    cdef bint l1 = norms and st.l1_ratio > 0.0
-    cdef double l1_part = 0.0, l2_part = 0.0
-    if norms:
-        l1_part = st.alpha * st.l1_ratio
-        l2_part = st.alpha * (1.0 - st.l1_ratio)
+    cdef double* v = u.v
+    cdef double* avg_sum = u.avg_sum
+    cdef const int32_t* touched = u.touched + u.bounds[part]
+    cdef Py_ssize_t nt = u.n_touched[part]
+    cdef double avg_c = u.avg_c, eta = u.eta
+    cdef double sq_norm = u.sq_norms[part], l1_norm = u.l1_norms[part]
+    cdef double wscale = u.wscale, w2 = u.wscale * u.wscale
+    cdef bint norms = u.norms, l1 = u.l1
+    cdef double l1_part = u.l1_part, l2_part = u.l2_part
+    cdef double ck, d, pc, new, old
+    cdef Py_ssize_t k, j
+    cdef int kk, a, b, nnz
+    for k in range(u.start, u.end):
+        ck = u.coefs[k - u.start]
+        if ck == 0.0:
+            continue
+        nnz = row_view(data, rows, u.order[k], &x, &idx)
+        b = part_of_row(rows, idx, nnz, u.bounds, part, n_parts, &a)
+        for kk in range(a, b):
+            g[idx[kk] * N_SLOTS] += ck * x[kk]
     for k in range(nt):
         if k + PREFETCH_AHEAD < nt:
             SKGD_PREFETCH(slots + touched[k + PREFETCH_AHEAD] * N_SLOTS)
@@ -493,16 +680,61 @@ cdef void optimizer_step(WeightState st, const int32_t* touched, Py_ssize_t nt,
                 l1_norm += wscale * (fabs(new) - fabs(old))
         if avg_c != 0.0:
             avg_sum[j] -= avg_c * (new - old)
-    st.sq_norm = sq_norm
-    st.l1_norm = l1_norm
-    if st.fit_intercept:
-        d = opt_direction(st.opt, n_coef, gb * st.intercept_decay, &pc)
-        st.intercept -= eta * d
-    if 0 < st.average_start <= st.t:
-        st.avg_c += st.wscale
-        st.avg_intercept_sum += st.intercept
-        st.n_averaged += 1
+    u.sq_norms[part] = sq_norm
+    u.l1_norms[part] = l1_norm
 
+
+cdef enum Phase:
+    PHASE_SCATTER = 0
+    PHASE_CATCH_UP = 1
+    PHASE_STEP = 2
+
+
+cdef inline void run_part(Phase phase, const floating* data, RowIndex rows,
+                          Update* u, int part, int n_parts) noexcept nogil:
+    if phase == PHASE_SCATTER:
+        scatter_part(data, rows, u, part, n_parts)
+    elif phase == PHASE_CATCH_UP:
+        catch_up_part(data, rows, u, part, n_parts)
+    else:
+        step_part(data, rows, u, part, n_parts)
+
+
+cdef void run_parts(Phase phase, WeightState st, const floating* data,
+                    RowIndex rows, Update* u, int n_parts) noexcept nogil:
+    """One column phase of the update on ``n_parts`` parts (a thread each),
+    then the tracked norms summed in part order."""
+    cdef int t
+    u.sq_norms[0] = st.sq_norm
+    u.l1_norms[0] = st.l1_norm
+    for t in range(1, n_parts):
+        u.sq_norms[t] = 0.0
+        u.l1_norms[t] = 0.0
+    if n_parts == 1:
+        run_part(phase, data, rows, u, 0, 1)
+    else:
+        for t in prange(n_parts, num_threads=n_parts, schedule="static", chunksize=1):
+            run_part(phase, data, rows, u, t, n_parts)
+    st.sq_norm = u.sq_norms[0]
+    st.l1_norm = u.l1_norms[0]
+    for t in range(1, n_parts):
+        st.sq_norm += u.sq_norms[t]
+        st.l1_norm += u.l1_norms[t]
+
+
+cdef void run_margins(CyLoss loss, const floating* data, RowIndex rows,
+                      const double* y, const double* sample_weight, Update* u,
+                      int n_parts) noexcept nogil:
+    """The row phase of the update: the rows split in ``n_parts`` runs of
+    consecutive rows (a thread each)."""
+    cdef Py_ssize_t m = u.end - u.start
+    cdef int t
+    if n_parts == 1 or m < 2 * n_parts:
+        batch_margins(loss, data, rows, y, sample_weight, u, u.start, u.end)
+        return
+    for t in prange(n_parts, num_threads=n_parts, schedule="static", chunksize=1):
+        batch_margins(loss, data, rows, y, sample_weight, u,
+                      u.start + t * m // n_parts, u.start + (t + 1) * m // n_parts)
 
 cdef inline double sqnorm(const floating* x, int nnz) noexcept nogil:
     cdef double s = 0.0
@@ -576,11 +808,24 @@ def shuffle(Py_ssize_t[::1] order, uint32_t seed):
             order[j] = tmp
 
 
+def _part_bounds(parts, Py_ssize_t n_columns):
+    """The column bounds of the parts of the minibatch pass, checked."""
+    if parts is None:
+        return np.array([0, n_columns], dtype=np.int32)
+    bounds = np.ascontiguousarray(parts, dtype=np.int32)
+    if (bounds.ndim != 1 or bounds.shape[0] < 2 or bounds[0] != 0
+            or bounds[bounds.shape[0] - 1] != n_columns
+            or np.any(np.diff(bounds) < 0)):
+        raise ValueError("parts must rise from 0 to the number of columns, "
+                         "%d; got %r" % (n_columns, parts))
+    return bounds
+
+
 @cython.cdivision(True)
 def run_epoch(WeightState st, CyLoss loss, const floating[::1] data,
               RowIndex rows, const double[::1] y, const double[::1] sample_weight,
               const Py_ssize_t[::1] order, Py_ssize_t batch_size,
-              const double[::1] etas):
+              const double[::1] etas, parts=None):
     """Run one epoch of minibatch gradient descent (sgd when ``batch_size=1``).
 
     Rows are visited in ``order``, ``batch_size`` at a time.  For each batch
@@ -593,7 +838,9 @@ def run_epoch(WeightState st, CyLoss loss, const floating[::1] data,
         followed by the cumulative L1 step on the nonzero coordinates of
         the batch's rows,
 
-    with ``m`` the number of rows in the batch and ``s_i`` the sample weight.
+    with ``m`` the number of rows in the batch and ``s_i`` the sample weight
+    (with an optimizer, the gathered gradient takes the optimizer's step,
+    see :func:`step_part`).
 
     Parameters
     ----------
@@ -614,6 +861,14 @@ def run_epoch(WeightState st, CyLoss loss, const floating[::1] data,
     etas : ndarray of float64, shape (n_updates,)
         Step size of each update of the epoch (ignored by the
         passive-aggressive step rules, which compute their own).
+    parts : ndarray of int32, shape (n_parts + 1,), default=None
+        Minibatches (``batch_size > 1``) and optimizers: the columns are cut
+        into the ranges ``parts[t]:parts[t + 1]`` (from 0 to
+        ``n_features``), and an update's writes run on one thread per
+        range, its rows' margins on as many threads.  CSR data must then
+        have sorted indices without duplicates.  The weights are the same,
+        bit for bit, for any ``parts``; the tracked norms (``sum_penalty``)
+        differ by rounding.  None: one range, on the calling thread.
 
     Returns
     -------
@@ -630,13 +885,158 @@ def run_epoch(WeightState st, CyLoss loss, const floating[::1] data,
     """
     cdef Py_ssize_t n = order.shape[0]
     cdef Py_ssize_t n_batches = (n + batch_size - 1) // batch_size
+    cdef int32_t[::1] bounds
+    st.stop_penalty_sum = 0.0
+    if n == 0:
+        return 0.0, 0.0, 0.0, 0.0, 0
+    if st.opt is not None and st.step_rule != STEP_GRADIENT:
+        raise ValueError("the passive-aggressive steps take no optimizer")
+    if etas.shape[0] < n_batches:
+        raise ValueError("etas has %d entries, need %d" % (etas.shape[0], n_batches))
+    if st.opt is not None or (batch_size > 1 and st.step_rule == STEP_GRADIENT
+                              and not st.row_norms):
+        bounds = _part_bounds(parts, st.v.shape[0])
+        return minibatch_epoch(st, loss, data, rows, y, sample_weight, order,
+                               batch_size, etas, bounds)
+    return row_epoch(st, loss, data, rows, y, sample_weight, order, batch_size, etas)
+
+
+@cython.cdivision(True)
+cdef tuple minibatch_epoch(WeightState st, CyLoss loss, const floating[::1] data,
+                           RowIndex rows, const double[::1] y,
+                           const double[::1] sample_weight,
+                           const Py_ssize_t[::1] order, Py_ssize_t batch_size,
+                           const double[::1] etas, const int32_t[::1] bounds):
+    """:func:`run_epoch` by updates in phases (see :class:`Update`): the
+    optimizers at any batch size, plain steps on batches of several rows."""
+    cdef Py_ssize_t n = order.shape[0], n_coef = st.v.shape[0]
+    cdef Py_ssize_t n_batches = (n + batch_size - 1) // batch_size
+    cdef Py_ssize_t n_rows = max(min(batch_size, n), 1)
+    cdef int n_parts = bounds.shape[0] - 1
+    cdef bint gathered = st.opt is not None
+    # sized by the rows of the epoch, not by a (possibly huge) batch_size
+    cdef double[::1] coefs = np.zeros(n_rows), losses = np.zeros(n_rows)
+    cdef double[::1] sq_norms = np.zeros(n_parts), l1_norms = np.zeros(n_parts)
+    cdef Py_ssize_t[::1] n_touched = np.zeros(n_parts, dtype=np.intp)
+    cdef int32_t[::1] touched = np.zeros(n_coef if gathered else 1, dtype=np.int32)
+    cdef double l2_share = 1.0 - st.l1_ratio
+    cdef bint has_l2 = st.penalty == PENALTY_L2 or st.penalty == PENALTY_ELASTICNET
+    cdef Py_ssize_t bi, k, m
+    cdef double pen, stop_pen, s, lv, c, ib, d, pc
+    cdef double sum_loss = 0.0, sum_wloss = 0.0, sum_w = 0.0, sum_pen = 0.0
+    cdef double sum_stop_pen = 0.0
+    cdef int64_t n_updates = 0
+    cdef Update u
+
+    if gathered:
+        # per-coordinate steps: no shared scale
+        st.fold_scale()
+        st.row_norms = False
+        u.slots = &st.opt.slots[0, 0]
+    else:
+        u.slots = NULL
+    u.order = &order[0]
+    u.n = n
+    u.bounds = &bounds[0]
+    u.coefs = &coefs[0]
+    u.losses = &losses[0]
+    u.sq_norms = &sq_norms[0]
+    u.l1_norms = &l1_norms[0]
+    u.touched = &touched[0]
+    u.n_touched = &n_touched[0]
+    u.v = &st.v[0]
+    u.avg_sum = &st.avg_sum[0]
+    u.q = &st.q[0]
+    u.l1_ratio = st.l1_ratio
+    u.norms = st.penalty != PENALTY_NONE
+    u.l1 = u.norms and st.l1_ratio > 0.0
+    u.has_l1 = st.penalty == PENALTY_L1 or st.penalty == PENALTY_ELASTICNET
+    u.l1_part = st.alpha * st.l1_ratio
+    u.l2_part = st.alpha * (1.0 - st.l1_ratio)
+    u.gathered = gathered
+
+    with nogil:
+        for bi in range(n_batches):
+            u.start = bi * batch_size
+            u.end = min(u.start + batch_size, n)
+            m = u.end - u.start
+            u.eta = etas[bi]
+            pen = penalty_value(st)
+            stop_pen = stop_penalty_value(st)
+            if gathered:
+                # a new optimizer update: the coordinates its rows touch
+                # catch up first (their margins see the weights the dense
+                # formulation has)
+                st.opt.begin_step()
+                u.step = <double> st.opt.n_steps
+                u.oc = st.opt.c
+                u.wscale = st.wscale
+                u.avg_c = st.avg_c
+                run_parts(PHASE_CATCH_UP, st, &data[0], rows, &u, n_parts)
+            # 1. derivatives at the weights before the step
+            u.wscale = st.wscale
+            u.intercept = st.intercept
+            run_margins(loss, &data[0], rows, &y[0], &sample_weight[0], &u, n_parts)
+            ib = 0.0
+            for k in range(u.start, u.end):
+                s = sample_weight[order[k]]
+                lv = losses[k - u.start]
+                sum_loss += lv
+                sum_wloss += s * lv
+                sum_w += s
+                sum_pen += pen
+                sum_stop_pen += stop_pen
+                # the mean over the batch
+                c = coefs[k - u.start] / m
+                coefs[k - u.start] = c
+                if c != 0.0:
+                    ib += c
+            # 2. one step for the whole batch
+            if gathered:
+                u.avg_c = st.avg_c
+                run_parts(PHASE_STEP, st, &data[0], rows, &u, n_parts)
+                if st.fit_intercept:
+                    d = opt_direction(st.opt, n_coef, ib * st.intercept_decay, &pc)
+                    st.intercept -= u.eta * d
+            else:
+                if has_l2:
+                    st.scale(max(0.0, 1.0 - l2_share * u.eta * st.alpha))
+                if u.has_l1:
+                    st.u += st.l1_ratio * u.eta * st.alpha
+                u.wscale = st.wscale
+                u.avg_c = st.avg_c
+                u.u = st.u
+                run_parts(PHASE_SCATTER, st, &data[0], rows, &u, n_parts)
+                if st.fit_intercept and ib != 0.0:
+                    st.intercept += ib * st.intercept_decay
+            if 0 < st.average_start <= st.t:
+                st.avg_c += st.wscale
+                st.avg_intercept_sum += st.intercept
+                st.n_averaged += 1
+            # t counts rows (scikit-learn's t_ in sgd mode)
+            st.t += m
+            n_updates += 1
+    st.stop_penalty_sum = sum_stop_pen
+    return sum_loss, sum_wloss, sum_w, sum_pen, n_updates
+
+
+@cython.cdivision(True)
+cdef tuple row_epoch(WeightState st, CyLoss loss, const floating[::1] data,
+                     RowIndex rows, const double[::1] y,
+                     const double[::1] sample_weight, const Py_ssize_t[::1] order,
+                     Py_ssize_t batch_size, const double[::1] etas):
+    """:func:`run_epoch` row after row: plain steps one row at a time (sgd
+    mode, scikit-learn's arithmetic), the passive-aggressive step rules, and
+    scikit-learn's tracked norms of sparse rows (``st.row_norms``)."""
+    cdef Py_ssize_t n = order.shape[0]
+    cdef Py_ssize_t n_batches = (n + batch_size - 1) // batch_size
     # sized by the rows of the epoch, not by a (possibly huge) batch_size
     cdef double[::1] upd = np.zeros(max(min(batch_size, n), 1))
     cdef const floating* x
     cdef const int32_t* idx
     cdef int nnz
-    cdef Py_ssize_t bi, k, start, end, i, m, nt = 0
-    cdef double eta, p, yi, s, lv, d, pen, ib, norm2
+    cdef Py_ssize_t bi, k, start, end, i, m
+    cdef double eta, p, yi, s, lv, d, pen, ib
     cdef double sum_loss = 0.0, sum_wloss = 0.0, sum_w = 0.0, sum_pen = 0.0
     cdef double sum_stop_pen = 0.0, stop_pen
     cdef double l2_part = 1.0 - st.l1_ratio
@@ -644,22 +1044,6 @@ def run_epoch(WeightState st, CyLoss loss, const floating[::1] data,
     cdef bint has_l1 = st.penalty == PENALTY_L1 or st.penalty == PENALTY_ELASTICNET
     cdef int64_t n_updates = 0
     cdef bint skip
-    # an optimizer: gather the batch gradient first (its step is non-linear)
-    cdef bint gathered = st.opt is not None
-    cdef Py_ssize_t n_work = st.v.shape[0] if gathered else 1
-    cdef int32_t[::1] touched = np.zeros(n_work, dtype=np.int32)
-
-    st.stop_penalty_sum = 0.0
-    if n == 0:
-        return 0.0, 0.0, 0.0, 0.0, 0
-    if gathered:
-        if st.step_rule != STEP_GRADIENT:
-            raise ValueError("the passive-aggressive steps take no optimizer")
-        # per-coordinate steps: no shared scale
-        st.fold_scale()
-        st.row_norms = False
-    if etas.shape[0] < n_batches:
-        raise ValueError("etas has %d entries, need %d" % (etas.shape[0], n_batches))
 
     with nogil:
         for bi in range(n_batches):
@@ -671,18 +1055,10 @@ def run_epoch(WeightState st, CyLoss loss, const floating[::1] data,
             stop_pen = stop_penalty_value(st)
             ib = 0.0
             skip = False
-            if gathered:
-                # a new optimizer update: its rows catch up their coordinates
-                # (for the margins) and gather their gradient as they go
-                st.opt.begin_step()
-                nt = 0
             # 1. derivatives at the weights before the step
             for k in range(start, end):
                 i = order[k]
-                # Rows come in random order: every row starts with cache
-                # misses (row pointer, target, weight, then the row).  Ask
-                # for the next rows' lines now, and read this row's target
-                # and weight before its dot product, so the misses overlap.
+                # prefetches: see batch_margins
                 if k + 2 < n:
                     prefetch_row_start(rows, order[k + 2], &y[0], &sample_weight[0])
                 if k + 1 < n:
@@ -690,10 +1066,7 @@ def run_epoch(WeightState st, CyLoss loss, const floating[::1] data,
                 yi = y[i]
                 s = sample_weight[i]
                 nnz = row_view(&data[0], rows, i, &x, &idx)
-                if gathered:
-                    p = caught_up_dot(st, x, idx, nnz, eta, &touched[0], &nt)
-                else:
-                    p = dot(st, x, idx, nnz)
+                p = dot(st, x, idx, nnz)
                 p += st.intercept
                 lv = loss.loss(yi, p)
                 sum_loss += lv
@@ -707,8 +1080,7 @@ def run_epoch(WeightState st, CyLoss loss, const floating[::1] data,
                         d = -MAX_DLOSS
                     elif d > MAX_DLOSS:
                         d = MAX_DLOSS
-                    if not gathered:
-                        d = -eta * d
+                    d = -eta * d
                 else:
                     # passive-aggressive (batch_size 1 only, checked in Python)
                     d = passive_aggressive_step(st.step_rule, st.pa_c, lv,
@@ -721,16 +1093,7 @@ def run_epoch(WeightState st, CyLoss loss, const floating[::1] data,
                     elif yi - p < 0:
                         d *= -1
                 upd[k - start] = d * s
-                if gathered and d != 0.0:
-                    gather_row(st, x, idx, nnz, d * s / m)
-                    ib += d * s / m
             if skip:
-                continue
-            if gathered:
-                # 2'. one optimizer step along the gathered gradient
-                optimizer_step(st, &touched[0], nt, ib, eta)
-                st.t += m
-                n_updates += 1
                 continue
             # 2. one step for the whole batch (linear: the rows are scattered
             # straight into the weights)

@@ -28,7 +28,13 @@ from ._optimizers import STEP_RULES
 from ._penalties import dot
 from ._products import Products
 from ._stopping import ConvergedRule, EpochResult, ObjectiveRule, PlateauRule
+from ._compat import effective_n_threads
 from ._validation import check_n_columns
+
+#: the stochastic passes run an update on several threads when its batch
+#: holds at least this many stored entries (fewer: the threads' start and
+#: join cost more than they save; ``benchmarks/bench_modes.py``)
+MIN_PARALLEL_BATCH = 4096
 
 
 def _sorted_without_duplicates(indices, indptr):
@@ -76,6 +82,7 @@ class Data:
         if self.data.size == 0:
             # the compiled pass takes a pointer to data[0]
             self.data = np.zeros(1, dtype=self.dtype)
+        self._parts = {}
 
     def __reduce__(self):
         # pickled (process-based joblib backends) as the matrix it views
@@ -97,6 +104,49 @@ class Data:
             if sp.issparse(self.X) and _sorted_without_duplicates(*self._csr):
                 self._products = Products(self.X.shape, self.data, *self._csr)
         return self._products
+
+    def pass_parts(self, batch_size):
+        """The column ranges of the stochastic pass's threads (the
+        ``parts`` of :func:`skgd._gd_fast.run_epoch`) for updates of
+        ``batch_size`` rows, or None for one thread.
+
+        Several threads when scikit-learn's OpenMP code would use several
+        (:func:`skgd._compat.effective_n_threads`), the batches are large
+        enough (:data:`MIN_PARALLEL_BATCH` stored entries) and, for CSR
+        data, the rows' indices are sorted.  The ranges hold about as many
+        stored entries each (from a sample of the entries), so that the
+        threads share the work; the weights do not depend on them.
+        """
+        if batch_size < 2 or self.n_features < 2:
+            return None
+        entries = (self.data.size if self.n_samples == 0
+                   else self.data.size / self.n_samples)
+        if batch_size * entries < MIN_PARALLEL_BATCH:
+            return None
+        n_threads = min(effective_n_threads(), self.n_features)
+        if n_threads < 2 or (sp.issparse(self.X) and not self.X.has_sorted_indices):
+            return None
+        parts = self._parts.get(n_threads)
+        if parts is None:
+            parts = self._parts[n_threads] = self._column_parts(n_threads)
+        return parts
+
+    def _column_parts(self, n_parts):
+        """``n_parts`` column ranges holding about as many stored entries
+        (equal widths for dense data; for CSR, quantiles of the columns of
+        up to 2**16 entries drawn with a fixed seed)."""
+        d = self.n_features
+        cuts = np.arange(1, n_parts) / n_parts
+        if sp.issparse(self.X) and self.X.nnz > 0:
+            indices, indptr = self._csr
+            indices = indices[:indptr[-1]]
+            rng = np.random.default_rng(0)
+            sample = indices[rng.integers(0, len(indices), min(len(indices), 2**16))]
+            inner = np.quantile(sample, cuts, method="nearest").astype(np.int64)
+            inner = np.maximum.accumulate(np.clip(inner, 1, d - 1))
+        else:
+            inner = np.round(cuts * d).astype(np.int64)
+        return np.concatenate(([0], inner, [d])).astype(np.int32)
 
     def problem(self, y, sample_weight, loss, penalty, fit_intercept, val_mask=None):
         """The :class:`Problem` of these rows; ``val_mask`` (None: none)
@@ -290,6 +340,8 @@ class StochasticRunner:
 
     #: the compiled pass of an epoch
     _kernel = staticmethod(run_epoch)
+    #: whether it takes ``parts`` (minibatches on several threads)
+    _threaded = True
 
     def _new_state(self, coef, intercept, t, average_start, avg_coef,
                    avg_intercept, n_averaged):
@@ -364,10 +416,11 @@ class StochasticRunner:
         if len(order) == 0:
             return EpochResult(0.0)
         etas = self._steps(len(order))
-        sum_loss, sum_wloss, sum_w, sum_pen, _ = self._kernel(
-            self.state, pb.cy_loss, pb.data.data, pb.data.rows, pb.y,
-            pb.sample_weight, order, self.batch_size, etas,
-        )
+        args = (self.state, pb.cy_loss, pb.data.data, pb.data.rows, pb.y,
+                pb.sample_weight, order, self.batch_size, etas)
+        if self._threaded:
+            args += (pb.data.pass_parts(self.batch_size),)
+        sum_loss, sum_wloss, sum_w, sum_pen, _ = self._kernel(*args)
         n = max(len(order), 1)
         objective = sum_wloss / sum_w + sum_pen / n if sum_w > 0 else sum_pen / n
         # scikit-learn's stopping rule looks at the unweighted mean loss

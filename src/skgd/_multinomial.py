@@ -134,6 +134,7 @@ class SoftmaxRunner(StochasticRunner):
     """sgd and minibatch modes on a multinomial problem (see the module)."""
 
     _kernel = staticmethod(run_softmax_epoch)
+    _threaded = False
 
     def _new_state(self, coef, intercept, t, average_start, avg_coef,
                    avg_intercept, n_averaged):
