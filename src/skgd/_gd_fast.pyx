@@ -483,6 +483,65 @@ cdef void batch_margins(CyLoss loss, const floating* data, RowIndex rows,
         u.coefs[k - u.start] = d * sample_weight[i]
 
 
+cdef struct Writes:
+    # A part's writes to the weights: the tracked norms and the averaged sum
+    # kept consistent (the arithmetic of set_v), the state's fields in
+    # locals (read through the state, the norms would chain through memory
+    # from one coordinate to the next: the stores to v may alias them).
+    double* v
+    double* avg_sum
+    double wscale
+    double w2
+    double avg_c
+    double sq_norm
+    double l1_norm
+    bint norms
+    bint l1
+
+
+cdef inline Writes part_writes(Update* u, int part) noexcept nogil:
+    """The writes of ``part`` in the current phase of the update."""
+    cdef Writes w
+    w.v = u.v
+    w.avg_sum = u.avg_sum
+    w.wscale = u.wscale
+    w.w2 = u.wscale * u.wscale
+    w.avg_c = u.avg_c
+    w.sq_norm = u.sq_norms[part]
+    w.l1_norm = u.l1_norms[part]
+    w.norms = u.norms
+    w.l1 = u.l1
+    return w
+
+
+cdef inline void write(Writes* w, Py_ssize_t j, double old, double new,
+                       bint keep_average) noexcept nogil:
+    """``v[j] = new`` (it was ``old``), the norms (and the averaged sum if
+    asked) kept consistent."""
+    w.v[j] = new
+    if w.norms:
+        w.sq_norm += w.w2 * (new * new - old * old)
+        if w.l1:
+            w.l1_norm += w.wscale * (fabs(new) - fabs(old))
+    if keep_average and w.avg_c != 0.0:
+        w.avg_sum[j] -= w.avg_c * (new - old)
+
+
+cdef inline void end_writes(Writes* w, Update* u, int part) noexcept nogil:
+    u.sq_norms[part] = w.sq_norm
+    u.l1_norms[part] = w.l1_norm
+
+
+cdef inline int batch_row(const floating* data, RowIndex rows, Update* u,
+                          Py_ssize_t k, int part, int n_parts,
+                          const floating** x, const int32_t** idx,
+                          int* a) noexcept nogil:
+    """Row ``order[k]`` of the update: point ``x`` and ``idx`` at it and
+    return the end of its entries in ``part`` (their start into ``a``)."""
+    cdef int nnz = row_view(data, rows, u.order[k], x, idx)
+    return part_of_row(rows, idx[0], nnz, u.bounds, part, n_parts, a)
+
+
 cdef void scatter_part(const floating* data, RowIndex rows, Update* u,
                        int part, int n_parts) noexcept nogil:
     """Plain steps, the writes of ``part``: ``w += c_i x_i`` over the rows
@@ -490,46 +549,34 @@ cdef void scatter_part(const floating* data, RowIndex rows, Update* u,
     their nonzero coordinates.
 
     The arithmetic and its order are those of ``add_row`` and ``l1_row``
-    row after row, on the part's columns, with the norms in locals.
+    row after row, on the part's columns.
     """
     cdef const floating* x
     cdef const int32_t* idx
+    cdef Writes w = part_writes(u, part)
     cdef double* v = u.v
-    cdef double* avg_sum = u.avg_sum
     cdef double* q = u.q
-    cdef double wscale = u.wscale, w2 = u.wscale * u.wscale, avg_c = u.avg_c
-    cdef double sq_norm = u.sq_norms[part], l1_norm = u.l1_norms[part]
-    cdef double cum = u.u
-    cdef bint norms = u.norms, l1 = u.l1
-    cdef double c, cv, old, new, z
+    cdef double wscale = u.wscale, cum = u.u
+    cdef double c, cv, old, z
     cdef Py_ssize_t k, j
-    cdef int kk, a, b, nnz
+    cdef int kk, a, b
     for k in range(u.start, u.end):
         c = u.coefs[k - u.start]
         if c == 0.0:
             continue
-        nnz = row_view(data, rows, u.order[k], &x, &idx)
-        b = part_of_row(rows, idx, nnz, u.bounds, part, n_parts, &a)
+        b = batch_row(data, rows, u, k, part, n_parts, &x, &idx, &a)
         cv = c / wscale
-        if not norms and avg_c == 0.0:
+        if not w.norms and w.avg_c == 0.0:
             for kk in range(a, b):
                 v[idx[kk]] += cv * x[kk]
             continue
         for kk in range(a, b):
             j = idx[kk]
             old = v[j]
-            new = old + cv * x[kk]
-            v[j] = new
-            if norms:
-                sq_norm += w2 * (new * new - old * old)
-                if l1:
-                    l1_norm += wscale * (fabs(new) - fabs(old))
-            if avg_c != 0.0:
-                avg_sum[j] -= avg_c * (new - old)
+            write(&w, j, old, old + cv * x[kk], True)
     if u.has_l1:
         for k in range(u.start, u.end):
-            nnz = row_view(data, rows, u.order[k], &x, &idx)
-            b = part_of_row(rows, idx, nnz, u.bounds, part, n_parts, &a)
+            b = batch_row(data, rows, u, k, part, n_parts, &x, &idx, &a)
             for kk in range(a, b):
                 # zero entries are skipped, so that a dense row, a CSR row
                 # and a CSR row with explicit zeros give the same model; a
@@ -538,22 +585,18 @@ cdef void scatter_part(const floating* data, RowIndex rows, Update* u,
                     continue
                 j = idx[kk]
                 z = v[j]
-                new = z
+                c = z
                 if wscale * z > 0.0:
-                    new = max(0.0, z - (cum + q[j]) / wscale)
+                    c = max(0.0, z - (cum + q[j]) / wscale)
                 elif wscale * z < 0.0:
-                    new = min(0.0, z + (cum - q[j]) / wscale)
-                if new != z:
+                    c = min(0.0, z + (cum - q[j]) / wscale)
+                if c != z:
                     # not compensated in the averaged sum: the truncation
                     # applies to the average too, with the weight of the
                     # iterates averaged so far (as scikit-learn's averaged SGD)
-                    v[j] = new
-                    sq_norm += w2 * (new * new - z * z)
-                    if l1:
-                        l1_norm += wscale * (fabs(new) - fabs(z))
-                    q[j] += wscale * (new - z)
-    u.sq_norms[part] = sq_norm
-    u.l1_norms[part] = l1_norm
+                    write(&w, j, z, c, False)
+                    q[j] += wscale * (c - z)
+    end_writes(&w, u, part)
 
 
 cdef void catch_up_part(const floating* data, RowIndex rows, Update* u,
@@ -570,23 +613,19 @@ cdef void catch_up_part(const floating* data, RowIndex rows, Update* u,
     cdef int kind = c.kind
     cdef const floating* x
     cdef const int32_t* idx
+    cdef Writes w = part_writes(u, part)
     cdef double* slots = u.slots
     cdef double* slot
     cdef double* v = u.v
-    cdef double* avg_sum = u.avg_sum
     cdef int32_t* touched = u.touched + u.bounds[part]
-    cdef double avg_c = u.avg_c, eta = u.eta, dT = u.step
-    cdef double sq_norm = u.sq_norms[part], l1_norm = u.l1_norms[part]
-    cdef double wscale = u.wscale, w2 = u.wscale * u.wscale
-    cdef bint norms = u.norms, l1 = u.l1
+    cdef double eta = u.eta, dT = u.step
     cdef double l1_part = u.l1_part, l2_part = u.l2_part
     cdef int64_t T = <int64_t> u.step, missed
-    cdef double carry, pc, new, old
+    cdef double carry, pc, new
     cdef Py_ssize_t k, j, nt = 0
-    cdef int kk, a, b, nnz
+    cdef int kk, a, b
     for k in range(u.start, u.end):
-        nnz = row_view(data, rows, u.order[k], &x, &idx)
-        b = part_of_row(rows, idx, nnz, u.bounds, part, n_parts, &a)
+        b = batch_row(data, rows, u, k, part, n_parts, &x, &idx, &a)
         # the slots of a sparse row are random accesses into a table larger
         # than the cache: ask for those a few entries ahead, so that their
         # misses overlap
@@ -605,24 +644,16 @@ cdef void catch_up_part(const floating* data, RowIndex rows, Update* u,
             missed = T - 1 - <int64_t> slot[SLOT_LAST]
             if missed > 0:
                 carry = opt_catch_up_slot(&c, kind, slot, missed, &pc)
-                old = v[j]
-                new = old - eta * carry
-                if norms:
+                new = v[j] - eta * carry
+                if w.norms:
                     new = prox_elastic_net(new, eta * pc * missed, l1_part, l2_part)
-                v[j] = new
-                if norms:
-                    sq_norm += w2 * (new * new - old * old)
-                    if l1:
-                        l1_norm += wscale * (fabs(new) - fabs(old))
-                if avg_c != 0.0:
-                    avg_sum[j] -= avg_c * (new - old)
+                write(&w, j, v[j], new, True)
             slot[SLOT_LAST] = dT
             slot[SLOT_G] = 0.0
             touched[nt] = <int32_t> j
             nt += 1
     u.n_touched[part] = nt
-    u.sq_norms[part] = sq_norm
-    u.l1_norms[part] = l1_norm
+    end_writes(&w, u, part)
 
 
 cdef void step_part(const floating* data, RowIndex rows, Update* u,
@@ -639,27 +670,23 @@ cdef void step_part(const floating* data, RowIndex rows, Update* u,
     cdef int kind = c.kind
     cdef const floating* x
     cdef const int32_t* idx
+    cdef Writes w = part_writes(u, part)
     cdef double* slots = u.slots
     cdef double* g = u.slots + SLOT_G
     cdef double* slot
     cdef double* v = u.v
-    cdef double* avg_sum = u.avg_sum
     cdef const int32_t* touched = u.touched + u.bounds[part]
     cdef Py_ssize_t nt = u.n_touched[part]
-    cdef double avg_c = u.avg_c, eta = u.eta
-    cdef double sq_norm = u.sq_norms[part], l1_norm = u.l1_norms[part]
-    cdef double wscale = u.wscale, w2 = u.wscale * u.wscale
-    cdef bint norms = u.norms, l1 = u.l1
+    cdef double eta = u.eta
     cdef double l1_part = u.l1_part, l2_part = u.l2_part
-    cdef double ck, d, pc, new, old
+    cdef double ck, d, pc, new
     cdef Py_ssize_t k, j
-    cdef int kk, a, b, nnz
+    cdef int kk, a, b
     for k in range(u.start, u.end):
         ck = u.coefs[k - u.start]
         if ck == 0.0:
             continue
-        nnz = row_view(data, rows, u.order[k], &x, &idx)
-        b = part_of_row(rows, idx, nnz, u.bounds, part, n_parts, &a)
+        b = batch_row(data, rows, u, k, part, n_parts, &x, &idx, &a)
         for kk in range(a, b):
             g[idx[kk] * N_SLOTS] += ck * x[kk]
     for k in range(nt):
@@ -669,19 +696,11 @@ cdef void step_part(const floating* data, RowIndex rows, Update* u,
         j = touched[k]
         slot = slots + j * N_SLOTS
         d = opt_direction_slot(&c, kind, slot, slot[SLOT_G], &pc)
-        old = v[j]
-        new = old - eta * d
-        if norms:
+        new = v[j] - eta * d
+        if w.norms:
             new = prox_elastic_net(new, eta * pc, l1_part, l2_part)
-        v[j] = new
-        if norms:
-            sq_norm += w2 * (new * new - old * old)
-            if l1:
-                l1_norm += wscale * (fabs(new) - fabs(old))
-        if avg_c != 0.0:
-            avg_sum[j] -= avg_c * (new - old)
-    u.sq_norms[part] = sq_norm
-    u.l1_norms[part] = l1_norm
+        write(&w, j, v[j], new, True)
+    end_writes(&w, u, part)
 
 
 cdef enum Phase:
