@@ -53,8 +53,24 @@ class InMemoryBackend:
         return X, y
 
     def classes(self, y):
-        check_classification_targets(y)
-        return np.unique(y)
+        """``np.unique(y)``, after scikit-learn's check of the targets.
+
+        Integer labels (a 1-D integer array, as ``validate_data`` leaves
+        them) pass ``check_classification_targets`` whatever their values
+        (it finds 'binary' or 'multiclass'; its one other act, a warning when
+        more than half the labels are distinct, is kept), and are counted
+        with ``np.bincount`` when their range is small: one pass over ``y``
+        and no sort, where the check and ``np.unique`` hash ``y`` twice
+        (15 ms of a 500,000-row fit).
+        """
+        classes = _small_int_unique(y)
+        if classes is None:
+            check_classification_targets(y)
+            return np.unique(y)
+        n = y.shape[0]
+        if len(classes) > 2 and n > 20 and len(classes) > round(0.5 * n):
+            check_classification_targets(y)  # its warning
+        return classes
 
     def check_sample_weight(self, sample_weight, X, allow_all_zero_weights=False):
         return check_sample_weight(
@@ -77,6 +93,23 @@ class InMemoryBackend:
         if mode == "batch":
             X = aligned_for_blas(X)
         return Data(np.ascontiguousarray(X))
+
+
+def _small_int_unique(y):
+    """``np.unique(y)`` by counting, for a non-empty 1-D NumPy array of
+    integers whose range is at most about its length; None otherwise."""
+    if not (isinstance(y, np.ndarray) and y.ndim == 1 and y.dtype.kind in "iu"
+            and y.shape[0] > 0):
+        return None
+    lo, hi = int(y.min()), int(y.max())
+    if hi - lo > 2 * y.shape[0] + 1024:
+        return None
+    # (the difference of two labels fits in 64 bits when the range is small)
+    wide = y if y.dtype.itemsize == 8 else y.astype(np.int64)
+    shifted = wide - wide.dtype.type(lo) if lo else wide
+    counts = np.bincount(shifted.astype(np.intp, copy=False))
+    labels = np.flatnonzero(counts).astype(wide.dtype) + wide.dtype.type(lo)
+    return labels.astype(y.dtype, copy=False)
 
 
 IN_MEMORY = InMemoryBackend()
