@@ -103,7 +103,9 @@ class Data:
         marks the rows held out for early stopping."""
         train = (np.arange(self.n_samples) if val_mask is None
                  else np.flatnonzero(~val_mask))
-        return Problem(self, y, sample_weight, loss, penalty, fit_intercept, train)
+        problem = Problem(self, y, sample_weight, loss, penalty, fit_intercept, train)
+        problem._all_rows = val_mask is None
+        return problem
 
     def softmax_problem(self, y, sample_weight, penalty, fit_intercept, n_classes,
                         val_mask=None):
@@ -113,8 +115,10 @@ class Data:
 
         train = (np.arange(self.n_samples) if val_mask is None
                  else np.flatnonzero(~val_mask))
-        return SoftmaxProblem(self, y, sample_weight, penalty, fit_intercept, train,
-                              n_classes)
+        problem = SoftmaxProblem(self, y, sample_weight, penalty, fit_intercept,
+                                 train, n_classes)
+        problem._all_rows = val_mask is None
+        return problem
 
     def matvec(self, w, b=0.0):
         """``X @ w + b`` in float64, the data read in their own precision.
@@ -205,6 +209,18 @@ class Problem:
     #: rows of the model the problem fits (a multinomial problem fits all
     #: ``K`` together, :mod:`skgd._multinomial`)
     n_outputs = 1
+
+    @property
+    def all_rows(self):
+        """Whether every row trains (``train`` is ``arange(n_samples)``): then
+        a row vector is its own training part, no copy by ``[train]``.
+        Set by :meth:`Data.problem`; compared once otherwise."""
+        known = self.__dict__.get("_all_rows")
+        if known is None:
+            n = self.data.n_samples
+            known = self._all_rows = (len(self.train) == n and bool(
+                np.array_equal(self.train, np.arange(n))))
+        return known
 
     @property
     def n_coords(self):
@@ -408,9 +424,16 @@ class StochasticRunner:
 
 
 def training_weights(problem):
-    """``(train, s / sum(s))`` of the training rows, or None if they weigh 0."""
-    tr = problem.train
-    s = problem.sample_weight[tr]
+    """``(train, s / sum(s))`` of the training rows, or None if they weigh 0.
+
+    ``train`` indexes the training rows of a row vector: the slice of every
+    row (a view, no copy) when every row trains, their indices otherwise.
+    """
+    if problem.all_rows:
+        tr, s = slice(None), problem.sample_weight
+    else:
+        tr = problem.train
+        s = problem.sample_weight[tr]
     total = s.sum()
     if total <= 0:
         return None
@@ -418,7 +441,19 @@ def training_weights(problem):
 
 
 def objective_at(problem, coef, intercept):
-    """The objective ``F(w, b)`` on the training rows (no product when w = 0)."""
+    """The objective ``F(w, b)`` on the training rows (no product when w = 0).
+
+    At ``w = 0`` (where a fit starts) with every row training, one compiled
+    pass over the targets and weights gives the same number, bit for bit,
+    without the normalised weights' and the predictions' arrays.
+    """
+    if problem.all_rows and not np.any(coef):
+        s = problem.sample_weight
+        total = s.sum()
+        if total <= 0:
+            return 0.0
+        loss = problem.cy_loss.weighted_sum_at(problem.y, float(intercept), s, total)
+        return float(loss + problem.penalty.value(np.asarray(coef, dtype=np.float64)))
     weights = training_weights(problem)
     if weights is None:
         return 0.0
@@ -426,7 +461,7 @@ def objective_at(problem, coef, intercept):
     if np.any(coef):
         p = problem.data.matvec(np.asarray(coef, dtype=np.float64), intercept)[tr]
     else:
-        p = np.full(len(tr), float(intercept))
+        p = np.full(len(s), float(intercept))
     y = np.ascontiguousarray(problem.y[tr])
     loss = problem.cy_loss.weighted_sum(y, np.ascontiguousarray(p), s)
     return float(loss + problem.penalty.value(np.asarray(coef, dtype=np.float64)))
@@ -650,10 +685,13 @@ def row_smoothness(problem, c, delta=1.0):
     tr = problem.train
     if len(tr) == 0:
         return problem.penalty.l2_strength
-    sq = row_squared_norms(problem.data)[tr]
+    sq = row_squared_norms(problem.data)
+    s = problem.sample_weight
+    if not problem.all_rows:
+        sq, s = sq[tr], s[tr]
     if problem.fit_intercept:
         sq = sq + delta
-    worst = float(np.max(problem.sample_weight[tr] * sq))
+    worst = float(np.max(s * sq))
     return c * worst + problem.penalty.l2_strength
 
 
