@@ -50,10 +50,14 @@ class Data:
     sorted or unsorted indices; nothing is copied except CSR index arrays
     of another integer width.  The products of CSR data run on OpenMP
     threads (:mod:`skgd._products`), those of dense data in NumPy's BLAS.
+    ``sq_norms``: the squared norms of the rows if already known (fit's
+    check of the values summed them: :func:`skgd._validation.checked_row_norms`),
+    returned by :func:`row_squared_norms`.
     """
 
-    def __init__(self, X):
+    def __init__(self, X, sq_norms=None):
         self.X = X
+        self.sq_norms = sq_norms
         self._XT = None
         self._products = False  # not made yet (see products)
         self.n_samples, self.n_features = X.shape
@@ -469,10 +473,14 @@ def objective_at(problem, coef, intercept):
 
 def row_squared_norms(data):
     """``||x_i||^2`` of every row of a :class:`Data`, in float64 (one
-    compiled pass over the data)."""
-    if data.n_features == 0:
-        return np.zeros(data.n_samples)
-    return compiled_row_squared_norms(data.data, data.rows, data.n_samples)
+    compiled pass over the data, kept: the caller must not modify it)."""
+    if data.sq_norms is None:
+        if data.n_features == 0:
+            data.sq_norms = np.zeros(data.n_samples)
+        else:
+            data.sq_norms = compiled_row_squared_norms(data.data, data.rows,
+                                                       data.n_samples)
+    return data.sq_norms
 
 
 #: rows of the sample whose eigenvalues :func:`minibatch_smoothness` takes:
