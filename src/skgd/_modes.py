@@ -328,8 +328,7 @@ class StochasticRunner:
 
     def _steps(self, n_rows):
         """The step of each update of an epoch over ``n_rows`` rows."""
-        etas = np.asarray(self.schedule.etas(self.state.t + np.arange(n_rows)),
-                          dtype=np.float64)
+        etas = self.schedule.steps(self.state.t, n_rows)
         if self.batch_size > 1 and self.sum_steps:
             etas = np.add.reduceat(etas, np.arange(0, n_rows, self.batch_size))
         elif self.batch_size > 1:
