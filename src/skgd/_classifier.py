@@ -512,9 +512,14 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
         pos = y == label
         y_k = np.where(pos, 1.0, -1.0)
         # equal weights: the same numbers as np.where(pos, w, w), in a vector
-        # that does not depend on k (dask: one step estimate for all k)
-        s_k = sample_weight * (np.float64(w_pos) if w_pos == w_neg
-                               else np.where(pos, w_pos, w_neg))
+        # that does not depend on k (dask: one step estimate for all k); unit
+        # ones leave the weights as they are (no product, no copy: nothing
+        # writes into a problem's weights)
+        if w_pos == w_neg == 1.0:
+            s_k = sample_weight
+        else:
+            s_k = sample_weight * (np.float64(w_pos) if w_pos == w_neg
+                                   else np.where(pos, w_pos, w_neg))
         if n_outputs > 1:
             task.call_on_fit_task_begin(estimator=self, X=data.X, y=y)
         score_fn = functools.partial(
