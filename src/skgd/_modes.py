@@ -448,7 +448,8 @@ def objective_at(problem, coef, intercept):
 
     At ``w = 0`` (where a fit starts) with every row training, one compiled
     pass over the targets and weights gives the same number, bit for bit,
-    without the normalised weights' and the predictions' arrays.
+    without the normalised weights' and the predictions' arrays (nor a pass
+    over the zero weights for their penalty).
     """
     if problem.all_rows and not np.any(coef):
         s = problem.sample_weight
@@ -456,7 +457,8 @@ def objective_at(problem, coef, intercept):
         if total <= 0:
             return 0.0
         loss = problem.cy_loss.weighted_sum_at(problem.y, float(intercept), s, total)
-        return float(loss + problem.penalty.value(np.asarray(coef, dtype=np.float64)))
+        # the penalty of a zero vector: that of one zero, not of n_features
+        return float(loss + problem.penalty.value(np.zeros(1)))
     weights = training_weights(problem)
     if weights is None:
         return 0.0
