@@ -177,6 +177,27 @@ def csr_rmatvec(const floating[::1] data, const int32_t[::1] indices,
         _reduce_blocks(buffers, out, n_threads)
 
 
+def csr_rmatvec_one_block(const floating[::1] data, const int32_t[::1] indices,
+                          const int64_t[::1] indptr, const double[::1] r,
+                          double[::1] out):
+    """``out += X.T @ r`` on one thread, the rows in order, straight into
+    ``out``: :func:`csr_rmatvec` with one block, without its buffer.
+
+    With ``out`` zero on entry the result is that of :func:`csr_rmatvec`
+    with ``bounds = [0, n_rows]``, bit for bit: its buffer sums the same
+    terms in the same order from 0.0, and its reduction adds the buffer to
+    0.0, which leaves it as it is (a sum started at +0.0 is never -0.0).
+    """
+    cdef Py_ssize_t n = indptr.shape[0] - 1, i
+    cdef int64_t k
+    cdef double ri
+    with nogil:
+        for i in range(n):
+            ri = r[i]
+            for k in range(indptr[i], indptr[i + 1]):
+                out[indices[k]] = out[indices[k]] + data[k] * ri
+
+
 cdef void _reduce_blocks(double[:, ::1] buffers, double[::1] out,
                          int n_threads) noexcept nogil:
     """``out[j] = sum_k buffers[k, j]``, added in block order.
