@@ -407,10 +407,11 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
         backend = backend_for(X)  # in memory, or dask
         backend.check_supported(self)
         coef_init, intercept_init = self._reset_for_fit(coef_init, intercept_init)
-        X, y = backend.validate(self, X, y)
+        X, y, sq_norms = backend.validate(self, X, y)
         classes = backend.classes(y)
         self._fit_chunk(X, y, classes, sample_weight, self.max_iter, coef_init,
-                        intercept_init, partial=False, backend=backend)
+                        intercept_init, partial=False, backend=backend,
+                        sq_norms=sq_norms)
         self._warn_convergence(self.max_iter)
         return self
 
@@ -441,7 +442,7 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
         first = not hasattr(self, "classes_")
         if first:
             self._validate_for_fit(for_partial_fit=True)
-        X, y = IN_MEMORY.validate(self, X, y, reset=first)
+        X, y, sq_norms = IN_MEMORY.validate(self, X, y, reset=first)
         if first:
             # later chunks: every label must be one of classes_ (below),
             # which rejects continuous targets too
@@ -456,11 +457,12 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
             )
         if self._skip_chunk(X, sample_weight, first):
             return self
-        self._fit_chunk(X, y, self.classes_, sample_weight, 1, None, None, partial=True)
+        self._fit_chunk(X, y, self.classes_, sample_weight, 1, None, None, partial=True,
+                        sq_norms=sq_norms)
         return self
 
     def _fit_chunk(self, X, y, classes, sample_weight, max_iter, coef_init,
-                   intercept_init, partial, backend=IN_MEMORY):
+                   intercept_init, partial, backend=IN_MEMORY, sq_norms=None):
         n_classes = len(classes)
         if n_classes < 2:
             raise ValueError(
@@ -477,7 +479,7 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
         cw = self._class_weights(classes, y, partial, backend)
         self._expanded_class_weight = cw
         val_mask = self._validation_split(y, sample_weight)
-        data = backend.data(X, self.mode)
+        data = backend.data(X, self.mode, sq_norms)
         # a multinomial fit is one problem over the n_classes rows
         n_problems = 1 if self._multinomial else n_outputs
         seeds = self._seeds(n_problems)
@@ -510,9 +512,14 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
         pos = y == label
         y_k = np.where(pos, 1.0, -1.0)
         # equal weights: the same numbers as np.where(pos, w, w), in a vector
-        # that does not depend on k (dask: one step estimate for all k)
-        s_k = sample_weight * (np.float64(w_pos) if w_pos == w_neg
-                               else np.where(pos, w_pos, w_neg))
+        # that does not depend on k (dask: one step estimate for all k); unit
+        # ones leave the weights as they are (no product, no copy: nothing
+        # writes into a problem's weights)
+        if w_pos == w_neg == 1.0:
+            s_k = sample_weight
+        else:
+            s_k = sample_weight * (np.float64(w_pos) if w_pos == w_neg
+                                   else np.where(pos, w_pos, w_neg))
         if n_outputs > 1:
             task.call_on_fit_task_begin(estimator=self, X=data.X, y=y)
         score_fn = functools.partial(

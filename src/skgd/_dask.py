@@ -519,7 +519,8 @@ class DaskBackend:
         """``X`` persisted (float32 or float64, one chunk along the features),
         ``y`` aligned with its row blocks and persisted; both checked finite
         (``y`` when numeric).  Sets ``n_features_in_`` and
-        ``feature_names_in_``."""
+        ``feature_names_in_``.  Returns ``(X, y, None)`` (no row norms: batch
+        mode reads none)."""
         import dask
         import dask.array as da
 
@@ -545,7 +546,7 @@ class DaskBackend:
             raise ValueError("Input X contains NaN or infinity.")
         if not all(finite[1:]):
             raise ValueError("Input y contains NaN or infinity.")
-        return X, y.persist()
+        return X, y.persist(), None
 
     def classes(self, y):
         import dask.array as da
@@ -595,7 +596,7 @@ class DaskBackend:
         return y.map_blocks(_block_by_class, values, np.asarray(classes),
                             dtype=values.dtype, meta=values[:0])
 
-    def data(self, X, mode):
+    def data(self, X, mode, sq_norms=None):
         return DaskData(X)
 
 

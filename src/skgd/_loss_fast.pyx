@@ -36,6 +36,23 @@ cdef class CyLoss:
                     total += s[i] * self.loss(y[i], p[i])
         return total
 
+    def weighted_sum_at(self, const double[::1] y, double p, const double[::1] s,
+                        double total):
+        """``sum_i (s[i] / total) L(y[i], p)``: one prediction ``p`` for every row.
+
+        The numbers of ``weighted_sum(y, np.full(n, p), s / total)``, bit for
+        bit, without either array (the objective at ``w = 0``, which starts
+        a fit: one pass over ``y`` and ``s``).
+        """
+        cdef double acc = 0.0, q
+        cdef Py_ssize_t i
+        with nogil:
+            for i in range(y.shape[0]):
+                q = s[i] / total
+                if q != 0.0:
+                    acc += q * self.loss(y[i], p)
+        return acc
+
     def weighted_gradient(self, const double[::1] y, const double[::1] p,
                           const double[::1] s, double[::1] out):
         """``out[i] = s[i] dL(y[i], p[i])``; returns ``sum_i s[i] L(y[i], p[i])``.

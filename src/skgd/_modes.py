@@ -56,10 +56,14 @@ class Data:
     sorted or unsorted indices; nothing is copied except CSR index arrays
     of another integer width.  The products of CSR data run on OpenMP
     threads (:mod:`skgd._products`), those of dense data in NumPy's BLAS.
+    ``sq_norms``: the squared norms of the rows if already known (fit's
+    check of the values summed them: :func:`skgd._validation.checked_row_norms`),
+    returned by :func:`row_squared_norms`.
     """
 
-    def __init__(self, X):
+    def __init__(self, X, sq_norms=None):
         self.X = X
+        self.sq_norms = sq_norms
         self._XT = None
         self._products = False  # not made yet (see products)
         self.n_samples, self.n_features = X.shape
@@ -153,7 +157,9 @@ class Data:
         marks the rows held out for early stopping."""
         train = (np.arange(self.n_samples) if val_mask is None
                  else np.flatnonzero(~val_mask))
-        return Problem(self, y, sample_weight, loss, penalty, fit_intercept, train)
+        problem = Problem(self, y, sample_weight, loss, penalty, fit_intercept, train)
+        problem._all_rows = val_mask is None
+        return problem
 
     def softmax_problem(self, y, sample_weight, penalty, fit_intercept, n_classes,
                         val_mask=None):
@@ -163,8 +169,10 @@ class Data:
 
         train = (np.arange(self.n_samples) if val_mask is None
                  else np.flatnonzero(~val_mask))
-        return SoftmaxProblem(self, y, sample_weight, penalty, fit_intercept, train,
-                              n_classes)
+        problem = SoftmaxProblem(self, y, sample_weight, penalty, fit_intercept,
+                                 train, n_classes)
+        problem._all_rows = val_mask is None
+        return problem
 
     def matvec(self, w, b=0.0):
         """``X @ w + b`` in float64, the data read in their own precision.
@@ -255,6 +263,18 @@ class Problem:
     #: rows of the model the problem fits (a multinomial problem fits all
     #: ``K`` together, :mod:`skgd._multinomial`)
     n_outputs = 1
+
+    @property
+    def all_rows(self):
+        """Whether every row trains (``train`` is ``arange(n_samples)``): then
+        a row vector is its own training part, no copy by ``[train]``.
+        Set by :meth:`Data.problem`; compared once otherwise."""
+        known = self.__dict__.get("_all_rows")
+        if known is None:
+            n = self.data.n_samples
+            known = self._all_rows = (len(self.train) == n and bool(
+                np.array_equal(self.train, np.arange(n))))
+        return known
 
     @property
     def n_coords(self):
@@ -360,8 +380,7 @@ class StochasticRunner:
 
     def _steps(self, n_rows):
         """The step of each update of an epoch over ``n_rows`` rows."""
-        etas = np.asarray(self.schedule.etas(self.state.t + np.arange(n_rows)),
-                          dtype=np.float64)
+        etas = self.schedule.steps(self.state.t, n_rows)
         if self.batch_size > 1 and self.sum_steps:
             etas = np.add.reduceat(etas, np.arange(0, n_rows, self.batch_size))
         elif self.batch_size > 1:
@@ -461,9 +480,16 @@ class StochasticRunner:
 
 
 def training_weights(problem):
-    """``(train, s / sum(s))`` of the training rows, or None if they weigh 0."""
-    tr = problem.train
-    s = problem.sample_weight[tr]
+    """``(train, s / sum(s))`` of the training rows, or None if they weigh 0.
+
+    ``train`` indexes the training rows of a row vector: the slice of every
+    row (a view, no copy) when every row trains, their indices otherwise.
+    """
+    if problem.all_rows:
+        tr, s = slice(None), problem.sample_weight
+    else:
+        tr = problem.train
+        s = problem.sample_weight[tr]
     total = s.sum()
     if total <= 0:
         return None
@@ -471,7 +497,21 @@ def training_weights(problem):
 
 
 def objective_at(problem, coef, intercept):
-    """The objective ``F(w, b)`` on the training rows (no product when w = 0)."""
+    """The objective ``F(w, b)`` on the training rows (no product when w = 0).
+
+    At ``w = 0`` (where a fit starts) with every row training, one compiled
+    pass over the targets and weights gives the same number, bit for bit,
+    without the normalised weights' and the predictions' arrays (nor a pass
+    over the zero weights for their penalty).
+    """
+    if problem.all_rows and not np.any(coef):
+        s = problem.sample_weight
+        total = s.sum()
+        if total <= 0:
+            return 0.0
+        loss = problem.cy_loss.weighted_sum_at(problem.y, float(intercept), s, total)
+        # the penalty of a zero vector: that of one zero, not of n_features
+        return float(loss + problem.penalty.value(np.zeros(1)))
     weights = training_weights(problem)
     if weights is None:
         return 0.0
@@ -479,7 +519,7 @@ def objective_at(problem, coef, intercept):
     if np.any(coef):
         p = problem.data.matvec(np.asarray(coef, dtype=np.float64), intercept)[tr]
     else:
-        p = np.full(len(tr), float(intercept))
+        p = np.full(len(s), float(intercept))
     y = np.ascontiguousarray(problem.y[tr])
     loss = problem.cy_loss.weighted_sum(y, np.ascontiguousarray(p), s)
     return float(loss + problem.penalty.value(np.asarray(coef, dtype=np.float64)))
@@ -487,10 +527,14 @@ def objective_at(problem, coef, intercept):
 
 def row_squared_norms(data):
     """``||x_i||^2`` of every row of a :class:`Data`, in float64 (one
-    compiled pass over the data)."""
-    if data.n_features == 0:
-        return np.zeros(data.n_samples)
-    return compiled_row_squared_norms(data.data, data.rows, data.n_samples)
+    compiled pass over the data, kept: the caller must not modify it)."""
+    if data.sq_norms is None:
+        if data.n_features == 0:
+            data.sq_norms = np.zeros(data.n_samples)
+        else:
+            data.sq_norms = compiled_row_squared_norms(data.data, data.rows,
+                                                       data.n_samples)
+    return data.sq_norms
 
 
 #: rows of the sample whose eigenvalues :func:`minibatch_smoothness` takes:
@@ -703,10 +747,13 @@ def row_smoothness(problem, c, delta=1.0):
     tr = problem.train
     if len(tr) == 0:
         return problem.penalty.l2_strength
-    sq = row_squared_norms(problem.data)[tr]
+    sq = row_squared_norms(problem.data)
+    s = problem.sample_weight
+    if not problem.all_rows:
+        sq, s = sq[tr], s[tr]
     if problem.fit_intercept:
         sq = sq + delta
-    worst = float(np.max(problem.sample_weight[tr] * sq))
+    worst = float(np.max(s * sq))
     return c * worst + problem.penalty.l2_strength
 
 
@@ -810,12 +857,24 @@ def _tridiagonal_top(alpha, beta):
     (``stebz``: serial, no BLAS call).  Not the dense solvers: their many
     small threaded BLAS calls each wait for OpenBLAS's threads, 2-4 ms a
     call inside a fit where 0.15 ms would do."""
-    if len(alpha) == 1:
+    n = len(alpha)
+    if n == 1:
         # (SciPy 1.10's eigvalsh_tridiagonal refuses an empty beta)
         return float(alpha[0])
+    if alpha.dtype == np.float64 and beta.dtype == np.float64:
+        # the call eigvalsh_tridiagonal makes (select="i", 1-based index n,
+        # vl, vu unused, tol 0, order "E"), without its 30-50 us of checks:
+        # Lanczos to rounding on a Gram matrix of 101 columns asks ~100 times
+        found, w, _, _, info = _dstebz(alpha, beta, 2, 0.0, 1.0, n, n, 0.0, "E")
+        if info == 0 and found == 1:
+            return float(w[0])
+    # (other dtypes, and LAPACK's failures, with SciPy's own errors)
     return float(scipy.linalg.eigvalsh_tridiagonal(
-        alpha, beta, select="i", select_range=(len(alpha) - 1, len(alpha) - 1),
+        alpha, beta, select="i", select_range=(n - 1, n - 1),
         check_finite=False)[0])
+
+
+_dstebz = scipy.linalg.get_lapack_funcs(("stebz",), (np.zeros(1),))[0]
 
 
 def power_iteration(gram_product, n_features, fit_intercept, n_iter=20, seed=0,

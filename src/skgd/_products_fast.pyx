@@ -177,6 +177,27 @@ def csr_rmatvec(const floating[::1] data, const int32_t[::1] indices,
         _reduce_blocks(buffers, out, n_threads)
 
 
+def csr_rmatvec_one_block(const floating[::1] data, const int32_t[::1] indices,
+                          const int64_t[::1] indptr, const double[::1] r,
+                          double[::1] out):
+    """``out += X.T @ r`` on one thread, the rows in order, straight into
+    ``out``: :func:`csr_rmatvec` with one block, without its buffer.
+
+    With ``out`` zero on entry the result is that of :func:`csr_rmatvec`
+    with ``bounds = [0, n_rows]``, bit for bit: its buffer sums the same
+    terms in the same order from 0.0, and its reduction adds the buffer to
+    0.0, which leaves it as it is (a sum started at +0.0 is never -0.0).
+    """
+    cdef Py_ssize_t n = indptr.shape[0] - 1, i
+    cdef int64_t k
+    cdef double ri
+    with nogil:
+        for i in range(n):
+            ri = r[i]
+            for k in range(indptr[i], indptr[i + 1]):
+                out[indices[k]] = out[indices[k]] + data[k] * ri
+
+
 cdef void _reduce_blocks(double[:, ::1] buffers, double[::1] out,
                          int n_threads) noexcept nogil:
     """``out[j] = sum_k buffers[k, j]``, added in block order.
@@ -194,3 +215,117 @@ cdef void _reduce_blocks(double[:, ::1] buffers, double[::1] out,
         for k in range(n_blocks):
             for j in range(start, stop):
                 out[j] = out[j] + buffers[k, j]
+
+
+
+# ----------------------------------------------------------------------------
+# the squared norms of the rows (minibatch mode's step cap), in one pass; a
+# non-finite one flags a non-finite value, so the pass also checks the data
+
+ctypedef fused pointer_t:
+    int32_t
+    int64_t
+
+
+def csr_row_norms(const floating[::1] data, const pointer_t[::1] indptr,
+                  double[::1] sq_norms, int n_threads):
+    """``sq_norms[i] = ||x_i||^2`` for the rows of a CSR matrix, in one pass.
+
+    Parameters
+    ----------
+    data : ndarray of float32 or float64
+        The stored values.
+    indptr : ndarray of int32 or int64
+        The ``n_rows + 1`` row pointers, checked by the caller (they start at
+        0, never decrease and end at most at ``len(data)``).
+    sq_norms : ndarray of float64, shape (n_rows,)
+        Overwritten with ``||x_i||^2``, each summed in the row's storage
+        order as ``skgd._gd_fast.row_squared_norms`` sums it (the same
+        numbers, bit for bit).  A non-finite one means a non-finite value in
+        the row, or a square that overflows.
+    n_threads : int
+        OpenMP threads; each row is summed by one thread, so the results do
+        not depend on their number.
+
+    Notes
+    -----
+    Four rows are summed side by side over the length of the shortest, the
+    rest of each row alone: the adds of one row's sum wait for each other,
+    those of different rows do not.
+    """
+    cdef Py_ssize_t n = sq_norms.shape[0], g, i, n_groups, r
+    cdef int64_t s0, s1, s2, s3, l0, l1, l2, l3, k, shortest
+    cdef double a0, a1, a2, a3
+    n_groups = n // 4
+    with nogil:
+        for g in prange(n_groups, schedule="static", num_threads=n_threads):
+            i = 4 * g
+            s0 = indptr[i]
+            s1 = indptr[i + 1]
+            s2 = indptr[i + 2]
+            s3 = indptr[i + 3]
+            l0 = s1 - s0
+            l1 = s2 - s1
+            l2 = s3 - s2
+            l3 = indptr[i + 4] - s3
+            shortest = min(min(l0, l1), min(l2, l3))
+            a0 = 0.0
+            a1 = 0.0
+            a2 = 0.0
+            a3 = 0.0
+            for k in range(shortest):
+                a0 = a0 + data[s0 + k] * data[s0 + k]
+                a1 = a1 + data[s1 + k] * data[s1 + k]
+                a2 = a2 + data[s2 + k] * data[s2 + k]
+                a3 = a3 + data[s3 + k] * data[s3 + k]
+            for k in range(shortest, l0):
+                a0 = a0 + data[s0 + k] * data[s0 + k]
+            for k in range(shortest, l1):
+                a1 = a1 + data[s1 + k] * data[s1 + k]
+            for k in range(shortest, l2):
+                a2 = a2 + data[s2 + k] * data[s2 + k]
+            for k in range(shortest, l3):
+                a3 = a3 + data[s3 + k] * data[s3 + k]
+            sq_norms[i] = a0
+            sq_norms[i + 1] = a1
+            sq_norms[i + 2] = a2
+            sq_norms[i + 3] = a3
+        for r in range(4 * n_groups, n):
+            a0 = 0.0
+            for k in range(indptr[r], indptr[r + 1]):
+                a0 = a0 + data[k] * data[k]
+            sq_norms[r] = a0
+
+
+def dense_row_norms(const floating[:, ::1] X, double[::1] sq_norms, int n_threads):
+    """``sq_norms[i] = ||X[i]||^2`` for a C-ordered ``X``, in one pass.
+
+    Each summed in storage order as ``skgd._gd_fast.row_squared_norms`` sums
+    it (the same numbers, bit for bit), four rows side by side as in
+    :func:`csr_check_rows`, each row by one of ``n_threads`` OpenMP
+    threads.
+    """
+    cdef Py_ssize_t n = X.shape[0], d = X.shape[1], g, i, n_groups, k, r
+    cdef double a0, a1, a2, a3
+    n_groups = n // 4
+    with nogil:
+        for g in prange(n_groups, schedule="static", num_threads=n_threads):
+            i = 4 * g
+            a0 = 0.0
+            a1 = 0.0
+            a2 = 0.0
+            a3 = 0.0
+            for k in range(d):
+                a0 = a0 + X[i, k] * X[i, k]
+                a1 = a1 + X[i + 1, k] * X[i + 1, k]
+                a2 = a2 + X[i + 2, k] * X[i + 2, k]
+                a3 = a3 + X[i + 3, k] * X[i + 3, k]
+            sq_norms[i] = a0
+            sq_norms[i + 1] = a1
+            sq_norms[i + 2] = a2
+            sq_norms[i + 3] = a3
+        for r in range(4 * n_groups, n):
+            a0 = 0.0
+            for k in range(d):
+                a0 = a0 + X[r, k] * X[r, k]
+            sq_norms[r] = a0

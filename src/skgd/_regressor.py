@@ -279,9 +279,9 @@ class GDRegressor(RegressorMixin, BaseGD):
         backend = backend_for(X)  # in memory, or dask
         backend.check_supported(self)
         coef_init, intercept_init = self._reset_for_fit(coef_init, intercept_init)
-        X, y = backend.validate(self, X, y, y_numeric=True)
+        X, y, sq_norms = backend.validate(self, X, y, y_numeric=True)
         self._fit_chunk(X, y, sample_weight, self.max_iter, coef_init, intercept_init,
-                        partial=False, backend=backend)
+                        partial=False, backend=backend, sq_norms=sq_norms)
         self._warn_convergence(self.max_iter)
         return self
 
@@ -307,14 +307,15 @@ class GDRegressor(RegressorMixin, BaseGD):
         first = not hasattr(self, "_standard_coef")
         if first:
             self._validate_for_fit(for_partial_fit=True)
-        X, y = IN_MEMORY.validate(self, X, y, y_numeric=True, reset=first)
+        X, y, sq_norms = IN_MEMORY.validate(self, X, y, y_numeric=True, reset=first)
         if self._skip_chunk(X, sample_weight, first):
             return self
-        self._fit_chunk(X, y, sample_weight, 1, None, None, partial=True)
+        self._fit_chunk(X, y, sample_weight, 1, None, None, partial=True,
+                        sq_norms=sq_norms)
         return self
 
     def _fit_chunk(self, X, y, sample_weight, max_iter, coef_init, intercept_init,
-                   partial, backend=IN_MEMORY):
+                   partial, backend=IN_MEMORY, sq_norms=None):
         if not hasattr(self, "_standard_coef"):
             self._init_weights(1, X, coef_init, intercept_init)
         sample_weight = backend.check_sample_weight(
@@ -322,7 +323,7 @@ class GDRegressor(RegressorMixin, BaseGD):
         )
         y = y.astype(np.float64, copy=False)
         val_mask = self._validation_split(y, sample_weight)
-        data = backend.data(X, self.mode)
+        data = backend.data(X, self.mode, sq_norms)
         seed = self._seeds(1)[0]
         ctx = self._callback_context(max_subtasks=max_iter)
         ctx.call_on_fit_task_begin(

@@ -5,7 +5,10 @@ import warnings
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import is_classifier
+from sklearn.utils.validation import check_array
 
+from . import _products_fast
+from ._compat import effective_n_threads
 from ._warnings import user_stacklevel
 
 
@@ -127,6 +130,47 @@ def check_sparse_structure(X):
             f"for {n_features} features; found indices from {used.min()} to "
             f"{used.max()}. {remedy}"
         )
+
+
+#: below this many values, the rows' norms are summed on one thread
+MIN_PARALLEL_VALUES = 100_000
+
+
+def checked_row_norms(X, est):
+    """``||x_i||^2`` of every row of a validated ``X``, which checks on the
+    way that its values are finite (one pass over them, not two).
+
+    A non-finite value makes its row's norm non-finite; then scikit-learn's
+    own check runs and raises its error, as ``validate_data`` would (a
+    square that overflows, a finite matrix, passes it).  CSR values stored
+    past the last row are checked too.  The norms are those of
+    :func:`skgd._modes.row_squared_norms`, bit for bit (minibatch mode's
+    step cap reads them).  ``X``: a C-ordered float array, or a CSR matrix
+    whose structure :func:`check_sparse_structure` checked.
+    """
+    norms = np.empty(X.shape[0])
+    if sp.issparse(X):
+        data = np.ascontiguousarray(X.data)
+        n_threads = effective_n_threads() if data.size >= MIN_PARALLEL_VALUES else 1
+        _products_fast.csr_row_norms(data, np.ascontiguousarray(X.indptr), norms,
+                                     n_threads)
+        unread = data[int(X.indptr[-1]):]
+        finite = bool(np.isfinite(norms).all()) and (
+            unread.size == 0 or bool(np.isfinite(unread).all()))
+    else:
+        n_threads = effective_n_threads() if X.size >= MIN_PARALLEL_VALUES else 1
+        _products_fast.dense_row_norms(X, norms, n_threads)
+        finite = bool(np.isfinite(norms).all())
+    if not finite:
+        check_finite(X, est)
+    return norms
+
+
+def check_finite(X, est):
+    """scikit-learn's check that ``X`` has no NaN or infinity (its error)."""
+    check_array(X, accept_sparse=True, dtype=None, ensure_all_finite=True,
+                ensure_2d=False, ensure_min_samples=0, ensure_min_features=0,
+                accept_large_sparse=True, estimator=est, input_name="X")
 
 
 def _in_range(indices, n_features):
