@@ -280,84 +280,129 @@ cdef inline double dot(WeightState st, const floating* x, const int32_t* idx,
     return s * st.wscale
 
 
-cdef inline void add_row(WeightState st, const floating* x, const int32_t* idx,
-                         int nnz, double c) noexcept nogil:
-    """w += c * x in O(nnz), keeping the norms and the averaged sum consistent.
+cdef struct Writes:
+    # Writes to the weights with the tracked norms and the averaged sum kept
+    # consistent (the arithmetic of set_v, in its order), the state's fields
+    # in locals: read through the state, the norms would chain through
+    # memory from one coordinate to the next (the compiler must assume that
+    # the stores to v may alias them).
+    double* v
+    double* avg_sum
+    double wscale
+    double w2
+    double avg_c
+    double sq_norm
+    double l1_norm
+    bint norms
+    bint l1          # the L1 norm only enters the objective when l1_ratio > 0
 
-    The arithmetic, in the same order, is that of ``set_v``, but the state's
-    fields are read into locals once: updated through ``st`` for every
-    coordinate, ``sq_norm`` and ``l1_norm`` form a chain through memory (the
-    compiler must assume the stores to ``v`` may alias them).
-    """
-    cdef double wscale = st.wscale
-    cdef double cv = c / wscale
-    cdef double w2 = wscale * wscale
-    cdef double avg_c = st.avg_c
-    cdef double sq_norm = st.sq_norm
-    cdef double l1_norm = st.l1_norm
-    cdef double* v = &st.v[0]
-    cdef double* avg_sum = &st.avg_sum[0]
-    cdef bint norms = st.penalty != PENALTY_NONE
-    # the L1 norm only enters the objective when l1_ratio > 0
-    cdef bint l1 = norms and st.l1_ratio > 0.0
-    cdef double old, new, row_sq = 0.0, row_l1 = 0.0
+
+cdef inline Writes state_writes(WeightState st) noexcept nogil:
+    """Writes to the weights of ``st`` (:func:`end_state_writes` stores the
+    norms back)."""
+    cdef Writes w
+    w.v = &st.v[0]
+    w.avg_sum = &st.avg_sum[0]
+    w.wscale = st.wscale
+    w.w2 = st.wscale * st.wscale
+    w.avg_c = st.avg_c
+    w.sq_norm = st.sq_norm
+    w.l1_norm = st.l1_norm
+    w.norms = st.penalty != PENALTY_NONE
+    w.l1 = w.norms and st.l1_ratio > 0.0
+    return w
+
+
+cdef inline void end_state_writes(Writes* w, WeightState st) noexcept nogil:
+    st.sq_norm = w.sq_norm
+    st.l1_norm = w.l1_norm
+
+
+cdef inline void write(Writes* w, Py_ssize_t j, double old, double new,
+                       bint keep_average) noexcept nogil:
+    """``v[j] = new`` (it was ``old``), the norms (and the averaged sum if
+    asked) kept consistent."""
+    w.v[j] = new
+    if w.norms:
+        w.sq_norm += w.w2 * (new * new - old * old)
+        if w.l1:
+            w.l1_norm += w.wscale * (fabs(new) - fabs(old))
+    if keep_average and w.avg_c != 0.0:
+        w.avg_sum[j] -= w.avg_c * (new - old)
+
+
+cdef inline void add_entries(Writes* w, const floating* x, const int32_t* idx,
+                             int a, int b, double cv) noexcept nogil:
+    """``v += cv * x`` over the entries ``a:b`` of a row."""
+    cdef double* v = w.v
+    cdef double old
     cdef int k
-    cdef Py_ssize_t j
-    if st.row_norms:
-        # scikit-learn's WeightVector.add: the norms it tracks become those
-        # of the coordinates of this row (its stopping objective uses them)
-        for k in range(nnz):
-            new = v[idx[k]] + cv * x[k]
-            row_sq += new * new
-            row_l1 += fabs(new)
-        st.row_sq_norm = row_sq * w2
-        st.row_l1_norm = row_l1 * wscale
-    if not norms and avg_c == 0.0:
-        for k in range(nnz):
+    if not w.norms and w.avg_c == 0.0:
+        for k in range(a, b):
             v[idx[k]] += cv * x[k]
         return
-    for k in range(nnz):
-        j = idx[k]
-        old = v[j]
-        new = old + cv * x[k]
-        v[j] = new
-        if norms:
-            sq_norm += w2 * (new * new - old * old)
-            if l1:
-                l1_norm += wscale * (fabs(new) - fabs(old))
-        if avg_c != 0.0:
-            avg_sum[j] -= avg_c * (new - old)
-    st.sq_norm = sq_norm
-    st.l1_norm = l1_norm
+    for k in range(a, b):
+        old = v[idx[k]]
+        write(w, idx[k], old, old + cv * x[k], True)
 
 
-cdef inline void l1_row(WeightState st, const floating* x, const int32_t* idx,
-                        int nnz) noexcept nogil:
-    """Apply the cumulative L1 penalty to the nonzero coordinates of one row.
+cdef inline void l1_entries(Writes* w, double* q, const floating* x,
+                            const int32_t* idx, int a, int b,
+                            double u) noexcept nogil:
+    """The cumulative L1 penalty ``u`` on the nonzero entries ``a:b`` of a row.
 
     Zero entries are skipped, so that a dense row, a CSR row and a CSR row
     with explicit zeros all give the same model.  Idempotent for a given
     ``u``: a coordinate seen twice in one minibatch is penalised once.
     """
-    cdef int k
+    cdef double* v = w.v
+    cdef double wscale = w.wscale, z, new
     cdef Py_ssize_t j
-    cdef double z, new, wscale = st.wscale
-    for k in range(nnz):
+    cdef int k
+    for k in range(a, b):
         if x[k] == 0:
             continue
         j = idx[k]
-        z = st.v[j]
+        z = v[j]
         new = z
         if wscale * z > 0.0:
-            new = max(0.0, z - (st.u + st.q[j]) / wscale)
+            new = max(0.0, z - (u + q[j]) / wscale)
         elif wscale * z < 0.0:
-            new = min(0.0, z + (st.u - st.q[j]) / wscale)
+            new = min(0.0, z + (u - q[j]) / wscale)
         if new != z:
             # Not compensated in the averaged sum: the truncation applies to
             # the average too, with the weight of the iterates averaged so
             # far (scikit-learn's averaged SGD does the same).
-            set_v(st, j, new, False)
-            st.q[j] += wscale * (new - z)
+            write(w, j, z, new, False)
+            q[j] += wscale * (new - z)
+
+
+cdef inline void add_row(WeightState st, const floating* x, const int32_t* idx,
+                         int nnz, double c) noexcept nogil:
+    """w += c * x in O(nnz), keeping the norms and the averaged sum consistent."""
+    cdef Writes w = state_writes(st)
+    cdef double cv = c / w.wscale, new, row_sq = 0.0, row_l1 = 0.0
+    cdef int k
+    if st.row_norms:
+        # scikit-learn's WeightVector.add: the norms it tracks become those
+        # of the coordinates of this row (its stopping objective uses them)
+        for k in range(nnz):
+            new = w.v[idx[k]] + cv * x[k]
+            row_sq += new * new
+            row_l1 += fabs(new)
+        st.row_sq_norm = row_sq * w.w2
+        st.row_l1_norm = row_l1 * w.wscale
+    add_entries(&w, x, idx, 0, nnz, cv)
+    end_state_writes(&w, st)
+
+
+cdef inline void l1_row(WeightState st, const floating* x, const int32_t* idx,
+                        int nnz) noexcept nogil:
+    """Apply the cumulative L1 penalty to the nonzero coordinates of one row
+    (:func:`l1_entries`)."""
+    cdef Writes w = state_writes(st)
+    l1_entries(&w, &st.q[0], x, idx, 0, nnz, st.u)
+    end_state_writes(&w, st)
 
 
 # ----------------------------------------------------------------------
@@ -483,22 +528,6 @@ cdef void batch_margins(CyLoss loss, const floating* data, RowIndex rows,
         u.coefs[k - u.start] = d * sample_weight[i]
 
 
-cdef struct Writes:
-    # A part's writes to the weights: the tracked norms and the averaged sum
-    # kept consistent (the arithmetic of set_v), the state's fields in
-    # locals (read through the state, the norms would chain through memory
-    # from one coordinate to the next: the stores to v may alias them).
-    double* v
-    double* avg_sum
-    double wscale
-    double w2
-    double avg_c
-    double sq_norm
-    double l1_norm
-    bint norms
-    bint l1
-
-
 cdef inline Writes part_writes(Update* u, int part) noexcept nogil:
     """The writes of ``part`` in the current phase of the update."""
     cdef Writes w
@@ -512,19 +541,6 @@ cdef inline Writes part_writes(Update* u, int part) noexcept nogil:
     w.norms = u.norms
     w.l1 = u.l1
     return w
-
-
-cdef inline void write(Writes* w, Py_ssize_t j, double old, double new,
-                       bint keep_average) noexcept nogil:
-    """``v[j] = new`` (it was ``old``), the norms (and the averaged sum if
-    asked) kept consistent."""
-    w.v[j] = new
-    if w.norms:
-        w.sq_norm += w.w2 * (new * new - old * old)
-        if w.l1:
-            w.l1_norm += w.wscale * (fabs(new) - fabs(old))
-    if keep_average and w.avg_c != 0.0:
-        w.avg_sum[j] -= w.avg_c * (new - old)
 
 
 cdef inline void end_writes(Writes* w, Update* u, int part) noexcept nogil:
@@ -554,48 +570,18 @@ cdef void scatter_part(const floating* data, RowIndex rows, Update* u,
     cdef const floating* x
     cdef const int32_t* idx
     cdef Writes w = part_writes(u, part)
-    cdef double* v = u.v
-    cdef double* q = u.q
-    cdef double wscale = u.wscale, cum = u.u
-    cdef double c, cv, old, z
-    cdef Py_ssize_t k, j
-    cdef int kk, a, b
+    cdef double c
+    cdef Py_ssize_t k
+    cdef int a, b
     for k in range(u.start, u.end):
         c = u.coefs[k - u.start]
-        if c == 0.0:
-            continue
-        b = batch_row(data, rows, u, k, part, n_parts, &x, &idx, &a)
-        cv = c / wscale
-        if not w.norms and w.avg_c == 0.0:
-            for kk in range(a, b):
-                v[idx[kk]] += cv * x[kk]
-            continue
-        for kk in range(a, b):
-            j = idx[kk]
-            old = v[j]
-            write(&w, j, old, old + cv * x[kk], True)
+        if c != 0.0:
+            b = batch_row(data, rows, u, k, part, n_parts, &x, &idx, &a)
+            add_entries(&w, x, idx, a, b, c / w.wscale)
     if u.has_l1:
         for k in range(u.start, u.end):
             b = batch_row(data, rows, u, k, part, n_parts, &x, &idx, &a)
-            for kk in range(a, b):
-                # zero entries are skipped, so that a dense row, a CSR row
-                # and a CSR row with explicit zeros give the same model; a
-                # coordinate seen twice is penalised once (idempotent for u)
-                if x[kk] == 0:
-                    continue
-                j = idx[kk]
-                z = v[j]
-                c = z
-                if wscale * z > 0.0:
-                    c = max(0.0, z - (cum + q[j]) / wscale)
-                elif wscale * z < 0.0:
-                    c = min(0.0, z + (cum - q[j]) / wscale)
-                if c != z:
-                    # not compensated in the averaged sum: the truncation
-                    # applies to the average too, with the weight of the
-                    # iterates averaged so far (as scikit-learn's averaged SGD)
-                    write(&w, j, z, c, False)
-                    q[j] += wscale * (c - z)
+            l1_entries(&w, u.q, x, idx, a, b, u.u)
     end_writes(&w, u, part)
 
 
