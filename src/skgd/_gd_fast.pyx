@@ -29,9 +29,8 @@ from skgd._optim_fast cimport (
     STEP_GRADIENT,
     OptConsts,
     Optimizer,
-    opt_catch_up_slot,
-    opt_direction,
-    opt_direction_slot,
+    opt_catch_up_weight,
+    opt_step_weight,
     passive_aggressive_step,
 )
 
@@ -383,7 +382,7 @@ cdef double caught_up_dot(WeightState st, const floating* x, const int32_t* idx,
     cdef Py_ssize_t j, nt = n_touched[0]
     cdef int kk
     cdef int64_t T = st.opt.n_steps, missed
-    cdef double p = 0.0, carry, pc, new, old
+    cdef double p = 0.0, new, old
     cdef double* slots = &st.opt.slots[0, 0]
     cdef double* slot
     cdef double* v = &st.v[0]
@@ -393,9 +392,11 @@ cdef double caught_up_dot(WeightState st, const floating* x, const int32_t* idx,
     cdef double wscale = st.wscale, w2 = st.wscale * st.wscale
     cdef bint norms = st.penalty != PENALTY_NONE
     cdef bint l1 = norms and st.l1_ratio > 0.0
-    cdef double l1_part = st.alpha * st.l1_ratio
-    cdef double l2_part = st.alpha * (1.0 - st.l1_ratio)
+    cdef double l1_part = 0.0, l2_part = 0.0
     cdef double dT = <double> T
+    if norms:
+        l1_part = st.alpha * st.l1_ratio
+        l2_part = st.alpha * (1.0 - st.l1_ratio)
     # the slots of a sparse row are random accesses into a table larger than
     # the cache: ask for those a few entries ahead, so that their misses
     # overlap
@@ -412,11 +413,9 @@ cdef double caught_up_dot(WeightState st, const floating* x, const int32_t* idx,
         if slot[SLOT_LAST] != dT:
             missed = T - 1 - <int64_t> slot[SLOT_LAST]
             if missed > 0:
-                carry = opt_catch_up_slot(&c, kind, slot, missed, &pc)
                 old = v[j]
-                new = old - eta * carry
-                if norms:
-                    new = prox_elastic_net(new, eta * pc * missed, l1_part, l2_part)
+                new = opt_catch_up_weight(&c, kind, slot, missed, old, eta,
+                                          l1_part, l2_part)
                 v[j] = new
                 if norms:
                     sq_norm += w2 * (new * new - old * old)
@@ -461,7 +460,7 @@ cdef void optimizer_step(WeightState st, const int32_t* touched, Py_ssize_t nt,
     cdef OptConsts c = st.opt.c
     cdef int kind = c.kind
     cdef Py_ssize_t k, j, n_coef = st.v.shape[0]
-    cdef double d, pc, new, old
+    cdef double new, old
     cdef double* slots = &st.opt.slots[0, 0]
     cdef double* slot
     cdef double* v = &st.v[0]
@@ -481,11 +480,8 @@ cdef void optimizer_step(WeightState st, const int32_t* touched, Py_ssize_t nt,
             SKGD_PREFETCH(v + touched[k + PREFETCH_AHEAD])
         j = touched[k]
         slot = slots + j * N_SLOTS
-        d = opt_direction_slot(&c, kind, slot, slot[SLOT_G], &pc)
         old = v[j]
-        new = old - eta * d
-        if norms:
-            new = prox_elastic_net(new, eta * pc, l1_part, l2_part)
+        new = opt_step_weight(&c, kind, slot, slot[SLOT_G], old, eta, l1_part, l2_part)
         v[j] = new
         if norms:
             sq_norm += w2 * (new * new - old * old)
@@ -496,8 +492,9 @@ cdef void optimizer_step(WeightState st, const int32_t* touched, Py_ssize_t nt,
     st.sq_norm = sq_norm
     st.l1_norm = l1_norm
     if st.fit_intercept:
-        d = opt_direction(st.opt, n_coef, gb * st.intercept_decay, &pc)
-        st.intercept -= eta * d
+        st.intercept = opt_step_weight(&c, kind, slots + n_coef * N_SLOTS,
+                                       gb * st.intercept_decay, st.intercept, eta,
+                                       0.0, 0.0)
     if 0 < st.average_start <= st.t:
         st.avg_c += st.wscale
         st.avg_intercept_sum += st.intercept

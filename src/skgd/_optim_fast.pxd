@@ -2,9 +2,11 @@
 #
 # An optimizer sees one coordinate at a time: the batch gradient g of
 # coordinate j (summed over the rows of the batch that touch it), and the
-# number of updates since j was last touched.  It returns the direction d
-# (the weight moves by -eta * d) and the coordinate's preconditioner (the
-# factor by which it scales a gradient, used for the proximal penalty step).
+# number of updates since j was last touched.  It returns j's new weight:
+# the move along its direction d (by -eta * d), then the penalty's proximal
+# step, whose threshold is scaled by the coordinate's preconditioner (the
+# factor by which it scales a gradient), in one formula (opt_catch_up_weight
+# for the updates j missed, opt_step_weight for the current one).
 # The NumPy twin of every optimizer is skgd._optimizers.  The per-coordinate
 # functions are inline here, so that the passes that cimport them (skgd._gd_fast)
 # compile them into their loops: a call across modules per coordinate cost
@@ -17,6 +19,17 @@ from libc.stdint cimport int64_t
 # catch-up gaps below this are looked up in a table of powers
 cdef enum:
     N_POWERS = 1024
+
+
+cdef enum:
+    # the rows of the tables of powers and geometric sums, by base
+    ROW_MOMENTUM = 0
+    ROW_BETA_1 = 1
+    ROW_BETA_2 = 2
+    ROW_RHO = 3
+    ROW_ADAM_RATIO = 4     # beta_1 / sqrt(beta_2)
+    ROW_SQRT_BETA_2 = 5
+    N_ROWS = 6
 
 
 cdef enum:
@@ -69,6 +82,7 @@ cdef struct OptConsts:
     double inv_last_bias_1
     double inv_last_bias_2
     double adam_ratio
+    double sqrt_beta_2
     # the tables of Optimizer.powers and Optimizer.geoms (rows of N_POWERS)
     const double* powers
     const double* geoms
@@ -94,9 +108,9 @@ cdef class Optimizer:
     cdef double last_bias_1
     cdef double last_bias_2
     cdef double adam_ratio
-    # powers beta ** k for k < N_POWERS, per decay (momentum, beta_1,
-    # beta_2, rho, beta_1 / sqrt(beta_2)): the lazy catch-up looks them up
-    # instead of calling pow
+    # powers beta ** k for k < N_POWERS, per decay (the rows ROW_*: momentum,
+    # beta_1, beta_2, rho, beta_1 / sqrt(beta_2), sqrt(beta_2)): the lazy
+    # catch-up looks them up instead of calling pow
     cdef double[:, ::1] powers
     # geometric sums base + ... + base ** k for k < N_POWERS, per decay (the
     # same rows), computed by the formula of opt_geometric from the powers
@@ -130,99 +144,138 @@ cdef inline double opt_geometric(const OptConsts* c, int which, double base,
     return base * (1.0 - opt_decay(c, which, base, k)) / (1.0 - base)
 
 
-cdef inline double opt_catch_up(Optimizer self, Py_ssize_t j, int64_t missed,
-                            double* precond) noexcept nogil:
-    """Bring coordinate ``j`` up to date over the ``missed`` updates
-    before the current one since its last touch (its gradient was 0 on
-    them): decay its moments and return the sum of the directions it
-    missed (its preconditioner, for the penalty of those updates, into
-    ``precond``).  The caller marks it touched.
+cdef inline double soft_threshold(double z, double t) noexcept nogil:
+    """``sign(z) max(|z| - t, 0)`` for ``t >= 0``."""
+    if z > t:
+        return z - t
+    if z < -t:
+        return z + t
+    return 0.0
 
-    Called before the margins of the batch that touches ``j`` are
-    computed (after ``begin_step``), so that they see the weight the
-    dense formulation has.
+
+cdef inline double prox_elastic_net(double z, double tau, double l1,
+                                    double l2) noexcept nogil:
+    """``soft(z, tau l1) / (1 + tau l2)``: the proximal step of the penalty."""
+    if l1 > 0.0:
+        z = soft_threshold(z, tau * l1)
+    if l2 > 0.0:
+        z /= 1.0 + tau * l2
+    return z
+
+
+cdef inline double opt_catch_up_weight(const OptConsts* c, int kind, double* slot,
+                                       int64_t missed, double w, double eta,
+                                       double l1, double l2) noexcept nogil:
+    """Bring a coordinate up to date over the ``missed > 0`` updates before
+    the current one since its last touch (its gradient was 0 on them): decay
+    its moments (its row of slots is ``slot``) and return its new weight,
+    ``w`` moved by the directions it missed, then the penalty's proximal
+    step of those updates at once,
+
+        prox(z) = soft(z, tau l1) / (1 + tau l2),  tau = eta * precond * missed,
+
+    at the step ``eta`` of the current update (``l1 = alpha l1_ratio``,
+    ``l2 = alpha (1 - l1_ratio)``, both 0 without a penalty).  The caller
+    marks the coordinate touched.
+
+    ``c`` is the optimizer's :class:`OptConsts` and ``kind`` its kind (a
+    pass that calls this in a loop reads them once).  Called before the
+    margins of the batch that touches the coordinate are computed (after
+    ``begin_step``), so that they see the weight the dense formulation has.
+
+    With the preconditioner ``1 / den`` (``den = sqrt(s) + eps``) the
+    proximal step is taken on ``z den``, so that its division is the only
+    one: ``soft(z den, a l1) / (den + a l2)`` with ``a = eta * missed``
+    (``soft(z, t) den = soft(z den, t den)`` for ``den > 0``).
     """
-    return opt_catch_up_slot(&self.c, self.kind, &self.slots[j, 0], missed, precond)
-
-
-cdef inline double opt_catch_up_slot(const OptConsts* c, int kind, double* slot,
-                                     int64_t missed, double* precond) noexcept nogil:
-    """:func:`opt_catch_up` on the coordinate whose row of slots is ``slot``
-    (``c`` is the optimizer's :class:`OptConsts`, ``kind`` its kind: a pass
-    that calls it in a loop reads them once, and with a constant ``kind``
-    the compiler drops the other optimizers' branches)."""
-    cdef double mj = slot[SLOT_M], sj = slot[SLOT_S], missed_sum = 0.0
-    precond[0] = 1.0
-    if missed <= 0:
-        return 0.0
+    cdef double mj = slot[SLOT_M], sj = slot[SLOT_S], a = eta * <double> missed
+    cdef double carry, den, r0, z
+    # the proximal step below is taken on z = y den / r: y is the weight
+    # moved, times r (r = 1 when the weight did not move)
+    cdef double y = w, r = 1.0
+    cdef bint moved = False
     if kind == OPT_MOMENTUM or kind == OPT_NESTEROV:
         # update k = 1 .. missed moved by beta^k m (Nesterov: beta^(k+1) m)
-        missed_sum = mj * opt_geometric(c, 0, c.momentum, missed)
+        carry = mj * opt_geometric(c, ROW_MOMENTUM, c.momentum, missed)
         if kind == OPT_NESTEROV:
-            missed_sum *= c.momentum
-        slot[SLOT_M] = mj * opt_decay(c, 0, c.momentum, missed)
-        return missed_sum
-    if kind == OPT_ADAGRAD:
-        precond[0] = 1.0 / (sqrt(sj) + c.eps)
-        return 0.0
-    if kind == OPT_RMSPROP:
-        sj *= opt_decay(c, 3, c.rho, missed)
-        slot[SLOT_S] = sj
-        precond[0] = 1.0 / (sqrt(sj) + c.eps)
-        return 0.0
-    # Adam: update k moved by beta_1^k m_hat / sqrt(beta_2^k s_hat), with
-    # the bias corrections of the last update and eps left out
-    if sj > 0.0:
-        missed_sum = ((mj * c.inv_last_bias_1) / sqrt(sj * c.inv_last_bias_2)
-                      * opt_geometric(c, 4, c.adam_ratio, missed))
-    slot[SLOT_M] = mj * opt_decay(c, 1, c.beta_1, missed)
-    sj *= opt_decay(c, 2, c.beta_2, missed)
-    slot[SLOT_S] = sj
-    precond[0] = 1.0 / (sqrt(sj * c.inv_last_bias_2) + c.eps)
-    return missed_sum
+            carry *= c.momentum
+        slot[SLOT_M] = mj * opt_decay(c, ROW_MOMENTUM, c.momentum, missed)
+        return prox_elastic_net(w - eta * carry, a, l1, l2)
+    if kind == OPT_ADAM:
+        # update k moved by beta_1^k m_hat / sqrt(beta_2^k s_hat), with the
+        # bias corrections of the last update and eps left out (a geometric
+        # series in beta_1 / sqrt(beta_2)): w - eta m_hat geometric / r0,
+        # r0 = sqrt(s_hat) before the decay, and sqrt(s_hat) after it is
+        # r0 sqrt(beta_2)^missed
+        r0 = sqrt(sj * c.inv_last_bias_2)
+        slot[SLOT_M] = mj * opt_decay(c, ROW_BETA_1, c.beta_1, missed)
+        slot[SLOT_S] = sj * opt_decay(c, ROW_BETA_2, c.beta_2, missed)
+        den = r0 * opt_decay(c, ROW_SQRT_BETA_2, c.sqrt_beta_2, missed) + c.eps
+        if sj > 0.0:  # (else m = 0 too: no moves)
+            moved = True
+            r = r0
+            y = w * r0 - eta * ((mj * c.inv_last_bias_1)
+                                * opt_geometric(c, ROW_ADAM_RATIO, c.adam_ratio, missed))
+    else:
+        # Adagrad, RMSprop: no moves (the gradient was 0)
+        if kind == OPT_RMSPROP:
+            sj *= opt_decay(c, ROW_RHO, c.rho, missed)
+            slot[SLOT_S] = sj
+        den = sqrt(sj) + c.eps
+    if not moved and l1 == 0.0 and l2 == 0.0:
+        return w
+    # soft(y / r, a l1 / den) / (1 + a l2 / den), one division
+    z = y * den
+    if l1 > 0.0:
+        z = soft_threshold(z, (a * l1) * r)
+    return z / (r * (den + a * l2))
 
 
-cdef inline double opt_direction(Optimizer self, Py_ssize_t j, double g,
-                             double* precond) noexcept nogil:
-    """The direction of coordinate ``j`` (caught up, :meth:`catch_up`) for
-    gradient ``g`` in the current update; its preconditioner into
-    ``precond``."""
-    return opt_direction_slot(&self.c, self.kind, &self.slots[j, 0], g, precond)
+cdef inline double opt_step_weight(const OptConsts* c, int kind, double* slot,
+                                   double g, double w, double eta, double l1,
+                                   double l2) noexcept nogil:
+    """The step of the current update on a coordinate (caught up, row of
+    slots ``slot``) whose gradient is ``g``: updates its moments and returns
+    its new weight, ``w`` moved by ``-eta d`` along the optimizer's direction
+    ``d``, then the penalty's proximal step
 
+        prox(z) = soft(z, tau l1) / (1 + tau l2),  tau = eta * precond
 
-cdef inline double opt_direction_slot(const OptConsts* c, int kind, double* slot,
-                                      double g, double* precond) noexcept nogil:
-    """:func:`opt_direction` on the coordinate whose row of slots is ``slot``
-    (``c`` and ``kind`` as for :func:`opt_catch_up_slot`)."""
-    # den: the reciprocal of the denominator (one division per coordinate)
-    cdef double mj, sj, den
-    precond[0] = 1.0
+    (``c``, ``kind``, ``l1``, ``l2`` as for :func:`opt_catch_up_weight`;
+    ``l1 = l2 = 0`` for an unpenalised coordinate, the intercept).
+
+    With the preconditioner ``1 / den`` (Adagrad, RMSprop, Adam: ``d = n /
+    den``, ``n`` the gradient or Adam's ``m_hat``), the move and the
+    proximal step take one division: ``soft(w den - eta n, eta l1) /
+    (den + eta l2)``.
+    """
+    cdef double mj, sj, num, den, z
     if kind == OPT_MOMENTUM or kind == OPT_NESTEROV:
         mj = c.momentum * slot[SLOT_M] + c.momentum_c * g
         slot[SLOT_M] = mj
         if kind == OPT_NESTEROV:
-            return c.momentum * mj + c.momentum_c * g
-        return mj
+            mj = c.momentum * mj + c.momentum_c * g
+        return prox_elastic_net(w - eta * mj, eta, l1, l2)
     if kind == OPT_ADAGRAD:
         sj = slot[SLOT_S] + g * g
         slot[SLOT_S] = sj
-        den = 1.0 / (sqrt(sj) + c.eps)
-        precond[0] = den
-        return g * den
-    if kind == OPT_RMSPROP:
+        num = g
+    elif kind == OPT_RMSPROP:
         sj = c.rho * slot[SLOT_S] + c.rho_c * g * g
         slot[SLOT_S] = sj
-        den = 1.0 / (sqrt(sj) + c.eps)
-        precond[0] = den
-        return g * den
-    # Adam
-    mj = c.beta_1 * slot[SLOT_M] + c.beta_1_c * g
-    sj = c.beta_2 * slot[SLOT_S] + c.beta_2_c * g * g
-    slot[SLOT_M] = mj
-    slot[SLOT_S] = sj
-    den = 1.0 / (sqrt(sj * c.inv_bias_2) + c.eps)
-    precond[0] = den
-    return (mj * c.inv_bias_1) * den
+        num = g
+    else:  # Adam
+        mj = c.beta_1 * slot[SLOT_M] + c.beta_1_c * g
+        sj = c.beta_2 * slot[SLOT_S] + c.beta_2_c * g * g
+        slot[SLOT_M] = mj
+        slot[SLOT_S] = sj
+        sj *= c.inv_bias_2
+        num = mj * c.inv_bias_1
+    den = sqrt(sj) + c.eps
+    z = w * den - eta * num
+    if l1 > 0.0:
+        z = soft_threshold(z, eta * l1)
+    return z / (den + eta * l2)
 
 
 cdef inline double passive_aggressive_step(int rule, double c, double loss_value,

@@ -35,9 +35,12 @@ With ``T`` the update counter (``n_steps``), for one coordinate:
 
 Momentum is an average of gradients (dampened heavy ball): at a fixed point
 ``d = g``, so the step ``eta`` keeps its meaning (and its cap).  The
-preconditioner returned with ``d`` is ``1`` for momentum and Nesterov and
-``1 / (sqrt(s) + eps)`` (``s_hat`` for Adam) otherwise; the penalty's
-proximal step uses it.
+preconditioner of a coordinate is ``1`` for momentum and Nesterov and
+``1 / den``, ``den = sqrt(s) + eps`` (``s_hat`` for Adam), otherwise; the
+penalty's proximal step scales its threshold by it,
+``w <- soft(z, tau l1) / (1 + tau l2)`` with ``tau = eta / den``, which the
+per-coordinate functions take as ``soft(z den, eta l1) / (den + eta l2)``
+(one division for the move and the penalty).
 """
 from libc.math cimport pow, sqrt
 from libc.stdint cimport int64_t
@@ -78,7 +81,9 @@ cdef class Optimizer:
         k = np.arange(N_POWERS, dtype=np.float64)
         # the ratio of Adam's missed directions from one update to the next
         self.adam_ratio = beta_1 / sqrt(beta_2) if beta_2 > 0 else 0.0
-        bases = np.array([momentum, beta_1, beta_2, rho, self.adam_ratio])
+        # one row per base, in the order of the ROW_* codes
+        bases = np.array([momentum, beta_1, beta_2, rho, self.adam_ratio,
+                          sqrt(beta_2)])
         powers = np.ascontiguousarray(np.vstack([base**k for base in bases]))
         self.powers = powers
         # opt_geometric's formula, term by term the same operations as in C
@@ -96,6 +101,7 @@ cdef class Optimizer:
         self.c.inv_bias_1 = self.c.inv_bias_2 = 1.0
         self.c.inv_last_bias_1 = self.c.inv_last_bias_2 = 1.0
         self.c.adam_ratio = self.adam_ratio
+        self.c.sqrt_beta_2 = sqrt(beta_2)
         self.c.powers = &self.powers[0, 0]
         self.c.geoms = &self.geoms[0, 0]
 
