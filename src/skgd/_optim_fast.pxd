@@ -10,7 +10,9 @@
 # The NumPy twin of every optimizer is skgd._optimizers.  The per-coordinate
 # functions are inline here, so that the passes that cimport them (skgd._gd_fast)
 # compile them into their loops: a call across modules per coordinate cost
-# more than the arithmetic.
+# more than the arithmetic.  GCC decides whether to inline them (`nm` on the
+# built module lists no opt_catch_up_weight / opt_step_weight symbol when it
+# did); a larger body than these can tip it into calls.
 
 from libc.math cimport pow, sqrt
 from libc.stdint cimport int64_t
@@ -25,16 +27,18 @@ cdef enum:
     # the rows of the tables of powers and geometric sums, by base
     ROW_MOMENTUM = 0
     ROW_BETA_1 = 1
-    ROW_BETA_2 = 2
-    ROW_RHO = 3
+    ROW_SQRT_BETA_2 = 2    # (the second moments are kept as their roots)
+    ROW_SQRT_RHO = 3
     ROW_ADAM_RATIO = 4     # beta_1 / sqrt(beta_2)
-    ROW_SQRT_BETA_2 = 5
-    N_ROWS = 6
+    N_ROWS = 5
 
 
 cdef enum:
     SLOT_M = 0      # first moment (momentum, Adam)
-    SLOT_S = 1      # second moment (Adagrad, RMSprop, Adam)
+    # the square root r = sqrt(s) of the second moment s (Adagrad, RMSprop,
+    # Adam): the preconditioner takes it, and a catch-up decays it by
+    # sqrt(decay)^missed without computing a square root
+    SLOT_S = 1
     SLOT_G = 2      # the gradient gathered in the current update
     SLOT_LAST = 3   # the update that last touched the coordinate (exact in a double)
     N_SLOTS = 4
@@ -76,13 +80,15 @@ cdef struct OptConsts:
     double rho_c
     # reciprocals of Adam's bias corrections of the current update and of
     # the one before (set by begin_step: a multiplication per coordinate
-    # instead of a division)
+    # instead of a division); of the second, their square roots, which
+    # correct the root of the second moment
     double inv_bias_1
-    double inv_bias_2
+    double sqrt_inv_bias_2
     double inv_last_bias_1
-    double inv_last_bias_2
+    double sqrt_inv_last_bias_2
     double adam_ratio
     double sqrt_beta_2
+    double sqrt_rho
     # the tables of Optimizer.powers and Optimizer.geoms (rows of N_POWERS)
     const double* powers
     const double* geoms
@@ -109,7 +115,7 @@ cdef class Optimizer:
     cdef double last_bias_2
     cdef double adam_ratio
     # powers beta ** k for k < N_POWERS, per decay (the rows ROW_*: momentum,
-    # beta_1, beta_2, rho, beta_1 / sqrt(beta_2), sqrt(beta_2)): the lazy
+    # beta_1, sqrt(beta_2), sqrt(rho), beta_1 / sqrt(beta_2)): the lazy
     # catch-up looks them up instead of calling pow
     cdef double[:, ::1] powers
     # geometric sums base + ... + base ** k for k < N_POWERS, per decay (the
@@ -186,12 +192,14 @@ cdef inline double opt_catch_up_weight(const OptConsts* c, int kind, double* slo
     With the preconditioner ``1 / den`` (``den = sqrt(s) + eps``) the
     proximal step is taken on ``z den``, so that its division is the only
     one: ``soft(z den, a l1) / (den + a l2)`` with ``a = eta * missed``
-    (``soft(z, t) den = soft(z den, t den)`` for ``den > 0``).
+    (``soft(z, t) den = soft(z den, t den)`` for ``den > 0``).  The slots
+    keep the root ``r = sqrt(s)``, which the decay ``s beta^missed`` takes
+    to ``r sqrt(beta)^missed`` (a table lookup): no square root here.
     """
-    cdef double mj = slot[SLOT_M], sj = slot[SLOT_S], a = eta * <double> missed
-    cdef double carry, den, r0, z
-    # the proximal step below is taken on z = y den / r: y is the weight
-    # moved, times r (r = 1 when the weight did not move)
+    cdef double mj = slot[SLOT_M], rj = slot[SLOT_S], a = eta * <double> missed
+    cdef double carry, den, r0, q, z
+    # the weight moved is y / r (r = 1 when it did not move), and the
+    # proximal step is taken on y den / r
     cdef double y = w, r = 1.0
     cdef bint moved = False
     if kind == OPT_MOMENTUM or kind == OPT_NESTEROV:
@@ -207,11 +215,13 @@ cdef inline double opt_catch_up_weight(const OptConsts* c, int kind, double* slo
         # series in beta_1 / sqrt(beta_2)): w - eta m_hat geometric / r0,
         # r0 = sqrt(s_hat) before the decay, and sqrt(s_hat) after it is
         # r0 sqrt(beta_2)^missed
-        r0 = sqrt(sj * c.inv_last_bias_2)
+        r0 = rj * c.sqrt_inv_last_bias_2
+        # (one lookup: a store to the slots may alias the tables)
+        q = opt_decay(c, ROW_SQRT_BETA_2, c.sqrt_beta_2, missed)
         slot[SLOT_M] = mj * opt_decay(c, ROW_BETA_1, c.beta_1, missed)
-        slot[SLOT_S] = sj * opt_decay(c, ROW_BETA_2, c.beta_2, missed)
-        den = r0 * opt_decay(c, ROW_SQRT_BETA_2, c.sqrt_beta_2, missed) + c.eps
-        if sj > 0.0:  # (else m = 0 too: no moves)
+        slot[SLOT_S] = rj * q
+        den = r0 * q + c.eps
+        if rj > 0.0:  # (else m = 0 too: no moves)
             moved = True
             r = r0
             y = w * r0 - eta * ((mj * c.inv_last_bias_1)
@@ -219,12 +229,13 @@ cdef inline double opt_catch_up_weight(const OptConsts* c, int kind, double* slo
     else:
         # Adagrad, RMSprop: no moves (the gradient was 0)
         if kind == OPT_RMSPROP:
-            sj *= opt_decay(c, ROW_RHO, c.rho, missed)
-            slot[SLOT_S] = sj
-        den = sqrt(sj) + c.eps
+            rj *= opt_decay(c, ROW_SQRT_RHO, c.sqrt_rho, missed)
+            slot[SLOT_S] = rj
+        den = rj + c.eps
     if not moved and l1 == 0.0 and l2 == 0.0:
         return w
-    # soft(y / r, a l1 / den) / (1 + a l2 / den), one division
+    # soft(y / r, a l1 / den) / (1 + a l2 / den)
+    # = soft(y den, a l1 r) / (r (den + a l2)), one division
     z = y * den
     if l1 > 0.0:
         z = soft_threshold(z, (a * l1) * r)
@@ -247,9 +258,10 @@ cdef inline double opt_step_weight(const OptConsts* c, int kind, double* slot,
     With the preconditioner ``1 / den`` (Adagrad, RMSprop, Adam: ``d = n /
     den``, ``n`` the gradient or Adam's ``m_hat``), the move and the
     proximal step take one division: ``soft(w den - eta n, eta l1) /
-    (den + eta l2)``.
+    (den + eta l2)``.  The second moment is kept as its root ``r``:
+    ``s = r * r`` before the update, ``r = sqrt(s)`` after it.
     """
-    cdef double mj, sj, num, den, z
+    cdef double mj, rj = slot[SLOT_S], num, den, z
     if kind == OPT_MOMENTUM or kind == OPT_NESTEROV:
         mj = c.momentum * slot[SLOT_M] + c.momentum_c * g
         slot[SLOT_M] = mj
@@ -257,21 +269,20 @@ cdef inline double opt_step_weight(const OptConsts* c, int kind, double* slot,
             mj = c.momentum * mj + c.momentum_c * g
         return prox_elastic_net(w - eta * mj, eta, l1, l2)
     if kind == OPT_ADAGRAD:
-        sj = slot[SLOT_S] + g * g
-        slot[SLOT_S] = sj
+        rj = sqrt(rj * rj + g * g)
+        den = rj + c.eps
         num = g
     elif kind == OPT_RMSPROP:
-        sj = c.rho * slot[SLOT_S] + c.rho_c * g * g
-        slot[SLOT_S] = sj
+        rj = sqrt(c.rho * (rj * rj) + c.rho_c * g * g)
+        den = rj + c.eps
         num = g
     else:  # Adam
         mj = c.beta_1 * slot[SLOT_M] + c.beta_1_c * g
-        sj = c.beta_2 * slot[SLOT_S] + c.beta_2_c * g * g
+        rj = sqrt(c.beta_2 * (rj * rj) + c.beta_2_c * g * g)
         slot[SLOT_M] = mj
-        slot[SLOT_S] = sj
-        sj *= c.inv_bias_2
+        den = rj * c.sqrt_inv_bias_2 + c.eps
         num = mj * c.inv_bias_1
-    den = sqrt(sj) + c.eps
+    slot[SLOT_S] = rj
     z = w * den - eta * num
     if l1 > 0.0:
         z = soft_threshold(z, eta * l1)

@@ -82,8 +82,7 @@ cdef class Optimizer:
         # the ratio of Adam's missed directions from one update to the next
         self.adam_ratio = beta_1 / sqrt(beta_2) if beta_2 > 0 else 0.0
         # one row per base, in the order of the ROW_* codes
-        bases = np.array([momentum, beta_1, beta_2, rho, self.adam_ratio,
-                          sqrt(beta_2)])
+        bases = np.array([momentum, beta_1, sqrt(beta_2), sqrt(rho), self.adam_ratio])
         powers = np.ascontiguousarray(np.vstack([base**k for base in bases]))
         self.powers = powers
         # opt_geometric's formula, term by term the same operations as in C
@@ -98,10 +97,11 @@ cdef class Optimizer:
         self.c.beta_2, self.c.beta_2_c = beta_2, 1.0 - beta_2
         self.c.rho, self.c.rho_c = rho, 1.0 - rho
         self.c.eps = eps
-        self.c.inv_bias_1 = self.c.inv_bias_2 = 1.0
-        self.c.inv_last_bias_1 = self.c.inv_last_bias_2 = 1.0
+        self.c.inv_bias_1 = self.c.sqrt_inv_bias_2 = 1.0
+        self.c.inv_last_bias_1 = self.c.sqrt_inv_last_bias_2 = 1.0
         self.c.adam_ratio = self.adam_ratio
         self.c.sqrt_beta_2 = sqrt(beta_2)
+        self.c.sqrt_rho = sqrt(rho)
         self.c.powers = &self.powers[0, 0]
         self.c.geoms = &self.geoms[0, 0]
 
@@ -119,8 +119,11 @@ cdef class Optimizer:
 
     @property
     def s(self):
-        """Second moments (Adagrad, RMSprop, Adam), a copy."""
-        return np.array(self.slots[:, SLOT_S])
+        """Second moments (Adagrad, RMSprop, Adam), a copy (the slots keep
+        their square roots ``r``: ``r * r``, from which ``sqrt`` gives ``r``
+        back exactly)."""
+        r = np.array(self.slots[:, SLOT_S])
+        return r * r
 
     @property
     def last(self):
@@ -150,16 +153,16 @@ cdef class Optimizer:
             self.bias_1 = 1.0 - pow(self.beta_1, <double> self.n_steps)
             self.bias_2 = 1.0 - pow(self.beta_2, <double> self.n_steps)
             self.c.inv_bias_1 = 1.0 / self.bias_1
-            self.c.inv_bias_2 = 1.0 / self.bias_2
+            self.c.sqrt_inv_bias_2 = sqrt(1.0 / self.bias_2)
             self.c.inv_last_bias_1 = 1.0 / self.last_bias_1
-            self.c.inv_last_bias_2 = 1.0 / self.last_bias_2
+            self.c.sqrt_inv_last_bias_2 = sqrt(1.0 / self.last_bias_2)
 
 def _rebuild(kind, momentum, beta_1, beta_2, rho, eps, m, s, last, n_steps):
     cdef Optimizer opt = Optimizer(kind, m.shape[0], momentum, beta_1, beta_2, rho,
                                    eps)
     # a writeable copy: a pickle may be loaded as read-only memory maps
     slots = np.zeros((len(m), N_SLOTS))
-    slots[:, SLOT_M], slots[:, SLOT_S], slots[:, SLOT_LAST] = m, s, last
+    slots[:, SLOT_M], slots[:, SLOT_S], slots[:, SLOT_LAST] = m, np.sqrt(s), last
     opt.slots = slots
     opt.n_steps = n_steps
     # the bias corrections of the last update (the catch-up uses them)

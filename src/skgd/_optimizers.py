@@ -139,7 +139,9 @@ class NumpyOptimizer:
     ``opt_step_weight``, operation for operation: with the preconditioner
     ``1 / den`` the move and the proximal step take one division.
     ``l1 = alpha l1_ratio`` and ``l2 = alpha (1 - l1_ratio)`` (scalars or
-    one per coordinate; 0 without a penalty, and for the intercept).
+    one per coordinate; 0 without a penalty, and for the intercept).  The
+    second moments are kept as their roots ``r = sqrt(s)`` (``s`` is
+    ``r * r``), which a catch-up decays by ``sqrt(decay) ** missed``.
     """
 
     def __init__(self, name, n_coords, momentum=0.9, beta_1=0.9, beta_2=0.999,
@@ -148,7 +150,7 @@ class NumpyOptimizer:
         self.momentum, self.beta_1, self.beta_2 = momentum, beta_1, beta_2
         self.rho, self.eps = rho, eps
         self.m = np.zeros(n_coords)
-        self.s = np.zeros(n_coords)
+        self.r = np.zeros(n_coords)
         self.last = np.zeros(n_coords, dtype=np.int64)
         self.n_steps = 0
 
@@ -161,7 +163,7 @@ class NumpyOptimizer:
         w = np.asarray(w, dtype=np.float64)
         l1 = np.broadcast_to(np.asarray(l1, dtype=np.float64), w.shape)
         l2 = np.broadcast_to(np.asarray(l2, dtype=np.float64), w.shape)
-        m, s = self.m[cols], self.s[cols]
+        m, r = self.m[cols], self.r[cols]
         a = eta * missed
         no_penalty = (l1 == 0) & (l2 == 0)
         if self.name in ("momentum", "nesterov"):
@@ -173,32 +175,32 @@ class NumpyOptimizer:
             m = m * b**missed
             new = prox_elastic_net(w - eta * carry, a, l1, l2)
         else:
-            # the proximal step on y den / r: y the weight moved, times r
-            y, r, moved = w, np.ones_like(w), np.zeros(w.shape, dtype=bool)
+            # the proximal step on y den / q: y the weight moved, times q
+            y, q, moved = w, np.ones_like(w), np.zeros(w.shape, dtype=bool)
             if self.name == "adam":
                 # the last update's bias corrections, no eps in the moves
                 if self.n_steps == 0:
                     return w
                 b1, b2, T = self.beta_1, self.beta_2, self.n_steps
-                inv_c1, inv_c2 = 1.0 / (1 - b1**T), 1.0 / (1 - b2**T)
-                r0 = np.sqrt(s * inv_c2)
+                inv_c1, sqrt_inv_c2 = 1.0 / (1 - b1**T), np.sqrt(1.0 / (1 - b2**T))
+                r0 = r * sqrt_inv_c2
                 # sqrt(s_hat) after the decay: r0 sqrt(b2)^missed
                 den = r0 * np.sqrt(b2) ** missed + self.eps
                 # the moves (where s > 0; else m = 0 too): y = w r0 - eta
                 # m_hat geometric
-                moved = s > 0
-                r = np.where(moved, r0, 1.0)
+                moved = r > 0
+                q = np.where(moved, r0, 1.0)
                 geo = geometric_sum(b1 / np.sqrt(b2), missed)
                 y = np.where(moved, w * r0 - eta * ((m * inv_c1) * geo), w)
-                m, s = m * b1**missed, s * b2**missed
+                m, r = m * b1**missed, r * np.sqrt(b2) ** missed
             else:  # adagrad, rmsprop: no moves
                 if self.name == "rmsprop":
-                    s = s * self.rho**missed
-                den = np.sqrt(s) + self.eps
+                    r = r * np.sqrt(self.rho) ** missed
+                den = r + self.eps
             z = y * den
-            z = np.where(l1 > 0, soft_threshold(z, (a * l1) * r), z)
-            new = np.where(~moved & no_penalty, w, z / (r * (den + a * l2)))
-        self.m[cols], self.s[cols] = m, s
+            z = np.where(l1 > 0, soft_threshold(z, (a * l1) * q), z)
+            new = np.where(~moved & no_penalty, w, z / (q * (den + a * l2)))
+        self.m[cols], self.r[cols] = m, r
         return np.where(missed > 0, new, w)
 
     def step(self, touched, g, w, eta, l1=0.0, l2=0.0):
@@ -210,26 +212,26 @@ class NumpyOptimizer:
         w = np.asarray(w, dtype=np.float64)
         l1 = np.broadcast_to(np.asarray(l1, dtype=np.float64), w.shape)
         l2 = np.broadcast_to(np.asarray(l2, dtype=np.float64), w.shape)
-        m, s = self.m[touched], self.s[touched]
+        m, r = self.m[touched], self.r[touched]
         if self.name in ("momentum", "nesterov"):
             b = self.momentum
             m = b * m + (1 - b) * g
             d = b * m + (1 - b) * g if self.name == "nesterov" else m
             self.m[touched] = m
             return prox_elastic_net(w - eta * d, eta, l1, l2)
+        # the second moment s = r * r before the update, r = sqrt(s) after
         if self.name == "adagrad":
-            s = s + g * g
-            sh, num = s, g
+            r = np.sqrt(r * r + g * g)
+            den, num = r + self.eps, g
         elif self.name == "rmsprop":
-            s = self.rho * s + (1 - self.rho) * g * g
-            sh, num = s, g
+            r = np.sqrt(self.rho * (r * r) + (1 - self.rho) * g * g)
+            den, num = r + self.eps, g
         else:  # adam
             b1, b2 = self.beta_1, self.beta_2
             m = b1 * m + (1 - b1) * g
-            s = b2 * s + (1 - b2) * g * g
-            sh = s * (1.0 / (1 - b2**T))
+            r = np.sqrt(b2 * (r * r) + (1 - b2) * g * g)
+            den = r * np.sqrt(1.0 / (1 - b2**T)) + self.eps
             num = m * (1.0 / (1 - b1**T))
-        self.m[touched], self.s[touched] = m, s
+        self.m[touched], self.r[touched] = m, r
         # d = num / den, preconditioner 1 / den
-        den = np.sqrt(sh) + self.eps
         return _prox_scaled(w * den - eta * num, den, eta, l1, l2)
