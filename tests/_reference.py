@@ -118,6 +118,7 @@ def run_epoch(state, X, y, sample_weight, order, batch_size, etas, loss,
     y = np.asarray(y, dtype=np.float64)
     sample_weight = np.asarray(sample_weight, dtype=np.float64)
     r = l1_ratio_of(penalty, l1_ratio)
+    l1, l2 = penalty_parts(penalty, alpha, r)
     has_l2 = penalty in ("l2", "elasticnet")
     has_l1 = penalty in ("l1", "elasticnet")
     sum_loss = sum_wloss = sum_w = sum_pen = 0.0
@@ -206,10 +207,12 @@ def objective(X, y, sample_weight, coef, intercept, loss, penalty, alpha,
     return total / s.sum() + penalty_value(coef, penalty, alpha, l1_ratio)
 
 
-def prox_elastic_net(z, tau, alpha, r):
-    """``soft(z, tau alpha r) / (1 + tau alpha (1 - r))`` for one weight."""
-    z = soft_threshold(np.array([z]), tau * alpha * r)[0]
-    return z / (1.0 + tau * alpha * (1.0 - r))
+def penalty_parts(penalty, alpha, r):
+    """``(l1, l2) = (alpha r, alpha (1 - r))`` of the proximal step, (0, 0)
+    without a penalty."""
+    if penalty is None:
+        return 0.0, 0.0
+    return alpha * r, alpha * (1.0 - r)
 
 
 def run_optimizer_epoch(state, opt, X, y, sample_weight, order, batch_size, etas,
@@ -225,9 +228,10 @@ def run_optimizer_epoch(state, opt, X, y, sample_weight, order, batch_size, etas
     at once, threshold ``eta * precond_j * k``), ``w_j <- w_j - eta d_j``
     with the optimizer's direction, then the elastic-net proximal step with
     threshold ``tau_j = eta * precond_j``:
-    ``w_j <- soft(w_j, tau_j alpha r) / (1 + tau_j alpha (1 - r))``; the
-    intercept is always touched and not penalised.  Returns what
-    :func:`run_epoch` returns.
+    ``w_j <- soft(w_j, tau_j alpha r) / (1 + tau_j alpha (1 - r))``
+    (:meth:`NumpyOptimizer.step`, which takes the move and the proximal step
+    in one formula, as the compiled code does); the intercept is always
+    touched and not penalised.  Returns what :func:`run_epoch` returns.
     """
     rows = dense_rows(X)
     touched = touched_mask(X)
@@ -235,6 +239,7 @@ def run_optimizer_epoch(state, opt, X, y, sample_weight, order, batch_size, etas
     sample_weight = np.asarray(sample_weight, dtype=np.float64)
     n_features = rows.shape[1]
     r = l1_ratio_of(penalty, l1_ratio)
+    l1, l2 = penalty_parts(penalty, alpha, r)
     sum_loss = sum_wloss = sum_w = sum_pen = 0.0
     n_updates = 0
     order = list(order)
@@ -246,14 +251,7 @@ def run_optimizer_epoch(state, opt, X, y, sample_weight, order, batch_size, etas
         cols = np.flatnonzero(touched[batch].any(axis=0))
         # catch up the touched coordinates (moves and penalty of the updates
         # they missed, at this update's step) before the margins
-        carry, pc, missed = opt.catch_up(cols)
-        for j, cj, pj, kj in zip(cols, carry, pc, missed):
-            if kj <= 0:
-                continue
-            z = state.w[j] - eta * cj
-            if penalty is not None:
-                z = prox_elastic_net(z, eta * pj * kj, alpha, r)
-            state.w[j] = z
+        state.w[cols] = opt.catch_up(cols, state.w[cols], eta, l1, l2)
         grad = np.zeros(n_features + 1)
         for i in batch:
             p = float(np.dot(rows[i], state.w)) + state.b
@@ -267,15 +265,13 @@ def run_optimizer_epoch(state, opt, X, y, sample_weight, order, batch_size, etas
             grad[n_features] += d * sample_weight[i] / m
         if fit_intercept:
             cols = np.append(cols, n_features)
-        d, pc = opt.step(cols, grad[cols])
-        for j, dj, pj in zip(cols, d, pc):
-            if j == n_features:
-                state.b -= eta * dj
-                continue
-            z = state.w[j] - eta * dj
-            if penalty is not None:
-                z = prox_elastic_net(z, eta * pj, alpha, r)
-            state.w[j] = z
+        # the intercept (last) is not penalised
+        pen_cols = cols < n_features
+        new = opt.step(cols, grad[cols], np.append(state.w, state.b)[cols], eta,
+                       np.where(pen_cols, l1, 0.0), np.where(pen_cols, l2, 0.0))
+        state.w[cols[pen_cols]] = new[pen_cols]
+        if fit_intercept:
+            state.b = float(new[-1])
         if 0 < state.average_start <= state.t:
             state.avg_sum = state.avg_sum + state.w
             state.avg_b_sum += state.b
@@ -329,6 +325,7 @@ def run_softmax_epoch(state, X, labels, sample_weight, order, batch_size, etas,
     K = state.K
     d = rows.shape[1]
     r = l1_ratio_of(penalty, l1_ratio)
+    l1, l2 = penalty_parts(penalty, alpha, r)
     has_l2 = penalty in ("l2", "elasticnet")
     has_l1 = penalty in ("l1", "elasticnet")
     sum_loss = sum_wloss = sum_w = sum_pen = 0.0
@@ -342,14 +339,7 @@ def run_softmax_epoch(state, X, labels, sample_weight, order, batch_size, etas,
         features = np.flatnonzero(touched[batch].any(axis=0))
         cols = (features[:, None] * K + np.arange(K)).ravel()
         if opt is not None:
-            carry, pc, missed = opt.catch_up(cols)
-            for j, cj, pj, kj in zip(cols, carry, pc, missed):
-                if kj <= 0:
-                    continue
-                z = state.w[j] - eta * cj
-                if penalty is not None:
-                    z = prox_elastic_net(z, eta * pj * kj, alpha, r)
-                state.w[j] = z
+            state.w[cols] = opt.catch_up(cols, state.w[cols], eta, l1, l2)
         grads = []
         for i in batch:
             z = rows[i] @ state.w.reshape(d, K) + state.b
@@ -363,15 +353,13 @@ def run_softmax_epoch(state, X, labels, sample_weight, order, batch_size, etas,
         gb = sum(grads)
         if opt is not None:
             idx = np.append(cols, d * K + np.arange(K)) if fit_intercept else cols
-            dirs, pcs = opt.step(idx, np.append(gW, gb)[idx])
-            for j, dj, pj in zip(idx, dirs, pcs):
-                if j >= d * K:
-                    state.b[j - d * K] -= eta * dj
-                    continue
-                z = state.w[j] - eta * dj
-                if penalty is not None:
-                    z = prox_elastic_net(z, eta * pj, alpha, r)
-                state.w[j] = z
+            # the intercepts (last) are not penalised
+            pen_idx = idx < d * K
+            new = opt.step(idx, np.append(gW, gb)[idx],
+                           np.append(state.w, state.b)[idx], eta,
+                           np.where(pen_idx, l1, 0.0), np.where(pen_idx, l2, 0.0))
+            state.w[idx[pen_idx]] = new[pen_idx]
+            state.b[idx[~pen_idx] - d * K] = new[~pen_idx]
         else:
             if has_l2:
                 state.w = state.w * max(0.0, 1.0 - eta * alpha * (1.0 - r))

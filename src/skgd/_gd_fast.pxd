@@ -7,7 +7,7 @@ from libc.stdint cimport int32_t, int64_t
 
 from cython cimport floating
 
-from skgd._optim_fast cimport Optimizer
+from skgd._optim_fast cimport Optimizer, prox_elastic_net
 
 
 cpdef enum PenaltyKind:
@@ -89,18 +89,3 @@ cdef inline double penalty_value(WeightState st) noexcept nogil:
         return 0.0
     return st.alpha * ((1.0 - st.l1_ratio) * 0.5 * st.sq_norm
                        + st.l1_ratio * st.l1_norm)
-
-
-cdef inline double prox_elastic_net(double z, double tau, double l1,
-                                    double l2) noexcept nogil:
-    """``soft(z, tau l1) / (1 + tau l2)``: the proximal step of the penalty."""
-    if l1 > 0.0:
-        if z > tau * l1:
-            z -= tau * l1
-        elif z < -tau * l1:
-            z += tau * l1
-        else:
-            z = 0.0
-    if l2 > 0.0:
-        z /= 1.0 + tau * l2
-    return z

@@ -30,9 +30,8 @@ from skgd._optim_fast cimport (
     STEP_GRADIENT,
     OptConsts,
     Optimizer,
-    opt_catch_up_slot,
-    opt_direction,
-    opt_direction_slot,
+    opt_catch_up_weight,
+    opt_step_weight,
     passive_aggressive_step,
 )
 
@@ -444,8 +443,8 @@ cdef struct Update:
     double avg_c
     double u                    # the cumulative L1 penalty
     double eta
-    double l1_part              # alpha * l1_ratio (the optimizers' proximal step)
-    double l2_part              # alpha * (1 - l1_ratio)
+    double l1_part              # alpha * l1_ratio, 0 without a penalty (the
+    double l2_part              # optimizers' proximal step); alpha * (1 - l1_ratio)
     double l1_ratio
     bint norms                  # a penalty: track ||w||^2 (and ||w||_1 if l1)
     bint l1
@@ -607,7 +606,7 @@ cdef void catch_up_part(const floating* data, RowIndex rows, Update* u,
     cdef double eta = u.eta, dT = u.step
     cdef double l1_part = u.l1_part, l2_part = u.l2_part
     cdef int64_t T = <int64_t> u.step, missed
-    cdef double carry, pc, new
+    cdef double new
     cdef Py_ssize_t k, j, nt = 0
     cdef int kk, a, b
     for k in range(u.start, u.end):
@@ -629,10 +628,8 @@ cdef void catch_up_part(const floating* data, RowIndex rows, Update* u,
                 continue
             missed = T - 1 - <int64_t> slot[SLOT_LAST]
             if missed > 0:
-                carry = opt_catch_up_slot(&c, kind, slot, missed, &pc)
-                new = v[j] - eta * carry
-                if w.norms:
-                    new = prox_elastic_net(new, eta * pc * missed, l1_part, l2_part)
+                new = opt_catch_up_weight(&c, kind, slot, missed, v[j], eta,
+                                          l1_part, l2_part)
                 write(&w, j, v[j], new, True)
             slot[SLOT_LAST] = dT
             slot[SLOT_G] = 0.0
@@ -665,7 +662,7 @@ cdef void step_part(const floating* data, RowIndex rows, Update* u,
     cdef Py_ssize_t nt = u.n_touched[part]
     cdef double eta = u.eta
     cdef double l1_part = u.l1_part, l2_part = u.l2_part
-    cdef double ck, d, pc, new
+    cdef double ck, new
     cdef Py_ssize_t k, j
     cdef int kk, a, b
     for k in range(u.start, u.end):
@@ -681,10 +678,8 @@ cdef void step_part(const floating* data, RowIndex rows, Update* u,
             SKGD_PREFETCH(v + touched[k + PREFETCH_AHEAD])
         j = touched[k]
         slot = slots + j * N_SLOTS
-        d = opt_direction_slot(&c, kind, slot, slot[SLOT_G], &pc)
-        new = v[j] - eta * d
-        if w.norms:
-            new = prox_elastic_net(new, eta * pc, l1_part, l2_part)
+        new = opt_step_weight(&c, kind, slot, slot[SLOT_G], v[j], eta, l1_part,
+                              l2_part)
         write(&w, j, v[j], new, True)
     end_writes(&w, u, part)
 
@@ -927,7 +922,7 @@ cdef tuple minibatch_epoch(WeightState st, CyLoss loss, const floating[::1] data
     cdef double l2_share = 1.0 - st.l1_ratio
     cdef bint has_l2 = st.penalty == PENALTY_L2 or st.penalty == PENALTY_ELASTICNET
     cdef Py_ssize_t bi, k, m
-    cdef double pen, stop_pen, s, lv, c, ib, d, pc
+    cdef double pen, stop_pen, s, lv, c, ib
     cdef double sum_loss = 0.0, sum_wloss = 0.0, sum_w = 0.0, sum_pen = 0.0
     cdef double sum_stop_pen = 0.0
     cdef int64_t n_updates = 0
@@ -956,8 +951,9 @@ cdef tuple minibatch_epoch(WeightState st, CyLoss loss, const floating[::1] data
     u.norms = st.penalty != PENALTY_NONE
     u.l1 = u.norms and st.l1_ratio > 0.0
     u.has_l1 = st.penalty == PENALTY_L1 or st.penalty == PENALTY_ELASTICNET
-    u.l1_part = st.alpha * st.l1_ratio
-    u.l2_part = st.alpha * (1.0 - st.l1_ratio)
+    # the optimizers' proximal step (none without a penalty)
+    u.l1_part = st.alpha * st.l1_ratio if u.norms else 0.0
+    u.l2_part = st.alpha * (1.0 - st.l1_ratio) if u.norms else 0.0
     u.gathered = gathered
 
     with nogil:
@@ -1001,8 +997,10 @@ cdef tuple minibatch_epoch(WeightState st, CyLoss loss, const floating[::1] data
                 u.avg_c = st.avg_c
                 run_parts(PHASE_STEP, st, &data[0], rows, &u, n_parts)
                 if st.fit_intercept:
-                    d = opt_direction(st.opt, n_coef, ib * st.intercept_decay, &pc)
-                    st.intercept -= u.eta * d
+                    # unpenalised
+                    st.intercept = opt_step_weight(
+                        &u.oc, u.oc.kind, u.slots + n_coef * N_SLOTS,
+                        ib * st.intercept_decay, st.intercept, u.eta, 0.0, 0.0)
             else:
                 if has_l2:
                     st.scale(max(0.0, 1.0 - l2_share * u.eta * st.alpha))

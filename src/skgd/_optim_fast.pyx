@@ -35,9 +35,12 @@ With ``T`` the update counter (``n_steps``), for one coordinate:
 
 Momentum is an average of gradients (dampened heavy ball): at a fixed point
 ``d = g``, so the step ``eta`` keeps its meaning (and its cap).  The
-preconditioner returned with ``d`` is ``1`` for momentum and Nesterov and
-``1 / (sqrt(s) + eps)`` (``s_hat`` for Adam) otherwise; the penalty's
-proximal step uses it.
+preconditioner of a coordinate is ``1`` for momentum and Nesterov and
+``1 / den``, ``den = sqrt(s) + eps`` (``s_hat`` for Adam), otherwise; the
+penalty's proximal step scales its threshold by it,
+``w <- soft(z, tau l1) / (1 + tau l2)`` with ``tau = eta / den``, which the
+per-coordinate functions take as ``soft(z den, eta l1) / (den + eta l2)``
+(one division for the move and the penalty).
 """
 from libc.math cimport pow, sqrt
 from libc.stdint cimport int64_t
@@ -78,7 +81,8 @@ cdef class Optimizer:
         k = np.arange(N_POWERS, dtype=np.float64)
         # the ratio of Adam's missed directions from one update to the next
         self.adam_ratio = beta_1 / sqrt(beta_2) if beta_2 > 0 else 0.0
-        bases = np.array([momentum, beta_1, beta_2, rho, self.adam_ratio])
+        # one row per base, in the order of the ROW_* codes
+        bases = np.array([momentum, beta_1, sqrt(beta_2), sqrt(rho), self.adam_ratio])
         powers = np.ascontiguousarray(np.vstack([base**k for base in bases]))
         self.powers = powers
         # opt_geometric's formula, term by term the same operations as in C
@@ -93,9 +97,11 @@ cdef class Optimizer:
         self.c.beta_2, self.c.beta_2_c = beta_2, 1.0 - beta_2
         self.c.rho, self.c.rho_c = rho, 1.0 - rho
         self.c.eps = eps
-        self.c.inv_bias_1 = self.c.inv_bias_2 = 1.0
-        self.c.inv_last_bias_1 = self.c.inv_last_bias_2 = 1.0
+        self.c.inv_bias_1 = self.c.sqrt_inv_bias_2 = 1.0
+        self.c.inv_last_bias_1 = self.c.sqrt_inv_last_bias_2 = 1.0
         self.c.adam_ratio = self.adam_ratio
+        self.c.sqrt_beta_2 = sqrt(beta_2)
+        self.c.sqrt_rho = sqrt(rho)
         self.c.powers = &self.powers[0, 0]
         self.c.geoms = &self.geoms[0, 0]
 
@@ -113,8 +119,11 @@ cdef class Optimizer:
 
     @property
     def s(self):
-        """Second moments (Adagrad, RMSprop, Adam), a copy."""
-        return np.array(self.slots[:, SLOT_S])
+        """Second moments (Adagrad, RMSprop, Adam), a copy (the slots keep
+        their square roots ``r``: ``r * r``, from which ``sqrt`` gives ``r``
+        back exactly)."""
+        r = np.array(self.slots[:, SLOT_S])
+        return r * r
 
     @property
     def last(self):
@@ -144,16 +153,16 @@ cdef class Optimizer:
             self.bias_1 = 1.0 - pow(self.beta_1, <double> self.n_steps)
             self.bias_2 = 1.0 - pow(self.beta_2, <double> self.n_steps)
             self.c.inv_bias_1 = 1.0 / self.bias_1
-            self.c.inv_bias_2 = 1.0 / self.bias_2
+            self.c.sqrt_inv_bias_2 = sqrt(1.0 / self.bias_2)
             self.c.inv_last_bias_1 = 1.0 / self.last_bias_1
-            self.c.inv_last_bias_2 = 1.0 / self.last_bias_2
+            self.c.sqrt_inv_last_bias_2 = sqrt(1.0 / self.last_bias_2)
 
 def _rebuild(kind, momentum, beta_1, beta_2, rho, eps, m, s, last, n_steps):
     cdef Optimizer opt = Optimizer(kind, m.shape[0], momentum, beta_1, beta_2, rho,
                                    eps)
     # a writeable copy: a pickle may be loaded as read-only memory maps
     slots = np.zeros((len(m), N_SLOTS))
-    slots[:, SLOT_M], slots[:, SLOT_S], slots[:, SLOT_LAST] = m, s, last
+    slots[:, SLOT_M], slots[:, SLOT_S], slots[:, SLOT_LAST] = m, np.sqrt(s), last
     opt.slots = slots
     opt.n_steps = n_steps
     # the bias corrections of the last update (the catch-up uses them)

@@ -107,15 +107,41 @@ def geometric_sum(base, k):
     return np.where(k > 0, base * (1 - base ** np.maximum(k, 0)) / (1 - base), 0.0)
 
 
+def soft_threshold(z, t):
+    """``sign(z) max(|z| - t, 0)``, elementwise (``t >= 0``)."""
+    return np.where(z > t, z - t, np.where(z < -t, z + t, 0.0))
+
+
+def prox_elastic_net(z, tau, l1, l2):
+    """``soft(z, tau l1) / (1 + tau l2)``, elementwise (where ``l1``, ``l2`` > 0)."""
+    z = np.where(l1 > 0, soft_threshold(z, tau * l1), z)
+    return np.where(l2 > 0, z / (1.0 + tau * l2), z)
+
+
+def _prox_scaled(z, den, a, l1, l2):
+    """``prox`` of ``z / den`` with threshold ``a / den`` (preconditioner
+    ``1 / den``): ``soft(z, a l1) / (den + a l2)``, one division."""
+    z = np.where(l1 > 0, soft_threshold(z, a * l1), z)
+    return z / (den + a * l2)
+
+
 class NumpyOptimizer:
     """NumPy twin of :class:`skgd._optim_fast.Optimizer` (for tests and reading).
 
     :meth:`catch_up` brings the coordinates a batch touches up to date
     before its margins are computed (the moments' decays over the updates a
     coordinate missed and, for momentum, Nesterov and Adam, the moves its
-    weight would have made on them), as the compiled code does; :meth:`step`
-    takes their gathered gradient ``g`` and returns their directions and
-    preconditioners.
+    weight would have made on them, then the penalty's proximal step of
+    those updates), as the compiled code does; :meth:`step` takes their
+    gathered gradient ``g`` and returns their new weights (the move along
+    the optimizer's direction, then the proximal step).  The formulas are
+    those of :func:`skgd._optim_fast.opt_catch_up_weight` and
+    ``opt_step_weight``, operation for operation: with the preconditioner
+    ``1 / den`` the move and the proximal step take one division.
+    ``l1 = alpha l1_ratio`` and ``l2 = alpha (1 - l1_ratio)`` (scalars or
+    one per coordinate; 0 without a penalty, and for the intercept).  The
+    second moments are kept as their roots ``r = sqrt(s)`` (``s`` is
+    ``r * r``), which a catch-up decays by ``sqrt(decay) ** missed``.
     """
 
     def __init__(self, name, n_coords, momentum=0.9, beta_1=0.9, beta_2=0.999,
@@ -124,19 +150,22 @@ class NumpyOptimizer:
         self.momentum, self.beta_1, self.beta_2 = momentum, beta_1, beta_2
         self.rho, self.eps = rho, eps
         self.m = np.zeros(n_coords)
-        self.s = np.zeros(n_coords)
+        self.r = np.zeros(n_coords)
         self.last = np.zeros(n_coords, dtype=np.int64)
         self.n_steps = 0
 
-    def catch_up(self, cols):
-        """Bring the coordinates ``cols`` up to date over the updates they
-        missed: returns the sum of the directions they missed, their
-        preconditioners and the number of updates missed."""
+    def catch_up(self, cols, w, eta, l1=0.0, l2=0.0):
+        """Bring the coordinates ``cols`` (weights ``w``) up to date over the
+        updates they missed, at the step ``eta``: returns their new weights
+        (``w`` where none was missed)."""
         missed = self.n_steps - self.last[cols]
         self.last[cols] = self.n_steps
-        m, s = self.m[cols], self.s[cols]
-        carry = np.zeros(len(cols))
-        pc = np.ones(len(cols))
+        w = np.asarray(w, dtype=np.float64)
+        l1 = np.broadcast_to(np.asarray(l1, dtype=np.float64), w.shape)
+        l2 = np.broadcast_to(np.asarray(l2, dtype=np.float64), w.shape)
+        m, r = self.m[cols], self.r[cols]
+        a = eta * missed
+        no_penalty = (l1 == 0) & (l2 == 0)
         if self.name in ("momentum", "nesterov"):
             b = self.momentum
             # update k = 1 .. missed moved by b^k m (Nesterov: b^(k + 1) m)
@@ -144,48 +173,65 @@ class NumpyOptimizer:
             if self.name == "nesterov":
                 carry = b * carry
             m = m * b**missed
-        elif self.name == "adagrad":
-            pc = 1 / (np.sqrt(s) + self.eps)
-        elif self.name == "rmsprop":
-            s = s * self.rho**missed
-            pc = 1 / (np.sqrt(s) + self.eps)
-        else:  # adam: the last update's bias corrections, no eps
-            b1, b2, T = self.beta_1, self.beta_2, self.n_steps
-            c1, c2 = 1 - b1**T, 1 - b2**T
-            with np.errstate(divide="ignore", invalid="ignore"):
-                carry = np.where(s > 0, (m / c1) / np.sqrt(s / c2), 0.0)
-            carry = carry * geometric_sum(b1 / np.sqrt(b2), missed)
-            m, s = m * b1**missed, s * b2**missed
-            if T > 0:
-                pc = 1 / (np.sqrt(s / c2) + self.eps)
-        self.m[cols], self.s[cols] = m, s
-        return carry, pc, missed
+            new = prox_elastic_net(w - eta * carry, a, l1, l2)
+        else:
+            # the proximal step on y den / q: y the weight moved, times q
+            y, q, moved = w, np.ones_like(w), np.zeros(w.shape, dtype=bool)
+            if self.name == "adam":
+                # the last update's bias corrections, no eps in the moves
+                if self.n_steps == 0:
+                    return w
+                b1, b2, T = self.beta_1, self.beta_2, self.n_steps
+                inv_c1, sqrt_inv_c2 = 1.0 / (1 - b1**T), np.sqrt(1.0 / (1 - b2**T))
+                r0 = r * sqrt_inv_c2
+                # sqrt(s_hat) after the decay: r0 sqrt(b2)^missed
+                den = r0 * np.sqrt(b2) ** missed + self.eps
+                # the moves (where s > 0; else m = 0 too): y = w r0 - eta
+                # m_hat geometric
+                moved = r > 0
+                q = np.where(moved, r0, 1.0)
+                geo = geometric_sum(b1 / np.sqrt(b2), missed)
+                y = np.where(moved, w * r0 - eta * ((m * inv_c1) * geo), w)
+                m, r = m * b1**missed, r * np.sqrt(b2) ** missed
+            else:  # adagrad, rmsprop: no moves
+                if self.name == "rmsprop":
+                    r = r * np.sqrt(self.rho) ** missed
+                den = r + self.eps
+            z = y * den
+            z = np.where(l1 > 0, soft_threshold(z, (a * l1) * q), z)
+            new = np.where(~moved & no_penalty, w, z / (q * (den + a * l2)))
+        self.m[cols], self.r[cols] = m, r
+        return np.where(missed > 0, new, w)
 
-    def step(self, touched, g):
-        """Directions and preconditioners of ``touched`` (caught up) for
-        their gradient ``g`` in a new update."""
+    def step(self, touched, g, w, eta, l1=0.0, l2=0.0):
+        """New weights of ``touched`` (caught up, weights ``w``) for their
+        gradient ``g`` in a new update at the step ``eta``."""
         self.n_steps += 1
         T = self.n_steps
         self.last[touched] = T
-        m, s = self.m[touched], self.s[touched]
-        pc = np.ones(len(touched))
+        w = np.asarray(w, dtype=np.float64)
+        l1 = np.broadcast_to(np.asarray(l1, dtype=np.float64), w.shape)
+        l2 = np.broadcast_to(np.asarray(l2, dtype=np.float64), w.shape)
+        m, r = self.m[touched], self.r[touched]
         if self.name in ("momentum", "nesterov"):
             b = self.momentum
             m = b * m + (1 - b) * g
             d = b * m + (1 - b) * g if self.name == "nesterov" else m
-        elif self.name == "adagrad":
-            s = s + g * g
-            pc = 1 / (np.sqrt(s) + self.eps)
-            d = g * pc
+            self.m[touched] = m
+            return prox_elastic_net(w - eta * d, eta, l1, l2)
+        # the second moment s = r * r before the update, r = sqrt(s) after
+        if self.name == "adagrad":
+            r = np.sqrt(r * r + g * g)
+            den, num = r + self.eps, g
         elif self.name == "rmsprop":
-            s = self.rho * s + (1 - self.rho) * g * g
-            pc = 1 / (np.sqrt(s) + self.eps)
-            d = g * pc
+            r = np.sqrt(self.rho * (r * r) + (1 - self.rho) * g * g)
+            den, num = r + self.eps, g
         else:  # adam
             b1, b2 = self.beta_1, self.beta_2
             m = b1 * m + (1 - b1) * g
-            s = b2 * s + (1 - b2) * g * g
-            pc = 1 / (np.sqrt(s / (1 - b2**T)) + self.eps)
-            d = m / (1 - b1**T) * pc
-        self.m[touched], self.s[touched] = m, s
-        return d, pc
+            r = np.sqrt(b2 * (r * r) + (1 - b2) * g * g)
+            den = r * np.sqrt(1.0 / (1 - b2**T)) + self.eps
+            num = m * (1.0 / (1 - b1**T))
+        self.m[touched], self.r[touched] = m, r
+        # d = num / den, preconditioner 1 / den
+        return _prox_scaled(w * den - eta * num, den, eta, l1, l2)

@@ -35,7 +35,6 @@ from skgd._gd_fast cimport (
     RowIndex,
     WeightState,
     penalty_value,
-    prox_elastic_net,
     row_view,
     set_v,
 )
@@ -43,8 +42,8 @@ from skgd._optim_fast cimport (
     SLOT_G,
     SLOT_LAST,
     STEP_GRADIENT,
-    opt_catch_up,
-    opt_direction,
+    opt_catch_up_weight,
+    opt_step_weight,
 )
 
 
@@ -241,9 +240,12 @@ cdef void caught_up_margins(SoftmaxState st, const floating* x, const int32_t* i
     are always touched together)."""
     cdef Py_ssize_t K = st.n_classes, c, jj, j
     cdef int64_t T = st.opt.n_steps, missed
-    cdef double carry, pc, new, xk
+    cdef double new, xk
     cdef int kk
-    cdef double l1 = st.alpha * st.l1_ratio, l2 = st.alpha * (1.0 - st.l1_ratio)
+    cdef double l1 = 0.0, l2 = 0.0
+    if st.penalty != PENALTY_NONE:
+        l1 = st.alpha * st.l1_ratio
+        l2 = st.alpha * (1.0 - st.l1_ratio)
     for c in range(K):
         z[c] = st.intercepts[c]
     for kk in range(nnz):
@@ -256,10 +258,9 @@ cdef void caught_up_margins(SoftmaxState st, const floating* x, const int32_t* i
             missed = T - 1 - <int64_t> st.opt.slots[jj, SLOT_LAST]
             for c in range(K):
                 if missed > 0:
-                    carry = opt_catch_up(st.opt, jj + c, missed, &pc)
-                    new = st.v[jj + c] - eta * carry
-                    if st.penalty != PENALTY_NONE:
-                        new = prox_elastic_net(new, eta * pc * missed, l1, l2)
+                    new = opt_catch_up_weight(&st.opt.c, st.opt.kind,
+                                              &st.opt.slots[jj + c, 0], missed,
+                                              st.v[jj + c], eta, l1, l2)
                     set_v(st, jj + c, new, True)
                 st.opt.slots[jj + c, SLOT_LAST] = <double> T
                 st.opt.slots[jj + c, SLOT_G] = 0.0
@@ -289,7 +290,7 @@ cdef void optimizer_step(SoftmaxState st, const int32_t* touched, Py_ssize_t nt,
     :func:`skgd._gd_fast.optimizer_step`); the ``K`` intercepts (gradient
     ``gb``, slots after the weights') are always touched, never penalised."""
     cdef Py_ssize_t K = st.n_classes, k, c, jj, n_coef = st.v.shape[0]
-    cdef double d, pc, new
+    cdef double new
     cdef double l1 = 0.0, l2 = 0.0
     if st.penalty != PENALTY_NONE:
         l1 = st.alpha * st.l1_ratio
@@ -297,15 +298,15 @@ cdef void optimizer_step(SoftmaxState st, const int32_t* touched, Py_ssize_t nt,
     for k in range(nt):
         jj = touched[k] * K
         for c in range(K):
-            d = opt_direction(st.opt, jj + c, st.opt.slots[jj + c, SLOT_G], &pc)
-            new = st.v[jj + c] - eta * d
-            if st.penalty != PENALTY_NONE:
-                new = prox_elastic_net(new, eta * pc, l1, l2)
+            new = opt_step_weight(&st.opt.c, st.opt.kind, &st.opt.slots[jj + c, 0],
+                                  st.opt.slots[jj + c, SLOT_G], st.v[jj + c], eta,
+                                  l1, l2)
             set_v(st, jj + c, new, True)
     if st.fit_intercept:
         for c in range(K):
-            d = opt_direction(st.opt, n_coef + c, gb[c] * st.intercept_decay, &pc)
-            st.intercepts[c] -= eta * d
+            st.intercepts[c] = opt_step_weight(
+                &st.opt.c, st.opt.kind, &st.opt.slots[n_coef + c, 0],
+                gb[c] * st.intercept_decay, st.intercepts[c], eta, 0.0, 0.0)
 
 
 cdef inline void average_step(SoftmaxState st) noexcept nogil:
