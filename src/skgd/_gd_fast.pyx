@@ -428,6 +428,8 @@ cdef struct Update:
     Py_ssize_t n                # rows in the epoch (bound of the prefetches)
     const int32_t* bounds       # the parts' column ranges (n_parts + 1)
     double* coefs               # per row of the batch: its factor in the step
+    double* dots                # per row of the batch: x.w, when the catch-up
+    bint have_dots              # of one part computed it (see catch_up_part)
     double* losses              # per row of the batch: its loss
     double* sq_norms            # per part: the tracked norms after its writes
     double* l1_norms            # (part 0 starts from the state's, others from 0)
@@ -504,7 +506,9 @@ cdef void batch_margins(CyLoss loss, const floating* data, RowIndex rows,
         yi = y[i]
         nnz = row_view(data, rows, i, &x, &idx)
         p = 0.0
-        if u.gathered:
+        if u.have_dots:
+            p = u.dots[k - u.start]
+        elif u.gathered:
             # the caught-up weights (wscale is 1); zero entries are skipped,
             # as the catch-up skips them
             for kk in range(nnz):
@@ -606,11 +610,22 @@ cdef void catch_up_part(const floating* data, RowIndex rows, Update* u,
     cdef double eta = u.eta, dT = u.step
     cdef double l1_part = u.l1_part, l2_part = u.l2_part
     cdef int64_t T = <int64_t> u.step, missed
-    cdef double new
+    cdef double new, p
     cdef Py_ssize_t k, j, nt = 0
     cdef int kk, a, b
+    # one part sees whole rows: it also computes their x.w, with the
+    # coordinates caught up (the sum of batch_margins, in its order), so
+    # that the weights are read once
+    cdef bint dots = n_parts == 1
     for k in range(u.start, u.end):
+        # the first phase to read the batch's rows: their misses overlap
+        # (see batch_margins)
+        if k + 2 < u.n and rows.stride == 0:
+            SKGD_PREFETCH(&rows.indptr[u.order[k + 2]])
+        if k + 1 < u.n:
+            prefetch_row(data, rows, u.order[k + 1])
         b = batch_row(data, rows, u, k, part, n_parts, &x, &idx, &a)
+        p = 0.0
         # the slots of a sparse row are random accesses into a table larger
         # than the cache: ask for those a few entries ahead, so that their
         # misses overlap
@@ -624,17 +639,21 @@ cdef void catch_up_part(const floating* data, RowIndex rows, Update* u,
                 continue
             j = idx[kk]
             slot = slots + j * N_SLOTS
-            if slot[SLOT_LAST] == dT:
-                continue
-            missed = T - 1 - <int64_t> slot[SLOT_LAST]
-            if missed > 0:
-                new = opt_catch_up_weight(&c, kind, slot, missed, v[j], eta,
-                                          l1_part, l2_part)
-                write(&w, j, v[j], new, True)
-            slot[SLOT_LAST] = dT
-            slot[SLOT_G] = 0.0
-            touched[nt] = <int32_t> j
-            nt += 1
+            if slot[SLOT_LAST] != dT:
+                missed = T - 1 - <int64_t> slot[SLOT_LAST]
+                if missed > 0:
+                    new = opt_catch_up_weight(&c, kind, slot, missed, v[j], eta,
+                                              l1_part, l2_part)
+                    write(&w, j, v[j], new, True)
+                slot[SLOT_LAST] = dT
+                slot[SLOT_G] = 0.0
+                touched[nt] = <int32_t> j
+                nt += 1
+            if dots:
+                p += v[j] * x[kk]
+        if dots:
+            u.dots[k - u.start] = p
+    u.have_dots = dots
     u.n_touched[part] = nt
     end_writes(&w, u, part)
 
@@ -916,6 +935,7 @@ cdef tuple minibatch_epoch(WeightState st, CyLoss loss, const floating[::1] data
     cdef bint gathered = st.opt is not None
     # sized by the rows of the epoch, not by a (possibly huge) batch_size
     cdef double[::1] coefs = np.zeros(n_rows), losses = np.zeros(n_rows)
+    cdef double[::1] dots = np.zeros(n_rows)
     cdef double[::1] sq_norms = np.zeros(n_parts), l1_norms = np.zeros(n_parts)
     cdef Py_ssize_t[::1] n_touched = np.zeros(n_parts, dtype=np.intp)
     cdef int32_t[::1] touched = np.zeros(n_coef if gathered else 1, dtype=np.int32)
@@ -939,6 +959,8 @@ cdef tuple minibatch_epoch(WeightState st, CyLoss loss, const floating[::1] data
     u.n = n
     u.bounds = &bounds[0]
     u.coefs = &coefs[0]
+    u.dots = &dots[0]
+    u.have_dots = False
     u.losses = &losses[0]
     u.sq_norms = &sq_norms[0]
     u.l1_norms = &l1_norms[0]
