@@ -276,6 +276,75 @@ def test_malformed_csr_messages():
             check_sparse_structure(malformed(kind)[0])
 
 
+@pytest.mark.parametrize("kind", ["indptr past data", "decreasing indptr",
+                                  "column >= n_features", "negative column"])
+@pytest.mark.parametrize("Est, method", [
+    (GDClassifier, "predict"), (GDClassifier, "decision_function"),
+    (GDClassifier, "predict_proba"), (GDClassifier, "score"),
+    (GDRegressor, "predict"), (GDRegressor, "score")])
+def test_malformed_csr_at_predict_is_a_clear_error(kind, Est, method):
+    # predict trusted the CSR that validate_data passes on: SciPy's product
+    # read X @ coef out of bounds (a segfault on an indptr past the data)
+    X, y = malformed(kind)
+    kw = {"loss": "log_loss"} if Est is GDClassifier else {}
+    # (not X.toarray(): SciPy's conversion would write out of bounds)
+    est = Est(random_state=0, **kw).fit(np.arange(12.0).reshape(4, 3), y)
+    before = fitted_state(est)
+    args = (X, y) if method == "score" else (X,)
+    with pytest.raises(ValueError, match="Malformed CSR matrix"):
+        getattr(est, method)(*args)
+    assert_same_state(before, fitted_state(est))
+
+
+def overflowing_squares(sparse=False, n=50, seed=0):
+    """Finite rows whose squared norms overflow float64 (1e300 ** 2)."""
+    rng = np.random.RandomState(seed)
+    X = rng.standard_normal((n, 5))
+    y = (X[:, 0] > 0).astype(int)
+    X[:2, 0] = 1e300
+    return (sp.csr_matrix(X) if sparse else X), y
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("Est", [GDClassifier, GDRegressor])
+def test_minibatch_overflowing_squares_is_a_clear_error(sparse, Est):
+    # the row norms overflow: the smoothness estimate's Lanczos handed NaN to
+    # LAPACK's stebz, which failed with a LinAlgError
+    X, y = overflowing_squares(sparse)
+    est = Est(mode="minibatch", random_state=0).fit(np.ones((4, 5)), [0, 1, 0, 1])
+    before = fitted_state(est)
+    with pytest.raises(ValueError, match="Floating-point under-/overflow.*step size"
+                       ".*StandardScaler"):
+        est.fit(X, y)
+    assert_same_state(before, fitted_state(est))
+
+
+@pytest.mark.parametrize("Est", [GDClassifier, GDRegressor])
+def test_minibatch_partial_fit_overflowing_chunk_is_a_clear_error(Est):
+    # a later chunk's rows only raise L_max: a step cap of 1 / inf = 0 would
+    # leave the weights as they were, silently
+    X, y = overflowing_squares()
+    kw = {"classes": [0, 1]} if Est is GDClassifier else {}
+    est = Est(mode="minibatch", batch_size=4, random_state=0)
+    est.partial_fit(X[2:], y[2:], **kw)
+    before = fitted_state(est)
+    with pytest.raises(ValueError, match="Floating-point under-/overflow.*step size"):
+        est.partial_fit(X[:10], y[:10])
+    assert_same_state(before, fitted_state(est))
+
+
+@pytest.mark.parametrize("Est", [GDClassifier, GDRegressor])
+def test_batch_polish_gives_lapack_only_finite_systems(Est, capfd):
+    # batch mode's polish handed an infinite Hessian to LAPACK's SVD, which
+    # printed "On entry to DLASCL parameter number 4 had an illegal value"
+    X, y = overflowing_squares()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        Est(mode="batch", random_state=0).fit(X, y)
+    out, err = capfd.readouterr()
+    assert "illegal value" not in out + err
+
+
 # ---------------------------------------------------------------------------
 # 6. wrong sizes
 def test_partial_fit_zero_weights_of_wrong_length(iris):

@@ -43,6 +43,7 @@ from ._modes import (
     expected_smoothness,
     minibatch_smoothness,
     row_smoothness,
+    step_overflow_error,
 )
 from ._optimizers import (
     AVERAGED,
@@ -302,6 +303,11 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             c = problem.loss.smoothness or 1.0
             l_max = max(l_max, row_smoothness(problem, c, delta))
         L_B = expected_smoothness(L, l_max, len(problem.train), self.batch_size)
+        if not np.isfinite(L_B):
+            # a row outside the eigenvalues' sample, or a chunk of a stream,
+            # whose squared norm overflows: a step cap of 0 (or nan) would
+            # leave the weights as they are, or make them nan
+            raise step_overflow_error()
         self._curvature[k] = {"minibatch": (L, l_max, delta), "step_cap": 1.0 / L_B}
         return L_B, delta
 

@@ -298,7 +298,28 @@ def polish(X, y, s, loss, penalty, fit_intercept, w, b):
     """
     with np.errstate(all="ignore"):
         # trial steps of the line searches may overflow: they are rejected
-        return _polish(X, y, s, loss, penalty, fit_intercept, w, b)
+        try:
+            return _polish(X, y, s, loss, penalty, fit_intercept, w, b)
+        except _NotFinite:
+            return None
+
+
+class _NotFinite(Exception):
+    """A linear system of the polish holds a NaN or an infinity (products of
+    values near the float64 range): no exact optimum from it, and LAPACK is
+    not given it (its SVD prints argument errors and returns NaN)."""
+
+
+def _check_finite_system(*arrays):
+    for a in arrays:
+        if not np.isfinite(a).all():
+            raise _NotFinite
+
+
+def _svd(M):
+    """``np.linalg.svd(M)`` of a finite ``M`` (else :class:`_NotFinite`)."""
+    _check_finite_system(M)
+    return np.linalg.svd(M)
 
 
 def _polish(X, y, s, loss, penalty, fit_intercept, w, b):
@@ -364,7 +385,7 @@ def _solve(sub, J, sign, A, h, r_free, free, K, target, damping=0.0):
     if damping > 0:
         top = max(float(np.max(np.diag(M)[:q], initial=0.0)), 1e-300)
         M[np.arange(q), np.arange(q)] += damping * top
-    U, sv, Vt = np.linalg.svd(M)
+    U, sv, Vt = _svd(M)
     cut = sv[0] * len(sv) * np.finfo(np.float64).eps if len(sv) else 0.0
     keep = sv > cut
     sol = Vt[keep].T @ ((U[:, keep].T @ rhs) / sv[keep])
@@ -547,7 +568,7 @@ def _restricted(H, c, lam, S, sign):
     if not len(S):
         return theta, True
     Hs = H[np.ix_(S, S)]
-    U, sv, Vt = np.linalg.svd(Hs)
+    U, sv, Vt = _svd(Hs)
     cut = sv[0] * len(sv) * np.finfo(np.float64).eps
     keep = sv > cut
     rhs = c[S] - lam[S] * sign[S]
@@ -683,6 +704,7 @@ def _path_newton(sub, w, b, p, loss, mu):
         if np.abs(grad).max() <= 1e-13 * (1.0 + top * (1.0 + np.abs(w).max())):
             break
         H[np.arange(q), np.arange(q)] += damping * top
+        _check_finite_system(H, grad)
         step = -np.linalg.lstsq(H, grad, rcond=None)[0]
         dp = sub.predictions(step[:d], step[d] if sub.fit_intercept else 0.0)
         t, accepted = 1.0, False
@@ -890,7 +912,7 @@ def _path_piece(H, c, lam, S, sign):
     None if ``H_SS`` is singular."""
     if not len(S):
         return np.zeros(0), np.zeros(0)
-    U, sv, Vt = np.linalg.svd(H[np.ix_(S, S)])
+    U, sv, Vt = _svd(H[np.ix_(S, S)])
     if sv[-1] <= sv[0] * len(sv) * np.finfo(np.float64).eps:
         return None
     rhs = np.stack([c[S], lam[S] * sign[S]], axis=1)

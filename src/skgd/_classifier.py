@@ -4,6 +4,7 @@ import functools
 from numbers import Integral
 
 import numpy as np
+import scipy.sparse as sp
 from joblib import Parallel, delayed
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
@@ -21,6 +22,7 @@ from ._dask import is_dask_collection, predict_dask, score_dask
 from ._losses import CLASSIFICATION_LOSSES
 from ._multinomial import softmax, softmax_accuracy
 from ._transaction import keep_state_on_error
+from ._validation import check_sparse_structure
 
 
 def _validation_accuracy(coef, intercept, data, y, problem_weight, mask, *,
@@ -649,6 +651,11 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
         """
         if is_dask_collection(X):
             return predict_dask(self, X, "decision_function")
+        if sp.issparse(X) and X.format == "csr":
+            # scikit-learn's validate_data passes a CSR matrix on as it is,
+            # and SciPy's product trusts its indptr and indices: a malformed
+            # one would read out of bounds (a segfault, or garbage scores)
+            check_sparse_structure(X)
         return super().decision_function(X)
 
     def predict(self, X):

@@ -537,6 +537,24 @@ def row_squared_norms(data):
     return data.sq_norms
 
 
+def step_overflow_error():
+    """The error of a step-size estimate that is not finite.
+
+    Finite values whose squares overflow (``|x| > 1.3e154``), or sample
+    weights that multiply squared norms beyond the float64 range, make the
+    Gram products infinite or NaN: no step is safe, and such numbers must
+    not reach LAPACK (``stebz`` fails on them with a ``LinAlgError``, the
+    SVDs of the polish print LAPACK's argument errors).  scikit-learn's
+    wording of an overflow, then what overflowed and the remedy.
+    """
+    return ValueError(
+        "Floating-point under-/overflow occurred while estimating the step "
+        "size: the squared norms of the rows of X (times sample_weight) exceed "
+        "the float64 range. Scaling input data with StandardScaler or "
+        "MinMaxScaler might help."
+    )
+
+
 #: rows of the sample whose eigenvalues :func:`minibatch_smoothness` takes:
 #: at least SMOOTHNESS_SAMPLE, and one row in SMOOTHNESS_FRACTION of larger
 #: data
@@ -827,6 +845,7 @@ def lanczos_top_eigenvalue(gram_product, v0, n_iter=20, rtol=LANCZOS_RTOL):
     repeated top eigenvalue (the intercept's block balanced to the
     coefficients'), dividing by such a residual would amplify rounding into
     a spurious Ritz value (measured: 14.4 for a top eigenvalue of 3.05).
+    A product that is not finite raises :func:`step_overflow_error`.
     """
     n = len(v0)
     k = min(n_iter, n)
@@ -841,6 +860,9 @@ def lanczos_top_eigenvalue(gram_product, v0, n_iter=20, rtol=LANCZOS_RTOL):
         for _ in range(2):
             r = r - Q[:j + 1].T @ (Q[:j + 1] @ r)
         b = np.sqrt(dot(r, r))
+        if not (np.isfinite(alpha[j]) and np.isfinite(b)):
+            # an overflowing operator: nothing non-finite reaches stebz
+            raise step_overflow_error()
         scale = max(np.abs(alpha[:j + 1]).max(), np.abs(beta[:j]).max(initial=0.0))
         previous, top = top, _tridiagonal_top(alpha[:j + 1], beta[:j])
         if (b <= 1e-10 * max(scale, 1e-300) or j == k - 1
@@ -900,6 +922,9 @@ def power_iteration(gram_product, n_features, fit_intercept, n_iter=20, seed=0,
         v = v / nv
         new = gram_product(v)
         lam = float(dot(v, new))
+        if not np.isfinite(lam):
+            # (max(nan, 1e-12) is nan: a step 1 / L of nan or 0)
+            raise step_overflow_error()
         v = new
     if start is not None:
         start[:] = v

@@ -12,7 +12,7 @@ from ._compat import StrOptions, _fit_context
 from ._dask import is_dask_collection, predict_dask, score_dask
 from ._losses import REGRESSION_LOSSES
 from ._transaction import keep_state_on_error
-from ._validation import float_dtypes
+from ._validation import check_sparse_structure, float_dtypes
 
 
 class GDRegressor(RegressorMixin, BaseGD):
@@ -360,6 +360,9 @@ class GDRegressor(RegressorMixin, BaseGD):
             return predict_dask(self, X, "predict")
         X = validate_data(self, X, accept_sparse="csr", reset=False,
                           dtype=float_dtypes(X))
+        # SciPy's product trusts indptr and indices: a malformed CSR would
+        # read out of bounds (a segfault, or garbage predictions)
+        check_sparse_structure(X)
         return np.asarray(safe_sparse_dot(X, self.coef_.T, dense_output=True)).ravel() \
             + self.intercept_
 
