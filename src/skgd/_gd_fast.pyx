@@ -407,18 +407,18 @@ cdef inline void l1_row(WeightState st, const floating* x, const int32_t* idx,
 # ----------------------------------------------------------------------
 # The minibatch pass (batch_size > 1, or any optimizer), in phases.
 #
-# An update's work splits two ways.  By rows: each row's margin, loss and
-# derivative only read the weights.  By columns: the step writes the
-# coordinates the batch touches, each one's contributions added in the
-# order of the batch's rows.  The columns are cut into ``n_parts``
-# contiguous ranges (``bounds``); part ``t`` does every write of the update
-# to the coordinates of its range, in the order the one-part pass does
-# them, so that the weights, the averaged sum, the cumulative L1 state and
-# the optimizer's moments are the same, bit for bit, whatever the number of
-# parts or threads.  Only the tracked norms (the penalty's value in the
-# reported objective) are summed per part, then across the parts in part
-# order: they differ by rounding between part counts.  One part is the
-# order of a pass on one thread.
+# The columns are cut into ``n_parts`` contiguous ranges (``bounds``), one
+# thread each, and part ``t`` does all the work of an update on the columns
+# of its range, in two phases: first its share of each row's x.w (after
+# the optimizer's catch-up of the coordinates the rows touch), then, once
+# the rows' derivatives are known (serially: the shares added in part
+# order), the step's writes to its coordinates, each one's contributions
+# added in the order of the batch's rows.  A part reads and writes only its
+# own columns of the weights (and slots), which stay in its core's cache.
+# Each row is walked by every part (a binary search finds a CSR row's
+# entries in the part's range).  The parts change the rounding of the
+# margins (and of the tracked norms, summed per part): one part is the
+# pass on one thread, bit for bit.
 
 cdef struct Update:
     # What the phases of one update share; set before each phase.
@@ -428,9 +428,10 @@ cdef struct Update:
     Py_ssize_t n                # rows in the epoch (bound of the prefetches)
     const int32_t* bounds       # the parts' column ranges (n_parts + 1)
     double* coefs               # per row of the batch: its factor in the step
-    double* dots                # per row of the batch: x.w, when the catch-up
-    bint have_dots              # of one part computed it (see catch_up_part)
-    double* losses              # per row of the batch: its loss
+    double* dots                # per row of the batch and part: the part's share
+                                # of x.w (row k's at dots[k * n_parts + part])
+    const double* y             # targets and sample weights (prefetched by the
+    const double* sample_weight # first phase, read by the serial one)
     double* sq_norms            # per part: the tracked norms after its writes
     double* l1_norms            # (part 0 starts from the state's, others from 0)
     int32_t* touched            # part t lists its touched columns from touched[bounds[t]]
@@ -481,56 +482,6 @@ cdef inline int part_of_row(RowIndex rows, const int32_t* idx, int nnz,
     return nnz if part == n_parts - 1 else lower_bound(idx, nnz, bounds[part + 1])
 
 
-cdef void batch_margins(CyLoss loss, const floating* data, RowIndex rows,
-                        const double* y, const double* sample_weight,
-                        Update* u, Py_ssize_t k0, Py_ssize_t k1) noexcept nogil:
-    """Rows ``order[k0:k1]`` of the update: their loss into ``u.losses`` and
-    ``s_i dL_i`` (an optimizer's gradient factor) or ``-eta s_i dL_i`` (a
-    plain step's) into ``u.coefs``, at the weights before the step."""
-    cdef const floating* x
-    cdef const int32_t* idx
-    cdef const double* v = u.v
-    cdef Py_ssize_t k, i
-    cdef int kk, nnz
-    cdef double p, yi, d, lv
-    for k in range(k0, k1):
-        i = u.order[k]
-        # Rows come in random order: every row starts with cache misses
-        # (row pointer, target, weight, then the row).  Ask for the next
-        # rows' lines now, and read this row's target and weight before its
-        # dot product, so the misses overlap.
-        if k + 2 < u.n:
-            prefetch_row_start(rows, u.order[k + 2], y, sample_weight)
-        if k + 1 < u.n:
-            prefetch_row(data, rows, u.order[k + 1])
-        yi = y[i]
-        nnz = row_view(data, rows, i, &x, &idx)
-        p = 0.0
-        if u.have_dots:
-            p = u.dots[k - u.start]
-        elif u.gathered:
-            # the caught-up weights (wscale is 1); zero entries are skipped,
-            # as the catch-up skips them
-            for kk in range(nnz):
-                if x[kk] != 0:
-                    p += v[idx[kk]] * x[kk]
-        else:
-            for kk in range(nnz):
-                p += v[idx[kk]] * x[kk]
-            p *= u.wscale
-        p += u.intercept
-        lv = loss.loss(yi, p)
-        d = loss.dloss(yi, p)
-        if d < -MAX_DLOSS:
-            d = -MAX_DLOSS
-        elif d > MAX_DLOSS:
-            d = MAX_DLOSS
-        if not u.gathered:
-            d = -u.eta * d
-        u.losses[k - u.start] = lv
-        u.coefs[k - u.start] = d * sample_weight[i]
-
-
 cdef inline Writes part_writes(Update* u, int part) noexcept nogil:
     """The writes of ``part`` in the current phase of the update."""
     cdef Writes w
@@ -559,6 +510,37 @@ cdef inline int batch_row(const floating* data, RowIndex rows, Update* u,
     return the end of its entries in ``part`` (their start into ``a``)."""
     cdef int nnz = row_view(data, rows, u.order[k], x, idx)
     return part_of_row(rows, idx[0], nnz, u.bounds, part, n_parts, a)
+
+
+cdef inline void prefetch_batch_row(RowIndex rows, const floating* data,
+                                    Update* u, Py_ssize_t k, int part) noexcept nogil:
+    """Prefetches of the first phase of an update, the first to read its rows
+    (they come in random order: every row starts with cache misses, which
+    overlap when asked for ahead): the row pointer, target and weight of row
+    ``k + 2`` (by part 0), the entries of row ``k + 1``."""
+    if k + 2 < u.n and part == 0:
+        prefetch_row_start(rows, u.order[k + 2], u.y, u.sample_weight)
+    if k + 1 < u.n:
+        prefetch_row(data, rows, u.order[k + 1])
+
+
+cdef void dots_part(const floating* data, RowIndex rows, Update* u,
+                    int part, int n_parts) noexcept nogil:
+    """Plain steps, the first phase of ``part``: its share of each row's
+    ``x.v`` (the row's entries in the part's columns, in storage order)."""
+    cdef const floating* x
+    cdef const int32_t* idx
+    cdef const double* v = u.v
+    cdef double p
+    cdef Py_ssize_t k
+    cdef int kk, a, b
+    for k in range(u.start, u.end):
+        prefetch_batch_row(rows, data, u, k, part)
+        b = batch_row(data, rows, u, k, part, n_parts, &x, &idx, &a)
+        p = 0.0
+        for kk in range(a, b):
+            p += v[idx[kk]] * x[kk]
+        u.dots[(k - u.start) * n_parts + part] = p
 
 
 cdef void scatter_part(const floating* data, RowIndex rows, Update* u,
@@ -590,13 +572,14 @@ cdef void scatter_part(const floating* data, RowIndex rows, Update* u,
 
 cdef void catch_up_part(const floating* data, RowIndex rows, Update* u,
                         int part, int n_parts) noexcept nogil:
-    """An optimizer update, the writes of ``part`` before the margins: each
-    coordinate of the part that the update's rows touch (a nonzero entry)
-    takes the moves (and the penalty's proximal steps, at once: threshold
+    """An optimizer update, the first phase of ``part``: each coordinate of
+    the part that the update's rows touch (a nonzero entry) takes the moves
+    (and the penalty's proximal steps, at once: threshold
     ``eta * precond * k``) of the ``k`` updates it missed since its last
     touch, at the step ``eta`` of this update (exact for a constant step);
     it is then marked touched (its gathered gradient starts at 0) and
-    listed in the part's ``touched``.
+    listed in the part's ``touched``.  Then the part's share of each row's
+    ``x.w``, at the caught-up weights (:func:`dots_part`).
     """
     cdef OptConsts c = u.oc
     cdef int kind = c.kind
@@ -613,17 +596,8 @@ cdef void catch_up_part(const floating* data, RowIndex rows, Update* u,
     cdef double new, p
     cdef Py_ssize_t k, j, nt = 0
     cdef int kk, a, b
-    # one part sees whole rows: it also computes their x.w, with the
-    # coordinates caught up (the sum of batch_margins, in its order), so
-    # that the weights are read once
-    cdef bint dots = n_parts == 1
     for k in range(u.start, u.end):
-        # the first phase to read the batch's rows: their misses overlap
-        # (see batch_margins)
-        if k + 2 < u.n and rows.stride == 0:
-            SKGD_PREFETCH(&rows.indptr[u.order[k + 2]])
-        if k + 1 < u.n:
-            prefetch_row(data, rows, u.order[k + 1])
+        prefetch_batch_row(rows, data, u, k, part)
         b = batch_row(data, rows, u, k, part, n_parts, &x, &idx, &a)
         p = 0.0
         # the slots of a sparse row are random accesses into a table larger
@@ -649,11 +623,10 @@ cdef void catch_up_part(const floating* data, RowIndex rows, Update* u,
                 slot[SLOT_G] = 0.0
                 touched[nt] = <int32_t> j
                 nt += 1
-            if dots:
-                p += v[j] * x[kk]
-        if dots:
-            u.dots[k - u.start] = p
-    u.have_dots = dots
+            # the part's share of x.w at the caught-up weights (zero
+            # entries skipped, as the catch-up skips them)
+            p += v[j] * x[kk]
+        u.dots[(k - u.start) * n_parts + part] = p
     u.n_touched[part] = nt
     end_writes(&w, u, part)
 
@@ -704,14 +677,17 @@ cdef void step_part(const floating* data, RowIndex rows, Update* u,
 
 
 cdef enum Phase:
-    PHASE_SCATTER = 0
-    PHASE_CATCH_UP = 1
-    PHASE_STEP = 2
+    PHASE_DOTS = 0
+    PHASE_SCATTER = 1
+    PHASE_CATCH_UP = 2
+    PHASE_STEP = 3
 
 
 cdef inline void run_part(Phase phase, const floating* data, RowIndex rows,
                           Update* u, int part, int n_parts) noexcept nogil:
-    if phase == PHASE_SCATTER:
+    if phase == PHASE_DOTS:
+        dots_part(data, rows, u, part, n_parts)
+    elif phase == PHASE_SCATTER:
         scatter_part(data, rows, u, part, n_parts)
     elif phase == PHASE_CATCH_UP:
         catch_up_part(data, rows, u, part, n_parts)
@@ -740,20 +716,6 @@ cdef void run_parts(Phase phase, WeightState st, const floating* data,
         st.sq_norm += u.sq_norms[t]
         st.l1_norm += u.l1_norms[t]
 
-
-cdef void run_margins(CyLoss loss, const floating* data, RowIndex rows,
-                      const double* y, const double* sample_weight, Update* u,
-                      int n_parts) noexcept nogil:
-    """The row phase of the update: the rows split in ``n_parts`` runs of
-    consecutive rows (a thread each)."""
-    cdef Py_ssize_t m = u.end - u.start
-    cdef int t
-    if n_parts == 1 or m < 2 * n_parts:
-        batch_margins(loss, data, rows, y, sample_weight, u, u.start, u.end)
-        return
-    for t in prange(n_parts, num_threads=n_parts, schedule="static", chunksize=1):
-        batch_margins(loss, data, rows, y, sample_weight, u,
-                      u.start + t * m // n_parts, u.start + (t + 1) * m // n_parts)
 
 cdef inline double sqnorm(const floating* x, int nnz) noexcept nogil:
     cdef double s = 0.0
@@ -883,11 +845,11 @@ def run_epoch(WeightState st, CyLoss loss, const floating[::1] data,
     parts : ndarray of int32, shape (n_parts + 1,), default=None
         Minibatches (``batch_size > 1``) and optimizers: the columns are cut
         into the ranges ``parts[t]:parts[t + 1]`` (from 0 to
-        ``n_features``), and an update's writes run on one thread per
-        range, its rows' margins on as many threads.  CSR data must then
-        have sorted indices without duplicates.  The weights are the same,
-        bit for bit, for any ``parts``; the tracked norms (``sum_penalty``)
-        differ by rounding.  None: one range, on the calling thread.
+        ``n_features``), and the work of an update on each range runs on a
+        thread of its own (see the comment above ``Update``).  CSR data must then have
+        sorted indices.  The parts change the results by rounding only (the
+        margins are summed per part, then in part order).  None: one range,
+        on the calling thread.
 
     Returns
     -------
@@ -926,7 +888,7 @@ cdef tuple minibatch_epoch(WeightState st, CyLoss loss, const floating[::1] data
                            const double[::1] sample_weight,
                            const Py_ssize_t[::1] order, Py_ssize_t batch_size,
                            const double[::1] etas, const int32_t[::1] bounds):
-    """:func:`run_epoch` by updates in phases (see :class:`Update`): the
+    """:func:`run_epoch` by updates in phases (see the comment above ``Update``): the
     optimizers at any batch size, plain steps on batches of several rows."""
     cdef Py_ssize_t n = order.shape[0], n_coef = st.v.shape[0]
     cdef Py_ssize_t n_batches = (n + batch_size - 1) // batch_size
@@ -934,15 +896,16 @@ cdef tuple minibatch_epoch(WeightState st, CyLoss loss, const floating[::1] data
     cdef int n_parts = bounds.shape[0] - 1
     cdef bint gathered = st.opt is not None
     # sized by the rows of the epoch, not by a (possibly huge) batch_size
-    cdef double[::1] coefs = np.zeros(n_rows), losses = np.zeros(n_rows)
-    cdef double[::1] dots = np.zeros(n_rows)
+    cdef double[::1] coefs = np.zeros(n_rows)
+    cdef double[::1] dots = np.zeros(n_rows * n_parts)
     cdef double[::1] sq_norms = np.zeros(n_parts), l1_norms = np.zeros(n_parts)
     cdef Py_ssize_t[::1] n_touched = np.zeros(n_parts, dtype=np.intp)
     cdef int32_t[::1] touched = np.zeros(n_coef if gathered else 1, dtype=np.int32)
     cdef double l2_share = 1.0 - st.l1_ratio
     cdef bint has_l2 = st.penalty == PENALTY_L2 or st.penalty == PENALTY_ELASTICNET
-    cdef Py_ssize_t bi, k, m
-    cdef double pen, stop_pen, s, lv, c, ib
+    cdef Py_ssize_t bi, k, m, i
+    cdef int t
+    cdef double pen, stop_pen, s, lv, c, ib, p, d, yi
     cdef double sum_loss = 0.0, sum_wloss = 0.0, sum_w = 0.0, sum_pen = 0.0
     cdef double sum_stop_pen = 0.0
     cdef int64_t n_updates = 0
@@ -960,8 +923,8 @@ cdef tuple minibatch_epoch(WeightState st, CyLoss loss, const floating[::1] data
     u.bounds = &bounds[0]
     u.coefs = &coefs[0]
     u.dots = &dots[0]
-    u.have_dots = False
-    u.losses = &losses[0]
+    u.y = &y[0]
+    u.sample_weight = &sample_weight[0]
     u.sq_norms = &sq_norms[0]
     u.l1_norms = &l1_norms[0]
     u.touched = &touched[0]
@@ -986,35 +949,51 @@ cdef tuple minibatch_epoch(WeightState st, CyLoss loss, const floating[::1] data
             u.eta = etas[bi]
             pen = penalty_value(st)
             stop_pen = stop_penalty_value(st)
+            u.wscale = st.wscale
+            u.avg_c = st.avg_c
+            # 1. each row's x.w at the weights before the step, summed per
+            # part (an optimizer update first catches up the coordinates
+            # its rows touch: the margins see the weights the dense
+            # formulation has)
             if gathered:
-                # a new optimizer update: the coordinates its rows touch
-                # catch up first (their margins see the weights the dense
-                # formulation has)
                 st.opt.begin_step()
                 u.step = <double> st.opt.n_steps
                 u.oc = st.opt.c
-                u.wscale = st.wscale
-                u.avg_c = st.avg_c
                 run_parts(PHASE_CATCH_UP, st, &data[0], rows, &u, n_parts)
-            # 1. derivatives at the weights before the step
-            u.wscale = st.wscale
-            u.intercept = st.intercept
-            run_margins(loss, &data[0], rows, &y[0], &sample_weight[0], &u, n_parts)
+            else:
+                run_parts(PHASE_DOTS, st, &data[0], rows, &u, n_parts)
+            # 2. the rows' losses and derivatives; the parts' shares of x.w
+            # added in part order
             ib = 0.0
             for k in range(u.start, u.end):
-                s = sample_weight[order[k]]
-                lv = losses[k - u.start]
+                i = order[k]
+                p = dots[(k - u.start) * n_parts]
+                for t in range(1, n_parts):
+                    p += dots[(k - u.start) * n_parts + t]
+                if not gathered:
+                    p *= st.wscale
+                p += st.intercept
+                yi = y[i]
+                s = sample_weight[i]
+                lv = loss.loss(yi, p)
+                d = loss.dloss(yi, p)
+                if d < -MAX_DLOSS:
+                    d = -MAX_DLOSS
+                elif d > MAX_DLOSS:
+                    d = MAX_DLOSS
+                if not gathered:
+                    d = -u.eta * d
                 sum_loss += lv
                 sum_wloss += s * lv
                 sum_w += s
                 sum_pen += pen
                 sum_stop_pen += stop_pen
                 # the mean over the batch
-                c = coefs[k - u.start] / m
+                c = d * s / m
                 coefs[k - u.start] = c
                 if c != 0.0:
                     ib += c
-            # 2. one step for the whole batch
+            # 3. one step for the whole batch
             if gathered:
                 u.avg_c = st.avg_c
                 run_parts(PHASE_STEP, st, &data[0], rows, &u, n_parts)

@@ -112,14 +112,15 @@ class Data:
     def pass_parts(self, batch_size):
         """The column ranges of the stochastic pass's threads (the
         ``parts`` of :func:`skgd._gd_fast.run_epoch`) for updates of
-        ``batch_size`` rows, or None for one thread.
+        ``batch_size`` rows, or None for one thread (the runner asks for
+        them for an optimizer's pass only).
 
         Several threads when scikit-learn's OpenMP code would use several
         (:func:`skgd._compat.effective_n_threads`), the batches are large
         enough (:data:`MIN_PARALLEL_BATCH` stored entries) and, for CSR
         data, the rows' indices are sorted.  The ranges hold about as many
         stored entries each (from a sample of the entries), so that the
-        threads share the work; the weights do not depend on them.
+        threads share the work; they change the rounding of the margins only.
         """
         if batch_size < 2 or self.n_features < 2:
             return None
@@ -438,7 +439,14 @@ class StochasticRunner:
         args = (self.state, pb.cy_loss, pb.data.data, pb.data.rows, pb.y,
                 pb.sample_weight, order, self.batch_size, etas)
         if self._threaded:
-            args += (pb.data.pass_parts(self.batch_size),)
+            # an optimizer's pass on threads (its per-coordinate work
+            # shares well); plain steps on one: their few operations per
+            # entry did not pay for the threads' split of every row (CSR
+            # 500,000 x 262,144, minibatch(256): 1.0x on two threads)
+            parts = None
+            if self.state.opt is not None:
+                parts = pb.data.pass_parts(self.batch_size)
+            args += (parts,)
         sum_loss, sum_wloss, sum_w, sum_pen, _ = self._kernel(*args)
         n = max(len(order), 1)
         objective = sum_wloss / sum_w + sum_pen / n if sum_w > 0 else sum_pen / n
