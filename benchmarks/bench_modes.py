@@ -269,7 +269,7 @@ def line(label, seconds, ratio=None, ref=None, target=None, extra=""):
     s = f"  {label:<38s}{seconds:9.4f} s"
     if ratio is not None:
         verdict = "OK" if ratio <= target else "MISS"
-        s += f"   ratio {ratio:5.2f} vs {ref:<14s} (target <= {target:.1f}) {verdict}"
+        s += f"   ratio {ratio:5.2f} vs {ref:<14s} (target <= {target:.2f}) {verdict}"
     if extra:
         s += f"  {extra}"
     print(s, flush=True)
