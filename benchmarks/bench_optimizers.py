@@ -18,8 +18,8 @@ updates miss most columns (the lazy semantics matter there).
 Speed (issue 9, item 6): on the sparse data of ``bench_modes.py`` (CSR
 500,000 x 262,144, 50 nonzeros per row), one minibatch(256) epoch of a
 hinge classifier (``max_iter=1, tol=None``) with each optimizer against the
-same epoch with plain steps (target <= 1.3): the whole fit, and the time in
-its compiled pass (``run_epoch``; the rest of a fit, the same for every
+same epoch with plain steps (target <= 1.3), and each also on one OpenMP
+thread: the whole fit, and the time in its compiled pass (``run_epoch``; the rest of a fit, the same for every
 optimizer, is mostly the step size's set-up).  Best of ``--repeat``
 interleaved runs.  Usage::
 
@@ -88,22 +88,27 @@ def speed(n_rows, repeat):
     print(f"hinge, max_iter=1, tol=None; best of {repeat} interleaved runs; "
           f"target <= {bench_modes.TARGETS['optimizer']:.1f}")
     bench_modes.KERNEL_CLOCK = bench_modes.KernelClock()
-    cases = {
-        opt: fit_case(GDClassifier(loss="hinge", mode="minibatch", batch_size=256,
-                                   optimizer=opt, max_iter=1, tol=None, random_state=0),
-                      X, y)
-        for opt in OPTIMIZERS
-    }
-    best = best_of_interleaved(cases, repeat)
-    fit_plain, pass_plain = best["sgd"]
-    print(f"{'optimizer':10s} {'fit s':>8s} {'ratio':>6s} {'pass s':>8s} {'ratio':>6s}")
+    cases = {}
     for opt in OPTIMIZERS:
-        fit_s, pass_s = best[opt]
+        for n_threads in (None, 1):
+            est = GDClassifier(loss="hinge", mode="minibatch", batch_size=256,
+                               optimizer=opt, max_iter=1, tol=None, random_state=0)
+            cases[opt, n_threads] = fit_case(est, X, y, n_threads=n_threads)
+    best = best_of_interleaved(cases, repeat)
+    fit_plain, pass_plain = best["sgd", None]
+    print("(the optimizers' passes run on scikit-learn's OpenMP thread count, plain "
+          "steps on one; '1 thread': limited by threadpoolctl)")
+    print(f"{'optimizer':10s} {'fit s':>8s} {'ratio':>6s} {'pass s':>8s} {'ratio':>6s}"
+          f" | 1 thread: {'fit s':>8s} {'pass s':>8s}")
+    for opt in OPTIMIZERS:
+        fit_s, pass_s = best[opt, None]
+        fit_1, pass_1 = best[opt, 1]
         verdict = "" if opt == "sgd" else (
             "  OK" if fit_s / fit_plain <= bench_modes.TARGETS["optimizer"] else "  MISS")
         label = "plain" if opt == "sgd" else opt
         print(f"{label:10s} {fit_s:8.3f} {fit_s / fit_plain:6.2f} {pass_s:8.3f} "
-              f"{pass_s / pass_plain:6.2f}{verdict}", flush=True)
+              f"{pass_s / pass_plain:6.2f} |           {fit_1:8.3f} {pass_1:8.3f}"
+              f"{verdict}", flush=True)
 
 
 def weights(model):
