@@ -442,17 +442,14 @@ cdef struct Update:
     double* q
     double* slots               # the optimizer's slots (NULL: plain steps)
     double wscale
-    double intercept
     double avg_c
     double u                    # the cumulative L1 penalty
     double eta
     double l1_part              # alpha * l1_ratio, 0 without a penalty (the
     double l2_part              # optimizers' proximal step); alpha * (1 - l1_ratio)
-    double l1_ratio
     bint norms                  # a penalty: track ||w||^2 (and ||w||_1 if l1)
     bint l1
     bint has_l1                 # plain steps: the cumulative L1 step
-    bint gathered               # an optimizer (the step gathers the gradient)
     double step                 # the optimizer's update counter T (exact in a double)
     OptConsts oc                # the optimizer's constants
 
@@ -932,14 +929,12 @@ cdef tuple minibatch_epoch(WeightState st, CyLoss loss, const floating[::1] data
     u.v = &st.v[0]
     u.avg_sum = &st.avg_sum[0]
     u.q = &st.q[0]
-    u.l1_ratio = st.l1_ratio
     u.norms = st.penalty != PENALTY_NONE
     u.l1 = u.norms and st.l1_ratio > 0.0
     u.has_l1 = st.penalty == PENALTY_L1 or st.penalty == PENALTY_ELASTICNET
     # the optimizers' proximal step (none without a penalty)
     u.l1_part = st.alpha * st.l1_ratio if u.norms else 0.0
     u.l2_part = st.alpha * (1.0 - st.l1_ratio) if u.norms else 0.0
-    u.gathered = gathered
 
     with nogil:
         for bi in range(n_batches):
