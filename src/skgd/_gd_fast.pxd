@@ -7,7 +7,7 @@ from libc.stdint cimport int32_t, int64_t
 
 from cython cimport floating
 
-from skgd._optim_fast cimport Optimizer, prox_elastic_net
+from skgd._optim_fast cimport Optimizer
 
 
 cpdef enum PenaltyKind:

@@ -404,6 +404,17 @@ cdef inline void l1_row(WeightState st, const floating* x, const int32_t* idx,
     end_state_writes(&w, st)
 
 
+cdef inline void end_update(WeightState st, Py_ssize_t m) noexcept nogil:
+    """After an update of ``m`` rows: average the new iterate (from
+    ``average_start`` on) and count its rows (``t``, scikit-learn's ``t_``
+    in sgd mode)."""
+    if 0 < st.average_start <= st.t:
+        st.avg_c += st.wscale
+        st.avg_intercept_sum += st.intercept
+        st.n_averaged += 1
+    st.t += m
+
+
 # ----------------------------------------------------------------------
 # The minibatch pass (batch_size > 1, or any optimizer), in phases.
 #
@@ -1008,12 +1019,7 @@ cdef tuple minibatch_epoch(WeightState st, CyLoss loss, const floating[::1] data
                 run_parts(PHASE_SCATTER, st, &data[0], rows, &u, n_parts)
                 if st.fit_intercept and ib != 0.0:
                     st.intercept += ib * st.intercept_decay
-            if 0 < st.average_start <= st.t:
-                st.avg_c += st.wscale
-                st.avg_intercept_sum += st.intercept
-                st.n_averaged += 1
-            # t counts rows (scikit-learn's t_ in sgd mode)
-            st.t += m
+            end_update(st, m)
             n_updates += 1
     st.stop_penalty_sum = sum_stop_pen
     return sum_loss, sum_wloss, sum_w, sum_pen, n_updates
@@ -1110,17 +1116,14 @@ cdef tuple row_epoch(WeightState st, CyLoss loss, const floating[::1] data,
                 # scikit-learn damps the intercept step by 0.01 on sparse data
                 # (sgd mode only: intercept_decay is 1 otherwise)
                 st.intercept += ib * st.intercept_decay
-            if 0 < st.average_start <= st.t:
-                st.avg_c += st.wscale
-                st.avg_intercept_sum += st.intercept
-                st.n_averaged += 1
             if has_l1:
                 st.u += st.l1_ratio * eta * st.alpha
                 for k in range(start, end):
                     nnz = row_view(&data[0], rows, order[k], &x, &idx)
                     l1_row(st, x, idx, nnz)
-            # t counts rows (scikit-learn's t_ in sgd mode)
-            st.t += m
+            # (the L1 step leaves the averaged sum alone, so averaging after
+            # it is averaging before it)
+            end_update(st, m)
             n_updates += 1
     st.stop_penalty_sum = sum_stop_pen
     return sum_loss, sum_wloss, sum_w, sum_pen, n_updates

@@ -17,6 +17,8 @@ estimator's epoch loop (``_base.py``) drives runners and never sees rows.
   (:mod:`skgd._batch`).
 """
 
+import functools
+
 import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
@@ -124,8 +126,7 @@ class Data:
         """
         if batch_size < 2 or self.n_features < 2:
             return None
-        entries = (self.data.size if self.n_samples == 0
-                   else self.data.size / self.n_samples)
+        entries = self.data.size / max(self.n_samples, 1)
         if batch_size * entries < MIN_PARALLEL_BATCH:
             return None
         n_threads = min(effective_n_threads(), self.n_features)
@@ -158,9 +159,7 @@ class Data:
         marks the rows held out for early stopping."""
         train = (np.arange(self.n_samples) if val_mask is None
                  else np.flatnonzero(~val_mask))
-        problem = Problem(self, y, sample_weight, loss, penalty, fit_intercept, train)
-        problem._all_rows = val_mask is None
-        return problem
+        return Problem(self, y, sample_weight, loss, penalty, fit_intercept, train)
 
     def softmax_problem(self, y, sample_weight, penalty, fit_intercept, n_classes,
                         val_mask=None):
@@ -170,10 +169,8 @@ class Data:
 
         train = (np.arange(self.n_samples) if val_mask is None
                  else np.flatnonzero(~val_mask))
-        problem = SoftmaxProblem(self, y, sample_weight, penalty, fit_intercept,
-                                 train, n_classes)
-        problem._all_rows = val_mask is None
-        return problem
+        return SoftmaxProblem(self, y, sample_weight, penalty, fit_intercept, train,
+                              n_classes)
 
     def matvec(self, w, b=0.0):
         """``X @ w + b`` in float64, the data read in their own precision.
@@ -265,17 +262,13 @@ class Problem:
     #: ``K`` together, :mod:`skgd._multinomial`)
     n_outputs = 1
 
-    @property
+    @functools.cached_property
     def all_rows(self):
         """Whether every row trains (``train`` is ``arange(n_samples)``): then
-        a row vector is its own training part, no copy by ``[train]``.
-        Set by :meth:`Data.problem`; compared once otherwise."""
-        known = self.__dict__.get("_all_rows")
-        if known is None:
-            n = self.data.n_samples
-            known = self._all_rows = (len(self.train) == n and bool(
-                np.array_equal(self.train, np.arange(n))))
-        return known
+        a row vector is its own training part, no copy by ``[train]``
+        (compared once per problem)."""
+        n = self.data.n_samples
+        return len(self.train) == n and bool(np.array_equal(self.train, np.arange(n)))
 
     @property
     def n_coords(self):
