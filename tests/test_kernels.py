@@ -87,6 +87,25 @@ def test_run_epoch_unit_weights_many_epochs(penalty, batch_size, container):
 # dense == CSR
 
 
+@pytest.mark.parametrize("container", ["dense", "csr"])
+@pytest.mark.parametrize("average_start", [0, 5])
+@pytest.mark.parametrize("penalty", ["l2", "l1", "elasticnet"])
+@pytest.mark.parametrize("batch_size", [1, 3])
+def test_kept_norms_are_the_norms_of_the_weights(batch_size, penalty, average_start,
+                                                container):
+    # the running objective reads ||w||^2 and ||w||_1 as the pass keeps them:
+    # tracked write by write, or (dense rows with an L1 step, sgd mode)
+    # summed afresh by the step; either way the norms of the weights
+    X, y = make_sparse_data("binary")
+    state, _ = compiled_epochs(as_container(X, container), y, _weights(), "hinge",
+                               penalty, batch_size=batch_size, n_epochs=3,
+                               average_start=average_start)
+    w = state.coef()
+    assert_allclose(state.sq_norm, w @ w, rtol=1e-12)
+    if penalty != "l2":
+        assert_allclose(state.l1_norm, np.abs(w).sum(), rtol=1e-12)
+
+
 @pytest.mark.parametrize("loss", ["hinge", "log_loss", "squared_error", "huber"])
 @pytest.mark.parametrize("penalty", [None, "l2"])
 @pytest.mark.parametrize("batch_size", BATCH_SIZES)

@@ -377,8 +377,10 @@ cdef inline void l1_entries(Writes* w, double* q, const floating* x,
 
 
 cdef inline void add_row(WeightState st, const floating* x, const int32_t* idx,
-                         int nnz, double c) noexcept nogil:
-    """w += c * x in O(nnz), keeping the norms and the averaged sum consistent."""
+                         int nnz, double c, bint track_norms) noexcept nogil:
+    """w += c * x in O(nnz), keeping the averaged sum consistent, and the
+    norms unless ``track_norms`` is False (a step that recomputes them
+    follows: :func:`l1_dense_row`)."""
     cdef Writes w = state_writes(st)
     cdef double cv = c / w.wscale, new, row_sq = 0.0, row_l1 = 0.0
     cdef int k
@@ -391,6 +393,7 @@ cdef inline void add_row(WeightState st, const floating* x, const int32_t* idx,
             row_l1 += fabs(new)
         st.row_sq_norm = row_sq * w.w2
         st.row_l1_norm = row_l1 * w.wscale
+    w.norms = w.norms and track_norms
     add_entries(&w, x, idx, 0, nnz, cv)
     end_state_writes(&w, st)
 
@@ -402,6 +405,50 @@ cdef inline void l1_row(WeightState st, const floating* x, const int32_t* idx,
     cdef Writes w = state_writes(st)
     l1_entries(&w, &st.q[0], x, idx, 0, nnz, st.u)
     end_state_writes(&w, st)
+
+
+cdef inline double l1_coordinate(double* v, double* q, Py_ssize_t j, double u,
+                                 double wscale) noexcept nogil:
+    """The cumulative L1 step on coordinate ``j`` (as :func:`l1_entries`):
+    its new ``v[j]``."""
+    cdef double z = v[j], new = z
+    if wscale * z > 0.0:
+        new = max(0.0, z - (u + q[j]) / wscale)
+    elif wscale * z < 0.0:
+        new = min(0.0, z + (u - q[j]) / wscale)
+    if new != z:
+        v[j] = new
+        q[j] += wscale * (new - z)
+    return new
+
+
+cdef inline void l1_dense_row(WeightState st, const floating* x,
+                              int nnz) noexcept nogil:
+    """:func:`l1_row` on a dense row (every coordinate, column ``k`` at
+    entry ``k``), the norms summed afresh over all coordinates instead of
+    tracked per write: in two independent sums each, whose additions
+    overlap (a tracked norm chains one addition per written coordinate).
+    The rounding of the norms differs from tracking's; the weights are the
+    same."""
+    cdef double* v = &st.v[0]
+    cdef double* q = &st.q[0]
+    cdef double u = st.u, wscale = st.wscale, a, b
+    cdef double sq_a = 0.0, sq_b = 0.0, l1_a = 0.0, l1_b = 0.0
+    cdef int k = 0
+    while k + 1 < nnz:
+        a = l1_coordinate(v, q, k, u, wscale) if x[k] != 0 else v[k]
+        b = l1_coordinate(v, q, k + 1, u, wscale) if x[k + 1] != 0 else v[k + 1]
+        sq_a += a * a
+        sq_b += b * b
+        l1_a += fabs(a)
+        l1_b += fabs(b)
+        k += 2
+    if k < nnz:
+        a = l1_coordinate(v, q, k, u, wscale) if x[k] != 0 else v[k]
+        sq_a += a * a
+        l1_a += fabs(a)
+    st.sq_norm = (sq_a + sq_b) * (wscale * wscale)
+    st.l1_norm = (l1_a + l1_b) * wscale
 
 
 cdef inline void end_update(WeightState st, Py_ssize_t m) noexcept nogil:
@@ -1049,6 +1096,11 @@ cdef tuple row_epoch(WeightState st, CyLoss loss, const floating[::1] data,
     cdef bint has_l1 = st.penalty == PENALTY_L1 or st.penalty == PENALTY_ELASTICNET
     cdef int64_t n_updates = 0
     cdef bint skip
+    # dense rows with an L1 step: the step sums the norms afresh over every
+    # coordinate, so that the writes before it need not track them (on
+    # digits, L1 and elastic-net, the epochs took 1.45-1.55x scikit-learn's
+    # time with the tracking, 1.1x without)
+    cdef bint dense_l1 = rows.stride > 0 and has_l1
 
     with nogil:
         for bi in range(n_batches):
@@ -1110,7 +1162,7 @@ cdef tuple row_epoch(WeightState st, CyLoss loss, const floating[::1] data,
                     d = d / m
                 if d != 0.0:
                     nnz = row_view(&data[0], rows, order[k], &x, &idx)
-                    add_row(st, x, idx, nnz, d)
+                    add_row(st, x, idx, nnz, d, not dense_l1)
                     ib += d
             if st.fit_intercept and ib != 0.0:
                 # scikit-learn damps the intercept step by 0.01 on sparse data
@@ -1120,7 +1172,10 @@ cdef tuple row_epoch(WeightState st, CyLoss loss, const floating[::1] data,
                 st.u += st.l1_ratio * eta * st.alpha
                 for k in range(start, end):
                     nnz = row_view(&data[0], rows, order[k], &x, &idx)
-                    l1_row(st, x, idx, nnz)
+                    if dense_l1:
+                        l1_dense_row(st, x, nnz)
+                    else:
+                        l1_row(st, x, idx, nnz)
             # (the L1 step leaves the averaged sum alone, so averaging after
             # it is averaging before it)
             end_update(st, m)
