@@ -25,6 +25,11 @@ and, on the sparse data, the sgd-mode epoch with ``average=True`` against
 ``average=False`` (target <= 1.3), and the minibatch(256) epoch with each
 optimizer against plain steps (target <= 1.3).
 
+(c) Small dense data: scikit-learn's digits (1,797 x 64, standardised),
+whole fits at the defaults (ten one-vs-rest problems, stopped by the
+rule), sgd mode against ``SGDClassifier`` with the same ``penalty`` (L1,
+elastic-net, L2; target of issue 12 for L1 and elastic-net: <= 1.0).
+
 Timings are wall-clock, the best (minimum) of ``--repeat`` runs (3 by
 default).  The runs are interleaved (one run of every case, then the next
 round) so that a burst of load from other processes does not fall on one
@@ -62,7 +67,7 @@ from skgd import _modes as skgd_modes
 from skgd._modes import BatchRunner, Data, Problem
 
 TARGETS = {"sgd": 0.5, "minibatch": 0.35, "minibatch_vs_batch": 1.5, "batch": 1.5,
-           "average": 1.3, "optimizer": 1.3}
+           "average": 1.3, "optimizer": 1.3, "small": 1.0}
 OPTIMIZERS = ("momentum", "nesterov", "adagrad", "rmsprop", "adam")
 SEED = 0
 
@@ -338,6 +343,31 @@ def bench_estimator(kind, X, y, args, sparse):
                  TARGETS["optimizer"], split(k))
 
 
+def bench_small(args):
+    """(c): whole sgd-mode fits on digits against SGDClassifier, per penalty."""
+    from sklearn.datasets import load_digits
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = load_digits(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    print(f"\n(c) digits, standardised, {X.shape[0]:,} x {X.shape[1]} "
+          f"({len(np.unique(y))} classes, one-vs-rest), whole fits at the defaults",
+          flush=True)
+    cases = {}
+    for penalty in ("l1", "elasticnet", "l2"):
+        common = dict(penalty=penalty, random_state=0)
+        cases["sklearn", penalty] = fit_case(SGDClassifier(**common), X, y)
+        cases["sgd", penalty] = fit_case(GDClassifier(**common), X, y)
+    # small fits: more rounds for a stable best
+    best = best_of_interleaved(cases, 3 * args.repeat)
+    for penalty in ("l1", "elasticnet", "l2"):
+        t_sk, k = best["sklearn", penalty]
+        line(f"sklearn SGDClassifier, penalty={penalty}", t_sk, extra=split(k))
+        t, k = best["sgd", penalty]
+        line(f"skgd sgd fit, penalty={penalty}", t, t / t_sk, "sklearn SGD",
+             TARGETS["small"], split(k) + ("" if penalty != "l2" else " (no target)"))
+
+
 def load_line(label):
     try:
         load = os.getloadavg()
@@ -377,7 +407,7 @@ def main(argv=None):
                         help="timings are the best of this many runs (default 3)")
     parser.add_argument("--batch-iters", type=int, default=5,
                         help="batch-mode iterations per timed run (default 5)")
-    parser.add_argument("--only", choices=["dense", "sparse"], default=None,
+    parser.add_argument("--only", choices=["dense", "sparse", "small"], default=None,
                         help="run one data set only")
     args = parser.parse_args(argv)
     scale = 10 if args.quick else 1
@@ -402,6 +432,10 @@ def main(argv=None):
               f"(generated in {time.perf_counter() - t0:.1f} s)", flush=True)
         bench_estimator("classifier", X, y_clf, args, sparse=True)
         bench_estimator("regressor", X, y_reg, args, sparse=True)
+        del X, y_clf, y_reg
+
+    if args.only in (None, "small"):
+        bench_small(args)
 
     print(f"\n{load_line('load average at end')}")
     print(f"total time {time.perf_counter() - t_start:.1f} s")
