@@ -333,16 +333,45 @@ def test_minibatch_partial_fit_overflowing_chunk_is_a_clear_error(Est):
     assert_same_state(before, fitted_state(est))
 
 
+@pytest.mark.parametrize("penalty", ["l2", "l1"])
+@pytest.mark.parametrize("sparse", [False, True])
 @pytest.mark.parametrize("Est", [GDClassifier, GDRegressor])
-def test_batch_polish_gives_lapack_only_finite_systems(Est, capfd):
-    # batch mode's polish handed an infinite Hessian to LAPACK's SVD, which
-    # printed "On entry to DLASCL parameter number 4 had an illegal value"
-    X, y = overflowing_squares()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        Est(mode="batch", random_state=0).fit(X, y)
+def test_batch_overflowing_data_is_a_clear_error(Est, sparse, penalty, capfd):
+    # batch mode returned zero weights (L-BFGS: no warning at all; the
+    # gradient's norm was inf, its direction 0), and its polish handed an
+    # infinite Hessian to LAPACK's SVD, which printed "On entry to DLASCL
+    # parameter number 4 had an illegal value"
+    X, y = overflowing_squares(sparse)
+    est = Est(mode="batch", penalty=penalty, random_state=0)
+    est.fit(np.ones((4, 5)), [0, 1, 0, 1])
+    before = fitted_state(est)
+    with pytest.raises(ValueError, match="Floating-point under-/overflow.*StandardScaler"):
+        est.fit(X, y)
+    assert_same_state(before, fitted_state(est))
     out, err = capfd.readouterr()
     assert "illegal value" not in out + err
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e150])
+def test_batch_first_step_is_free_of_the_data_scale(scale):
+    # rows of norm 1e150 (squares still finite): the first L-BFGS step (unit
+    # norm) overflowed the predictions, 40 halvings did not reach the steps
+    # of 1e-150 these data take, and the fit returned w = 0 with no warning.
+    # Without a penalty (which would underflow at that scale: alpha |w|^2 ~
+    # 1e-300 alpha), the optimum is the unscaled problem's (scikit-learn's
+    # unpenalised LogisticRegression) divided by the scale.
+    from numpy.testing import assert_allclose
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.RandomState(0)
+    X = rng.standard_normal((200, 3))
+    y = (X[:, 0] + 0.5 * X[:, 1] + rng.standard_normal(200) > 0).astype(int)
+    est = GDClassifier(mode="batch", loss="log_loss", penalty=None,
+                       fit_intercept=False, tol=1e-10, max_iter=1000)
+    est.fit(X * scale, y)
+    oracle = LogisticRegression(C=np.inf, fit_intercept=False, tol=1e-12,
+                                max_iter=10_000).fit(X, y)
+    assert_allclose(est.coef_ * scale, oracle.coef_, rtol=1e-6)
 
 
 # ---------------------------------------------------------------------------

@@ -54,14 +54,15 @@ class InMemoryBackend:
         stays float32, CSR is checked for a usable index structure.
 
         Returns ``(X, y, sq_norms)``.  In minibatch mode, whose step cap
-        reads the squared norms of the rows, the pass that sums them also
+        reads the squared norms of the rows, and in batch mode, which
+        refuses rows whose squares overflow, the pass that sums them also
         checks that the values are finite (:func:`checked_row_norms`,
         scikit-learn's error if not), in place of ``validate_data``'s own
         pass; ``sq_norms`` is None in the other modes.  The errors are those
         of ``validate_data``, in its order: when it fails, it runs again
         with its check of the values.
         """
-        by_norms = getattr(est, "mode", None) == "minibatch"
+        by_norms = getattr(est, "mode", None) in ("minibatch", "batch")
         kwargs = dict(accept_sparse="csr", dtype=float_dtypes(X), order="C",
                       accept_large_sparse=True, y_numeric=y_numeric, reset=reset)
         if not by_norms:

@@ -538,6 +538,21 @@ def row_squared_norms(data):
     return data.sq_norms
 
 
+def gradient_overflow_error():
+    """The error of batch mode on a gradient whose norm is not finite.
+
+    Products of values near the float64 range (``X``, ``y`` or
+    ``sample_weight``) leave no direction to step along: the search would
+    return the starting weights (zeros) with no sign of the failure.
+    scikit-learn's wording of an overflow, then the remedy.
+    """
+    return ValueError(
+        "Floating-point under-/overflow occurred in the gradient of batch mode: "
+        "X, y or sample_weight hold values whose products exceed the float64 "
+        "range. Scaling input data with StandardScaler or MinMaxScaler might help."
+    )
+
+
 def step_overflow_error():
     """The error of a step-size estimate that is not finite.
 
@@ -988,6 +1003,7 @@ class BatchRunner:
         self.smooth = pb.loss.smoothness is not None
         self.accelerate = accelerate
         self.s = self._normalised_weights()
+        check_row_squares(pb.data)
         self.mu = None
         if not self.smooth:
             self.mu = float(mu) if mu is not None else self.MU_START
@@ -1145,7 +1161,7 @@ class BatchRunner:
         fit_b = pb.fit_intercept
         if self.g is None:
             gw, gb, self.work_obj = self._gradient(self.w, self.p)
-            self.g = np.append(gw, gb)
+            self.g = check_gradient(np.append(gw, gb))
         g = self.g
         if self.failed_searches >= 2:
             # at the optimum to rounding: nothing left to do
@@ -1175,7 +1191,8 @@ class BatchRunner:
         f0, d0 = loss0 + 0.5 * l2 * ww, dot(g, direction)
         a = 0.0
         if d0 < -1e-15 * abs(f0):
-            a = wolfe_line_search(phi, f0, d0)
+            a1 = lbfgs_first_step(self.memory, f0, d0)
+            a = wolfe_line_search(phi, f0, d0, a1=a1)
         if a == 0.0:
             # no step along this direction decreases F: gradient step next
             self.failed_searches += 1
@@ -1452,12 +1469,52 @@ def lbfgs_direction(memory, g):
     return q
 
 
+def lbfgs_first_step(memory, f0, d0):
+    """The first trial step of the line search along an L-BFGS direction.
+
+    With curvature pairs, 1 (the direction is scaled by them).  Without
+    (the gradient's direction, of unit norm): 1, or Polyak's step
+    ``-f0 / d0`` when it is shorter (where the tangent of the objective,
+    ``f0 + a d0``, reaches 0, a lower bound of every objective here).  Free
+    of the data's scale: on rows of norm 1e150 a unit step's predictions
+    overflow, and the line search's halvings do not reach the steps of
+    1e-150 that such data take (batch mode returned w = 0).
+    """
+    if memory:
+        return 1.0
+    return min(1.0, -f0 / d0)
+
+
+def check_row_squares(data):
+    """Batch mode: refuse rows whose squared norms overflow (known when the
+    validation summed them: in-memory data), :func:`step_overflow_error`.
+    No step is safe on them: the first trial's predictions overflow, and the
+    line search's halvings do not reach the steps such rows take (the fit
+    returned w = 0)."""
+    sq_norms = getattr(data, "sq_norms", None)
+    if sq_norms is not None and not np.isfinite(sq_norms).all():
+        raise step_overflow_error()
+
+
+def check_gradient(g):
+    """``g``, if its norm is finite; else :func:`gradient_overflow_error`
+    (products of values near the float64 range: no direction to step
+    along, and the search would return the starting weights)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        if not np.isfinite(dot(g, g)):
+            raise gradient_overflow_error()
+    return g
+
+
 def lbfgs_remember(memory, step, change, size):
     """Keep the curvature pair ``(step, change)`` of an L-BFGS step (the last
     ``size`` pairs), unless its curvature ``step . change`` is not positive
     enough to keep the inverse-Hessian estimate positive definite."""
     sy = dot(step, change)
-    if sy > 1e-12 * dot(change, change):
+    # (a test on the angle, free of the problem's scale: step . change >
+    # eps |change|^2 rejects every pair of a problem whose curvature is far
+    # below 1, as data of scale 1e150 give)
+    if sy > 1e-12 * np.sqrt(dot(step, step) * dot(change, change)):
         memory.append((step, change, 1.0 / sy))
         if len(memory) > size:
             memory.pop(0)

@@ -29,7 +29,10 @@ from ._modes import (
     EpochResult,
     Problem,
     StochasticRunner,
+    check_gradient,
+    check_row_squares,
     lbfgs_direction,
+    lbfgs_first_step,
     lbfgs_remember,
     lipschitz_constant,
     normalised_weights,
@@ -185,6 +188,7 @@ class SoftmaxBatchRunner:
         self.schedule = schedule
         self.t_ = int(t)
         self.s = self._normalised_weights()
+        check_row_squares(pb.data)
         self.theta = np.concatenate([np.asarray(coef, dtype=np.float64).ravel(),
                                      np.asarray(intercept, dtype=np.float64).ravel()])
         if not pb.fit_intercept:
@@ -299,6 +303,7 @@ class SoftmaxBatchRunner:
         Kd = self.K * self.d
         if self.g is None:
             self.obj, self.g = self._gradient(self.theta, self.Z)
+            check_gradient(self.g)
         g = self.g
         if self.failed_searches >= 2:
             return self.theta, self.Z
@@ -326,7 +331,7 @@ class SoftmaxBatchRunner:
         f0, d0 = self.obj, dot(g, direction)
         a = 0.0
         if d0 < -1e-15 * abs(f0):
-            a = wolfe_line_search(phi, f0, d0)
+            a = wolfe_line_search(phi, f0, d0, a1=lbfgs_first_step(self.memory, f0, d0))
         if a == 0.0:
             self.failed_searches += 1
             self.memory = []
