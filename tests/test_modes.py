@@ -208,7 +208,7 @@ def test_minibatch_estimator_matches_reference_epochs(penalty, schedule, eta0,
     order = np.arange(n)
     capped = 0
     for _ in range(3):
-        row_etas = sched.etas(st.t + np.arange(n))
+        row_etas = sched.steps(st.t, n)
         sums = np.add.reduceat(row_etas, np.arange(0, n, batch_size))
         capped += np.sum(sums > cap)
         ref.run_epoch(st, X, y, sw, order, batch_size, np.minimum(sums, cap),

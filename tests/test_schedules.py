@@ -13,11 +13,8 @@ from skgd._schedules import (
     get_schedule,
 )
 
-T = np.arange(1, 51)
-
-
 def test_constant():
-    assert_allclose(Constant(0.07).etas(T), np.full(50, 0.07), rtol=0)
+    assert_allclose(Constant(0.07).steps(1, 50), np.full(50, 0.07), rtol=0)
     assert Constant(0.07).on_no_improvement() is False
 
 
@@ -26,8 +23,8 @@ def test_constant():
 def test_invscaling(eta0, power_t):
     s = InverseScaling(eta0, power_t)
     expected = [eta0 / t**power_t for t in range(1, 51)]
-    assert_allclose(s.etas(T), expected, rtol=1e-15)
-    assert_allclose(s.etas([1]), [eta0], rtol=0)
+    assert_allclose(s.steps(1, 50), expected, rtol=1e-15)
+    assert_allclose(s.steps(1, 1), [eta0], rtol=0)
 
 
 def _sklearn_t0(alpha, loss):
@@ -46,25 +43,25 @@ def test_optimal(alpha, loss):
     t0, first = _sklearn_t0(alpha, lo)
     assert_allclose(s.t0, t0, rtol=1e-14)
     expected = [1.0 / (alpha * (t0 + t - 1)) for t in range(1, 51)]
-    assert_allclose(s.etas(T), expected, rtol=1e-14)
+    assert_allclose(s.steps(1, 50), expected, rtol=1e-14)
     # the first step is the "typical weight" typw / max(1, dL(1, -typw))
-    assert_allclose(s.etas([1])[0], first, rtol=1e-14)
+    assert_allclose(s.steps(1, 1)[0], first, rtol=1e-14)
 
 
 def test_optimal_known_value():
     # alpha = 1e-4: typw = 1e-4 ** -0.25 = 10, hinge dL(1, -10) = -1 -> eta_1 = 10
     s = Optimal(1e-4, get_loss("hinge"))
     assert_allclose(s.t0, 1000.0, rtol=1e-14)
-    assert_allclose(s.etas([1, 2, 1001]), [10.0, 1e4 / 1001, 5.0], rtol=1e-14)
+    assert_allclose(s.steps(1, 1001)[[0, 1, 1000]], [10.0, 1e4 / 1001, 5.0], rtol=1e-14)
 
 
 def test_adaptive_divides_by_5_until_1e_6():
     s = Adaptive(1.0)
-    assert_allclose(s.etas([1, 2, 3]), [1.0, 1.0, 1.0], rtol=0)
+    assert_allclose(s.steps(1, 3), [1.0, 1.0, 1.0], rtol=0)
     seen = [s.eta]
     while s.on_no_improvement():
         seen.append(s.eta)
-        assert_allclose(s.etas([7]), [s.eta], rtol=0)
+        assert_allclose(s.steps(7, 1), [s.eta], rtol=0)
     # 1, 0.2, ..., 5^-9 = 5.12e-7: divided while eta > 1e-6, then stop
     assert_allclose(seen, [5.0**-k for k in range(10)], rtol=1e-14)
     assert seen[-2] > 1e-6 >= seen[-1]
@@ -88,6 +85,6 @@ def test_get_schedule(name, cls):
     s = get_schedule(name, 0.05, 0.3, 0.01, get_loss("log_loss"))
     assert type(s) is cls
     if cls is not Optimal:
-        assert_allclose(s.etas([1])[0], 0.05, rtol=1e-15)
+        assert_allclose(s.steps(1, 1)[0], 0.05, rtol=1e-15)
     with pytest.raises(ValueError, match="unknown learning_rate"):
         get_schedule("bogus", 0.05, 0.3, 0.01, get_loss("log_loss"))

@@ -317,17 +317,24 @@ cdef inline void end_state_writes(Writes* w, WeightState st) noexcept nogil:
     st.l1_norm = w.l1_norm
 
 
-cdef inline void write(Writes* w, Py_ssize_t j, double old, double new,
+cdef inline void track(Writes* w, Py_ssize_t j, double old, double new,
                        bint keep_average) noexcept nogil:
-    """``v[j] = new`` (it was ``old``), the norms (and the averaged sum if
-    asked) kept consistent."""
-    w.v[j] = new
+    """Keep the norms (and the averaged sum if asked) consistent with
+    ``v[j]`` changed from ``old`` to ``new``."""
     if w.norms:
         w.sq_norm += w.w2 * (new * new - old * old)
         if w.l1:
             w.l1_norm += w.wscale * (fabs(new) - fabs(old))
     if keep_average and w.avg_c != 0.0:
         w.avg_sum[j] -= w.avg_c * (new - old)
+
+
+cdef inline void write(Writes* w, Py_ssize_t j, double old, double new,
+                       bint keep_average) noexcept nogil:
+    """``v[j] = new`` (it was ``old``), the norms (and the averaged sum if
+    asked) kept consistent."""
+    w.v[j] = new
+    track(w, j, old, new, keep_average)
 
 
 cdef inline void add_entries(Writes* w, const floating* x, const int32_t* idx,
@@ -345,35 +352,46 @@ cdef inline void add_entries(Writes* w, const floating* x, const int32_t* idx,
         write(w, idx[k], old, old + cv * x[k], True)
 
 
+cdef inline double l1_coordinate(double* v, double* q, Py_ssize_t j, double u,
+                                 double wscale) noexcept nogil:
+    """The cumulative L1 step on coordinate ``j``: ``v[j]`` moved towards 0
+    by the penalty ``u`` not yet applied to it (``q[j]`` records what was),
+    without crossing 0; returns the new ``v[j]``."""
+    cdef double z = v[j], new = z
+    if wscale * z > 0.0:
+        new = max(0.0, z - (u + q[j]) / wscale)
+    elif wscale * z < 0.0:
+        new = min(0.0, z + (u - q[j]) / wscale)
+    if new != z:
+        v[j] = new
+        q[j] += wscale * (new - z)
+    return new
+
+
 cdef inline void l1_entries(Writes* w, double* q, const floating* x,
                             const int32_t* idx, int a, int b,
                             double u) noexcept nogil:
-    """The cumulative L1 penalty ``u`` on the nonzero entries ``a:b`` of a row.
+    """The cumulative L1 penalty ``u`` on the nonzero entries ``a:b`` of a row
+    (:func:`l1_coordinate` on each), the norms kept consistent.
 
     Zero entries are skipped, so that a dense row, a CSR row and a CSR row
     with explicit zeros all give the same model.  Idempotent for a given
     ``u``: a coordinate seen twice in one minibatch is penalised once.
+    Not compensated in the averaged sum: the truncation applies to the
+    average too, with the weight of the iterates averaged so far
+    (scikit-learn's averaged SGD does the same).
     """
-    cdef double* v = w.v
-    cdef double wscale = w.wscale, z, new
+    cdef double z, new
     cdef Py_ssize_t j
     cdef int k
     for k in range(a, b):
         if x[k] == 0:
             continue
         j = idx[k]
-        z = v[j]
-        new = z
-        if wscale * z > 0.0:
-            new = max(0.0, z - (u + q[j]) / wscale)
-        elif wscale * z < 0.0:
-            new = min(0.0, z + (u - q[j]) / wscale)
+        z = w.v[j]
+        new = l1_coordinate(w.v, q, j, u, w.wscale)
         if new != z:
-            # Not compensated in the averaged sum: the truncation applies to
-            # the average too, with the weight of the iterates averaged so
-            # far (scikit-learn's averaged SGD does the same).
-            write(w, j, z, new, False)
-            q[j] += wscale * (new - z)
+            track(w, j, z, new, False)
 
 
 cdef inline void add_row(WeightState st, const floating* x, const int32_t* idx,
@@ -405,21 +423,6 @@ cdef inline void l1_row(WeightState st, const floating* x, const int32_t* idx,
     cdef Writes w = state_writes(st)
     l1_entries(&w, &st.q[0], x, idx, 0, nnz, st.u)
     end_state_writes(&w, st)
-
-
-cdef inline double l1_coordinate(double* v, double* q, Py_ssize_t j, double u,
-                                 double wscale) noexcept nogil:
-    """The cumulative L1 step on coordinate ``j`` (as :func:`l1_entries`):
-    its new ``v[j]``."""
-    cdef double z = v[j], new = z
-    if wscale * z > 0.0:
-        new = max(0.0, z - (u + q[j]) / wscale)
-    elif wscale * z < 0.0:
-        new = min(0.0, z + (u - q[j]) / wscale)
-    if new != z:
-        v[j] = new
-        q[j] += wscale * (new - z)
-    return new
 
 
 cdef inline void l1_dense_row(WeightState st, const floating* x,

@@ -2,7 +2,7 @@
 
 ``t`` counts updates and starts at 1 (scikit-learn's ``t_``): samples in
 sgd mode, batches in minibatch mode, iterations in batch mode.  A schedule
-maps an array of counters to an array of step sizes and knows nothing about
+gives the steps of a run of consecutive counters and knows nothing about
 data.  Policies that look at whole epochs (``adaptive``) keep their state here
 and are driven by the estimator's epoch loop.
 """
@@ -11,17 +11,14 @@ import numpy as np
 
 
 class Schedule:
-    """Base class: ``eta(t)`` for an array ``t`` of update counters."""
-
-    def etas(self, t):
-        raise NotImplementedError
+    """Base class: the step sizes of consecutive update counters."""
 
     def steps(self, t, n):
-        """``etas(t + arange(n))``: the steps of the ``n`` updates from
-        counter ``t``, a new float64 array.  The schedules below compute
-        the same numbers, bit for bit, in one buffer (an epoch of 500,000
-        rows made seven arrays of that size)."""
-        return np.asarray(self.etas(t + np.arange(n)), dtype=np.float64)
+        """The steps of the ``n`` updates numbered ``t, ..., t + n - 1``, a
+        new float64 array (computed in that one buffer: an epoch of 500,000
+        rows made seven arrays of its size when the counters were an array
+        of their own)."""
+        raise NotImplementedError
 
     def on_no_improvement(self):
         """Called when the stopping rule fires; return True to keep going."""
@@ -34,9 +31,6 @@ class Constant(Schedule):
     def __init__(self, eta0):
         self.eta0 = eta0
 
-    def etas(self, t):
-        return np.full(len(t), float(self.eta0))
-
     def steps(self, t, n):
         return np.full(n, float(self.eta0))
 
@@ -47,9 +41,6 @@ class InverseScaling(Schedule):
     def __init__(self, eta0, power_t):
         self.eta0 = eta0
         self.power_t = power_t
-
-    def etas(self, t):
-        return self.eta0 / np.power(np.asarray(t, dtype=np.float64), self.power_t)
 
     def steps(self, t, n):
         out = _counters(t, n)
@@ -71,9 +62,6 @@ class Optimal(Schedule):
         initial_eta0 = typw / max(1.0, dl)
         self.t0 = 1.0 / (initial_eta0 * alpha)
 
-    def etas(self, t):
-        return 1.0 / (self.alpha * (self.t0 + np.asarray(t, dtype=np.float64) - 1.0))
-
     def steps(self, t, n):
         out = _counters(t, n)
         np.add(self.t0, out, out=out)
@@ -90,9 +78,6 @@ class Adaptive(Schedule):
 
     def __init__(self, eta0):
         self.eta = float(eta0)
-
-    def etas(self, t):
-        return np.full(len(t), self.eta)
 
     def steps(self, t, n):
         return np.full(n, self.eta)
