@@ -281,7 +281,8 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             self._rows_per_update(len(problem.train)), self.t_, seed, self.shuffle,
             step_rule=self.learning_rate if pa else "gradient", pa_c=self.eta0,
             max_step=max_step,
-            intercept_decay=intercept_decay, sparse_stop_norms=sparse_sgd,
+            intercept_decay=intercept_decay,
+            sklearn_stop_norms=self.mode == "sgd",
             state=state, optimizer=optimizer, sum_steps=not normalised,
             plateau=self.mode == "minibatch", **averaging,
         )

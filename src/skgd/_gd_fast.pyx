@@ -163,7 +163,7 @@ cdef class WeightState:
         self.pa_c = 0.0
         self.margin_loss = True
         self.intercept_decay = 1.0
-        # scikit-learn's stopping objective on sparse rows (see run_epoch)
+        # scikit-learn's kept norms for the stopping objective (sgd mode)
         self.row_norms = False
         self.row_sq_norm = self.sq_norm
         self.row_l1_norm = self.l1_norm
@@ -255,10 +255,12 @@ cdef class WeightState:
 cdef inline double stop_penalty_value(WeightState st) noexcept nogil:
     """The penalty in the stopping objective: as scikit-learn computes it.
 
-    On dense rows it is :func:`penalty_value`.  On sparse rows (``row_norms``,
-    sgd mode) scikit-learn's tracked norms are those of the coordinates of
-    the last row added; the stopping rule uses them, so that sgd mode stops
-    at the same epoch as ``SGDClassifier``.
+    Without ``row_norms`` it is :func:`penalty_value`.  In sgd mode
+    (``row_norms``) it uses scikit-learn's kept norms: those of the
+    coordinates of the last row added (of all the weights, for a dense row),
+    summed by the add and then only scaled: its L1 step does not update
+    them, nor does a row that takes no step.  The stopping rule uses them,
+    so that sgd mode stops at the same epoch as ``SGDClassifier``.
     """
     cdef double sq_norm
     if not st.row_norms:
@@ -400,19 +402,24 @@ cdef inline void add_row(WeightState st, const floating* x, const int32_t* idx,
     norms unless ``track_norms`` is False (a step that recomputes them
     follows: :func:`l1_dense_row`)."""
     cdef Writes w = state_writes(st)
-    cdef double cv = c / w.wscale, new, row_sq = 0.0, row_l1 = 0.0
+    cdef double cv = c / w.wscale, old, new, row_sq = 0.0, row_l1 = 0.0
     cdef int k
-    if st.row_norms:
-        # scikit-learn's WeightVector.add: the norms it tracks become those
-        # of the coordinates of this row (its stopping objective uses them)
-        for k in range(nnz):
-            new = w.v[idx[k]] + cv * x[k]
-            row_sq += new * new
-            row_l1 += fabs(new)
-        st.row_sq_norm = row_sq * w.w2
-        st.row_l1_norm = row_l1 * w.wscale
     w.norms = w.norms and track_norms
-    add_entries(&w, x, idx, 0, nnz, cv)
+    if not st.row_norms:
+        add_entries(&w, x, idx, 0, nnz, cv)
+        end_state_writes(&w, st)
+        return
+    # scikit-learn's WeightVector.add: the norms it keeps become those of
+    # the coordinates of this row (of all the weights, for a dense row),
+    # summed in its order in the same loop; its stopping objective uses them
+    for k in range(nnz):
+        old = w.v[idx[k]]
+        new = old + cv * x[k]
+        row_sq += new * new
+        row_l1 += fabs(new)
+        write(&w, idx[k], old, new, True)
+    st.row_sq_norm = row_sq * w.w2
+    st.row_l1_norm = row_l1 * w.wscale
     end_state_writes(&w, st)
 
 
@@ -1082,7 +1089,7 @@ cdef tuple row_epoch(WeightState st, CyLoss loss, const floating[::1] data,
                      Py_ssize_t batch_size, const double[::1] etas):
     """:func:`run_epoch` row after row: plain steps one row at a time (sgd
     mode, scikit-learn's arithmetic), the passive-aggressive step rules, and
-    scikit-learn's tracked norms of sparse rows (``st.row_norms``)."""
+    scikit-learn's kept norms (``st.row_norms``)."""
     cdef Py_ssize_t n = order.shape[0]
     cdef Py_ssize_t n_batches = (n + batch_size - 1) // batch_size
     # sized by the rows of the epoch, not by a (possibly huge) batch_size

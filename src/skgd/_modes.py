@@ -309,7 +309,7 @@ class StochasticRunner:
     def __init__(self, problem, coef, intercept, schedule, batch_size, t, seed,
                  shuffle, average_start=0, avg_coef=None, avg_intercept=0.0,
                  n_averaged=0, step_rule="gradient", pa_c=0.0, max_step=np.inf,
-                 intercept_decay=1.0, sparse_stop_norms=False, state=None,
+                 intercept_decay=1.0, sklearn_stop_norms=False, state=None,
                  optimizer=None, sum_steps=True, plateau=False):
         self.problem = problem
         # minibatch mode's stopping rule (see stopping_rule)
@@ -330,9 +330,9 @@ class StochasticRunner:
             self.state.t, self.state.average_start = int(t), int(average_start)
         self.state.opt = optimizer
         self.state.intercept_decay = float(intercept_decay)
-        # sgd mode on sparse rows: scikit-learn's stopping objective (plain
-        # steps only: an optimizer has its own tracked norms)
-        self.state.row_norms = bool(sparse_stop_norms) and optimizer is None
+        # sgd mode: scikit-learn's stopping objective (plain steps only: an
+        # optimizer has its own tracked norms)
+        self.state.row_norms = bool(sklearn_stop_norms) and optimizer is None
         # False: each update steps by the schedule's step of its first row
         # (a normalised optimizer), not by the sum of its rows' steps
         self.sum_steps = bool(sum_steps)
