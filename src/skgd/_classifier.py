@@ -244,10 +244,11 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
     update on sparse data.  Unlike scikit-learn, dense and sparse input give
     the same model in minibatch and batch modes.  sgd mode follows
     ``SGDClassifier``: the same shuffles for the same ``random_state``, the
-    0.01 damping of the intercept step on sparse data, the same stopping
+    0.01 damping of the intercept step on sparse data, the same L1 step
+    (on every stored entry of a row, zeros included), the same stopping
     rule; it reproduces scikit-learn to rounding on dense and sparse data
-    (one difference: its L1 step only visits the nonzero entries of a row,
-    where scikit-learn also penalises the zeros of dense rows).  With early
+    (float64; on float32 data skgd computes in float64, scikit-learn in
+    float32).  With early
     stopping, sgd mode stops at scikit-learn's epoch by scoring the held-out
     rows as scikit-learn does: with the weights ``v`` of ``w = wscale * v``
     (scikit-learn's weight vector without its scale) and the intercept, and

@@ -61,6 +61,10 @@ cdef class WeightState:
     cdef public double pa_c
     cdef public bint margin_loss
     cdef public double intercept_decay
+    # sgd mode: scikit-learn's arithmetic where it differs from the
+    # minibatch passes: the norms its stopping objective reads (those of
+    # the last row added, row_sq_norm / row_l1_norm) and an L1 step on
+    # every stored entry of a row, zero or not
     cdef public bint row_norms
     cdef public double row_sq_norm
     cdef public double row_l1_norm

@@ -371,23 +371,24 @@ cdef inline double l1_coordinate(double* v, double* q, Py_ssize_t j, double u,
 
 
 cdef inline void l1_entries(Writes* w, double* q, const floating* x,
-                            const int32_t* idx, int a, int b,
-                            double u) noexcept nogil:
-    """The cumulative L1 penalty ``u`` on the nonzero entries ``a:b`` of a row
+                            const int32_t* idx, int a, int b, double u,
+                            bint stored) noexcept nogil:
+    """The cumulative L1 penalty ``u`` on the entries ``a:b`` of a row
     (:func:`l1_coordinate` on each), the norms kept consistent.
 
     Zero entries are skipped, so that a dense row, a CSR row and a CSR row
-    with explicit zeros all give the same model.  Idempotent for a given
-    ``u``: a coordinate seen twice in one minibatch is penalised once.
-    Not compensated in the averaged sum: the truncation applies to the
-    average too, with the weight of the iterates averaged so far
-    (scikit-learn's averaged SGD does the same).
+    with explicit zeros all give the same model; with ``stored``, every
+    stored entry is visited, zero or not (scikit-learn's step: sgd mode).
+    Idempotent for a given ``u``: a coordinate seen twice in one minibatch
+    is penalised once.  Not compensated in the averaged sum: the truncation
+    applies to the average too, with the weight of the iterates averaged so
+    far (scikit-learn's averaged SGD does the same).
     """
     cdef double z, new
     cdef Py_ssize_t j
     cdef int k
     for k in range(a, b):
-        if x[k] == 0:
+        if x[k] == 0 and not stored:
             continue
         j = idx[k]
         z = w.v[j]
@@ -434,9 +435,9 @@ cdef inline void add_row(WeightState st, const floating* x, const int32_t* idx,
 cdef inline void l1_row(WeightState st, const floating* x, const int32_t* idx,
                         int nnz) noexcept nogil:
     """Apply the cumulative L1 penalty to the nonzero coordinates of one row
-    (:func:`l1_entries`)."""
+    (every stored one in sgd mode, ``st.row_norms``: :func:`l1_entries`)."""
     cdef Writes w = state_writes(st)
-    l1_entries(&w, &st.q[0], x, idx, 0, nnz, st.u)
+    l1_entries(&w, &st.q[0], x, idx, 0, nnz, st.u, st.row_norms)
     end_state_writes(&w, st)
 
 
@@ -447,22 +448,25 @@ cdef inline void l1_dense_row(WeightState st, const floating* x,
     tracked per write: in two independent sums each, whose additions
     overlap (a tracked norm chains one addition per written coordinate).
     The rounding of the norms differs from tracking's; the weights are the
-    same."""
+    same.  In sgd mode (``st.row_norms``) every coordinate takes the step,
+    zero entries included, as in scikit-learn's dense rows."""
     cdef double* v = &st.v[0]
     cdef double* q = &st.q[0]
     cdef double u = st.u, wscale = st.wscale, a, b
     cdef double sq_a = 0.0, sq_b = 0.0, l1_a = 0.0, l1_b = 0.0
+    cdef bint every = st.row_norms
     cdef int k = 0
     while k + 1 < nnz:
-        a = l1_coordinate(v, q, k, u, wscale) if x[k] != 0 else v[k]
-        b = l1_coordinate(v, q, k + 1, u, wscale) if x[k + 1] != 0 else v[k + 1]
+        a = l1_coordinate(v, q, k, u, wscale) if every or x[k] != 0 else v[k]
+        b = (l1_coordinate(v, q, k + 1, u, wscale) if every or x[k + 1] != 0
+             else v[k + 1])
         sq_a += a * a
         sq_b += b * b
         l1_a += fabs(a)
         l1_b += fabs(b)
         k += 2
     if k < nnz:
-        a = l1_coordinate(v, q, k, u, wscale) if x[k] != 0 else v[k]
+        a = l1_coordinate(v, q, k, u, wscale) if every or x[k] != 0 else v[k]
         sq_a += a * a
         l1_a += fabs(a)
     st.sq_norm = (sq_a + sq_b) * (wscale * wscale)
@@ -639,7 +643,7 @@ cdef void scatter_part(const floating* data, RowIndex rows, Update* u,
     if u.has_l1:
         for k in range(u.start, u.end):
             b = batch_row(data, rows, u, k, part, n_parts, &x, &idx, &a)
-            l1_entries(&w, u.q, x, idx, a, b, u.u)
+            l1_entries(&w, u.q, x, idx, a, b, u.u, False)
     end_writes(&w, u, part)
 
 
