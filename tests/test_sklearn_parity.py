@@ -279,12 +279,7 @@ def test_digits_defaults_match_per_class(penalty, average):
     X, y = load_digits(return_X_y=True)
     X = _standardise(X[:, X.std(axis=0) > 0])
     kw = dict(penalty=penalty, average=average, random_state=0)
-    theirs = SGDClassifier(**kw).fit(X, y)
-    ours = GDClassifier(**kw).fit(X, y)
-    assert ours.n_iter_ == theirs.n_iter_
-    np.testing.assert_allclose(ours.coef_, theirs.coef_, rtol=1e-8, atol=1e-10)
-    np.testing.assert_allclose(ours.intercept_, theirs.intercept_, rtol=1e-8,
-                               atol=1e-10)
+    _assert_same(GDClassifier(**kw).fit(X, y), SGDClassifier(**kw).fit(X, y))
 
 
 @pytest.mark.parametrize("container", ["dense", "csr_explicit_zeros"])
@@ -303,9 +298,4 @@ def test_l1_step_visits_zero_entries_as_sklearn(container, penalty):
         assert X.nnz == n * d
     kw = dict(loss="log_loss", penalty=penalty, learning_rate="invscaling",
               eta0=0.01, random_state=0)
-    theirs = SGDClassifier(**kw).fit(X, y)
-    ours = GDClassifier(**kw).fit(X, y)
-    assert ours.n_iter_ == theirs.n_iter_
-    np.testing.assert_allclose(ours.coef_, theirs.coef_, rtol=1e-8, atol=1e-10)
-    np.testing.assert_allclose(ours.intercept_, theirs.intercept_, rtol=1e-8,
-                               atol=1e-10)
+    _assert_same(GDClassifier(**kw).fit(X, y), SGDClassifier(**kw).fit(X, y))
