@@ -164,3 +164,31 @@ def test_compiled_losses_pickle(name):
     y, p = _compare_points(name)
     assert_allclose(cy2.py_loss(y, p), cy.py_loss(y, p), rtol=0, atol=0)
     assert_allclose(cy2.py_dloss(y, p), cy.py_dloss(y, p), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("name", ["hinge", "perceptron", "epsilon_insensitive",
+                                  "squared_error", "huber", "squared_hinge",
+                                  "modified_huber", "log_loss"])
+def test_loss_conjugate_is_the_supremum(name):
+    """Batch mode's duality gap uses ``L*(y, u) = sup_p (u p - L(y, p))``
+    (:func:`skgd._batch.loss_conjugate`): equal to the supremum found
+    numerically, at derivatives ``u = dL/dp`` of the loss (its range)."""
+    from scipy.optimize import minimize_scalar
+
+    from skgd._batch import loss_conjugate
+
+    loss = get_loss(name, epsilon=EPSILON)
+    regression = name in ("squared_error", "huber", "epsilon_insensitive")
+    for y in ((-1.3, 0.0, 2.5) if regression else (-1.0, 1.0)):
+        yy = np.array([y])
+        # u = dL/dp at points on both sides of the kinks / curved parts
+        for p0 in (-2.1, -0.7, -0.1, 0.2, 0.9, 1.6):
+            u = float(loss.dloss(yy, np.array([p0]))[0])
+
+            def negated(p, u=u):
+                return -(u * p - float(loss.loss(yy, np.array([p]))[0]))
+
+            found = -minimize_scalar(negated, bounds=(-50.0, 50.0), method="bounded",
+                                     options={"xatol": 1e-12}).fun
+            assert_allclose(loss_conjugate(loss, yy, np.array([u]))[0], found,
+                            rtol=1e-7, atol=1e-9)

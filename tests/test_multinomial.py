@@ -258,6 +258,64 @@ def test_gradient_matches_finite_differences():
     assert_allclose(g, fd, rtol=1e-6, atol=1e-8)
 
 
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_duality_gap_bounds_the_suboptimality(fit_intercept):
+    """Batch mode stops on the duality gap (``SoftmaxBatchRunner.duality_gap``):
+    an upper bound of ``F - F*`` at any point (F* from scikit-learn's
+    ``LogisticRegression``, a tight tolerance), 0 to rounding at the
+    optimum."""
+    X, y = _multiclass(n=40, d=5, K=3)
+    sw = np.random.RandomState(0).uniform(0.5, 2.0, len(y))
+    l2 = 0.05
+    pb = SoftmaxProblem(Data(X), y, sw, get_penalty("l2", l2, 0.0), fit_intercept,
+                        np.arange(len(y)), 3)
+    # F = sum_i s_i L_i + l2 / 2 ||W||^2 with s = sw / sum(sw)
+    lr = LogisticRegression(C=1.0 / (l2 * sw.sum()), tol=1e-12, max_iter=10_000,
+                            fit_intercept=fit_intercept).fit(X, y, sample_weight=sw)
+    b_star = lr.intercept_ if fit_intercept else np.zeros(3)
+    f_star = pb.objective(lr.coef_, b_star)
+    rng = np.random.RandomState(1)
+    for scale in (0.0, 0.1, 1.0, 10.0):
+        W = lr.coef_ + scale * rng.randn(3, 5)
+        b = b_star + (scale * rng.randn(3) if fit_intercept else 0.0)
+        runner = SoftmaxBatchRunner(pb, W, b, None, 1)
+        gap = runner.duality_gap()
+        assert gap >= runner.obj - f_star - 1e-12
+        if scale == 0.0:
+            assert gap <= 1e-7 * f_star
+
+
+def test_batch_never_stops_silently_far_from_the_optimum():
+    """Badly scaled columns (1e-2 ... 1e2): the iterations stall far from
+    the optimum (5.7 times F* on the unscaled wine data); at the defaults,
+    a model more than 1e-3 above the optimum (LogisticRegression, a tight
+    tolerance) comes with a ConvergenceWarning."""
+    import warnings
+
+    from sklearn.datasets import make_classification
+    from sklearn.exceptions import ConvergenceWarning
+
+    X, y = make_classification(600, 20, n_informative=8, n_classes=3, flip_y=0.05,
+                               random_state=0)
+    X = X * np.logspace(-2, 2, X.shape[1])
+    alpha, n = 1e-4, len(y)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        est = GDClassifier(mode="batch", loss="log_loss", multi_class="multinomial",
+                           alpha=alpha).fit(X, y)
+    warned = any(issubclass(w.category, ConvergenceWarning) for w in caught)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        lr = LogisticRegression(C=1 / (n * alpha), tol=1e-7, max_iter=5_000).fit(X, y)
+
+    def F(W, b):
+        Z = X @ W.T + b
+        return log_loss(y, softmax(Z), labels=[0, 1, 2]) + alpha / 2 * np.sum(W * W)
+
+    f, f_star = F(est.coef_, est.intercept_), F(lr.coef_, lr.intercept_)
+    assert warned or f - min(f, f_star) <= 1e-3 * f_star, (f, f_star)
+
+
 # ---------------------------------------------------------------------------
 # the estimator
 

@@ -650,9 +650,16 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
 
     def _warn_convergence(self, max_iter):
         if self.tol is not None and self.n_iter_ == max_iter:
+            remedy = ""
+            if self.mode == "batch":
+                # (its smooth problems stop on a duality gap: far from the
+                # optimum they go on, however slowly)
+                remedy = (" Batch mode's iterations slow down on badly scaled "
+                          "features: scaling the data (StandardScaler) usually "
+                          "helps.")
             warnings.warn(
                 "Maximum number of iteration reached before convergence. Consider "
-                "increasing max_iter to improve the fit.",
+                "increasing max_iter to improve the fit." + remedy,
                 ConvergenceWarning,
                 stacklevel=user_stacklevel(),
             )

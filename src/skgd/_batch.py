@@ -9,10 +9,11 @@ sample weights normalised to sum to one,
 Its first-order iterations stop at a tolerance.  This module adds two
 things that do not depend on how the iterate was found:
 
-* :func:`duality_gap`: for the piecewise-linear losses (hinge, perceptron,
-  epsilon-insensitive) with a penalty, an upper bound of ``F(w, b) - F*``
-  from a dual point ``u`` (e.g. the derivative of the smoothed loss), made
-  feasible by rescaling.  The smoothing continuation stops on it.
+* :func:`duality_gap`: for a loss whose conjugate is known (the
+  piecewise-linear ones, squared error, Huber, squared hinge, modified
+  Huber, log loss) with a penalty, an upper bound of ``F(w, b) - F*`` from
+  a dual point ``u`` (the derivative of the loss, or of the smoothed loss),
+  made feasible by rescaling.  Batch mode stops on it.
 * :func:`polish`: on problems small enough for dense linear algebra, the
   exact optimum from an iterate close to it, by a primal-dual active-set
   (semismooth Newton) method on the optimality conditions, accepted only
@@ -36,6 +37,7 @@ levels between kinks and the whole interval between two levels at a kink.
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.special import xlogy
 
 #: the polish accepts a point whose optimality conditions hold to this
 #: relative residual
@@ -171,20 +173,21 @@ def duality_gap(loss, y, s, u, primal, penalty, fit_intercept, rmatvec):
     ``u``, and ``q = sum_i s_i u'_i^2`` of the feasible ``u'`` it used; or None.
 
     ``primal`` is ``F(w, b)``; ``u`` any vector with ``u_i`` in the range
-    of ``dL/dp`` (as the derivatives of the smoothed loss are); ``rmatvec``
-    computes ``X' r``.  ``u`` is made feasible by scaling its positive or
-    its negative part (``sum_i s_i u_i = 0`` with an intercept), then all of
-    it (``||X' S u||_inf <= l1`` without an L2 part); the bound is
-    ``F(w, b) - D(u)`` with the Fenchel dual
+    of ``dL/dp`` (as the derivatives of the loss, or of the smoothed loss,
+    are); ``rmatvec`` computes ``X' r``.  ``u`` is made feasible by scaling
+    its positive or its negative part (``sum_i s_i u_i = 0`` with an
+    intercept), then all of it (``||X' S u||_inf <= l1`` without an L2
+    part): scaling towards 0 keeps each ``u_i`` in the range.  The bound
+    is ``F(w, b) - D(u)`` with the Fenchel dual
 
-        D(u) = -sum_i s_i L*(y_i, u_i) - R*(-X' S u).
+        D(u) = -sum_i s_i L*(y_i, u_i) - R*(-X' S u),
 
-    None when there is no dual bound (no penalty: ``R*`` is then the
-    indicator of ``X' S u = 0``) or the loss is not piecewise linear.
+    whose conjugates ``L*`` are those of :func:`loss_conjugate`.  None when
+    there is no dual bound (no penalty: ``R*`` is then the indicator of
+    ``X' S u = 0``) or no conjugate for the loss.
     """
     l1, l2 = penalty.l1_strength, penalty.l2_strength
-    if loss.name not in ("hinge", "perceptron", "epsilon_insensitive") or (
-            l1 == 0.0 and l2 == 0.0):
+    if loss.name not in CONJUGATES or (l1 == 0.0 and l2 == 0.0):
         return None
     su = s * u
     pos, neg = np.maximum(su, 0.0), np.minimum(su, 0.0)
@@ -205,13 +208,44 @@ def duality_gap(loss, y, s, u, primal, penalty, fit_intercept, rmatvec):
         r_conj = 0.0
     else:
         r_conj = float(np.sum(np.maximum(np.abs(v) - l1, 0.0) ** 2)) / (2.0 * l2)
-    if loss.name == "epsilon_insensitive":
-        l_conj = float(np.sum(su * y) + loss.epsilon * np.abs(su).sum())
-    else:
-        l_conj = float(loss.threshold * np.sum(su * y))
     with np.errstate(divide="ignore", invalid="ignore"):
-        q = float(np.sum(np.where(s > 0, su * su / s, 0.0)))
+        u = np.where(s > 0, su / s, 0.0)
+    q = float(np.sum(su * u))
+    l_conj = float(np.sum(s * loss_conjugate(loss, y, u)))
     return max(primal - (-l_conj - r_conj), 0.0), q
+
+
+#: the losses whose conjugate :func:`loss_conjugate` knows
+CONJUGATES = ("hinge", "perceptron", "epsilon_insensitive", "squared_error", "huber",
+              "squared_hinge", "modified_huber", "log_loss")
+
+
+def loss_conjugate(loss, y, u):
+    """``L*(y_i, u_i) = sup_p (u_i p - L(y_i, p))`` for ``u_i`` in the range
+    of ``dL/dp`` (where it is finite).
+
+    * hinge / perceptron ``max(0, t - y p)``: ``t u y`` (``-1 <= u y <= 0``);
+    * epsilon-insensitive: ``u y + epsilon |u|`` (``|u| <= 1``);
+    * squared error ``(p - y)^2 / 2`` and Huber: ``u y + u^2 / 2`` (Huber:
+      ``|u| <= epsilon``);
+    * squared hinge ``max(0, 1 - y p)^2`` and modified Huber: ``u y +
+      u^2 / 4`` (``u y <= 0``; modified Huber: ``u y >= -4``);
+    * log loss ``log(1 + exp(-y p))``: ``a log a + (1 - a) log(1 - a)``
+      with ``a = -u y`` in ``[0, 1]``.
+    """
+    name = loss.name
+    if name in ("hinge", "perceptron"):
+        return loss.threshold * u * y
+    if name == "epsilon_insensitive":
+        return u * y + loss.epsilon * np.abs(u)
+    if name in ("squared_error", "huber"):
+        return u * y + 0.5 * u * u
+    if name in ("squared_hinge", "modified_huber"):
+        return u * y + 0.25 * u * u
+    if name == "log_loss":
+        a = np.clip(-u * y, 0.0, 1.0)
+        return xlogy(a, a) + xlogy(1.0 - a, 1.0 - a)
+    raise ValueError(f"no conjugate for the loss {name!r}")
 
 
 # ----------------------------------------------------------------------

@@ -1026,6 +1026,8 @@ class BatchRunner:
         # the continuation: best dual value, best objective at the last stage end
         self._dual, self._stage_best = -np.inf, np.inf
         self._stage_start = self.t_
+        # the last iteration whose duality gap was computed (_certified)
+        self._certify_at = -np.inf
 
     # ------------------------------------------------------------------
     @property
@@ -1316,6 +1318,8 @@ class BatchRunner:
             self._polish = None
             if self._after_polish == "stop":
                 return True
+            if self._after_polish == "certify":
+                return self._certified(tol, n_iter_no_change, now=True)
             self._next_stage()
             return False
         stop = tol is not None
@@ -1325,8 +1329,13 @@ class BatchRunner:
                 return False
             tol = 1e-4
         if self.smooth:
-            return (stalled(self.history, tol, n_iter_no_change)
-                    and self._finish(stop, "stop"))
+            if not (stop and stalled(self.history, tol, n_iter_no_change)):
+                return False
+            if self._polishable():
+                # the polish first: an exact optimum it verifies ends the
+                # fit, a failed one leaves the decision to the gap
+                return self._finish(stop, "certify")
+            return self._certified(tol, n_iter_no_change)
         # a stage of the continuation ends after a full window of iterations
         # (its first steps, with a step estimate from the wider smoothing,
         # can be short)
@@ -1358,7 +1367,8 @@ class BatchRunner:
     def _finish(self, stop, after):
         """True (stop now) or, when the polish can run, schedule it as the
         next iteration; ``after`` says what a failed polish leads to:
-        ``"stop"``, or ``"stage"`` (the next stage of the continuation)."""
+        ``"stop"``, ``"stage"`` (the next stage of the continuation), or
+        ``"certify"`` (stop if the duality gap allows: :meth:`_certified`)."""
         if not stop:
             return False
         if not self._polishable():
@@ -1377,6 +1387,26 @@ class BatchRunner:
         self._reset_momentum()
         self.history = [(self.work_obj, self.w, self.b)]
         self._stage_start = self.t_
+
+    def _certified(self, tol, n_iter_no_change, now=False):
+        """Whether a stalled smooth problem may stop: its duality gap is at
+        most ``tol / 10`` times the objective, or it has no (tight) dual
+        bound (no L2 part, dask data; then stalling is the rule).  On badly scaled
+        data the iterations can stall far from the optimum (unscaled
+        breast-cancer features, log loss: 85% above it after 62
+        iterations): they go on then.  The gap is computed at most once
+        per ``n_iter_no_change`` iterations (two more products), unless
+        ``now``."""
+        if self.problem.penalty.l2_strength == 0.0:
+            # no L2 part: the dual point, scaled down to meet the L1
+            # constraint, is loose near the optimum (a fit 4e-6 above it
+            # did not reach 1e-4): stalling is the rule
+            return True
+        if not now and self.t_ - self._certify_at < n_iter_no_change:
+            return False
+        self._certify_at = self.t_
+        bound = self._dual_bound(self.obj)
+        return bool(bound <= 0.1 * tol * abs(self.obj) or bound == np.inf)
 
     def _dual_bound(self, primal):
         """``primal - D``, with ``D`` the best dual value found so far
