@@ -168,7 +168,8 @@ def coefficient_residual(w, gamma, l1):
 
 # ----------------------------------------------------------------------
 # duality gap of the piecewise-linear losses
-def duality_gap(loss, y, s, u, primal, penalty, fit_intercept, rmatvec):
+def duality_gap(loss, y, s, u, primal, penalty, fit_intercept, rmatvec,
+                product=None):
     """``(gap, q)``: an upper bound of ``F(w, b) - F*`` from a dual point
     ``u``, and ``q = sum_i s_i u'_i^2`` of the feasible ``u'`` it used; or None.
 
@@ -177,7 +178,9 @@ def duality_gap(loss, y, s, u, primal, penalty, fit_intercept, rmatvec):
     are); ``rmatvec`` computes ``X' r``.  ``u`` is made feasible by scaling
     its positive or its negative part (``sum_i s_i u_i = 0`` with an
     intercept), then all of it (``||X' S u||_inf <= l1`` without an L2
-    part): scaling towards 0 keeps each ``u_i`` in the range.  The bound
+    part): scaling towards 0 keeps each ``u_i`` in the range.  ``product``:
+    ``X' S u`` if known (the loss's gradient at the iterate, when ``u`` are
+    its derivatives), which saves one of the two products.  The bound
     is ``F(w, b) - D(u)`` with the Fenchel dual
 
         D(u) = -sum_i s_i L*(y_i, u_i) - R*(-X' S u),
@@ -193,11 +196,15 @@ def duality_gap(loss, y, s, u, primal, penalty, fit_intercept, rmatvec):
     pos, neg = np.maximum(su, 0.0), np.minimum(su, 0.0)
     if fit_intercept:
         a, c = pos.sum(), -neg.sum()
+        x_pos = rmatvec(pos)
+        x_neg = rmatvec(neg) if product is None else product - x_pos
         if a > c:
-            pos = pos * (c / a)
+            pos, x_pos = pos * (c / a), x_pos * (c / a)
         elif c > a:
-            neg = neg * (a / c)
-        v = rmatvec(pos) + rmatvec(neg)
+            neg, x_neg = neg * (a / c), x_neg * (a / c)
+        v = x_pos + x_neg
+    elif product is not None:
+        v = product
     else:
         v = rmatvec(pos + neg)
     su = pos + neg

@@ -1391,11 +1391,11 @@ class BatchRunner:
     def _certified(self, tol, n_iter_no_change, now=False):
         """Whether a stalled smooth problem may stop: its duality gap is at
         most ``tol / 10`` times the objective, or it has no (tight) dual
-        bound (no L2 part, dask data; then stalling is the rule).  On badly scaled
-        data the iterations can stall far from the optimum (unscaled
-        breast-cancer features, log loss: 85% above it after 62
+        bound (no L2 part, dask data; then stalling is the rule).  On
+        badly scaled data the iterations can stall far from the optimum
+        (unscaled breast-cancer features, log loss: 85% above it after 62
         iterations): they go on then.  The gap is computed at most once
-        per ``n_iter_no_change`` iterations (two more products), unless
+        per ``n_iter_no_change`` iterations (:meth:`_dual_bound`), unless
         ``now``."""
         if self.problem.penalty.l2_strength == 0.0:
             # no L2 part: the dual point, scaled down to meet the L1
@@ -1411,14 +1411,20 @@ class BatchRunner:
     def _dual_bound(self, primal):
         """``primal - D``, with ``D`` the best dual value found so far
         (:func:`skgd._batch.duality_gap` at the dual point ``u``, the
-        smoothed loss's derivative at the iterate: two more products); inf
+        smoothed loss's derivative at the iterate: two more products, one
+        after an L-BFGS step, whose gradient holds one); inf
         where there is no dual bound (no penalty, dask data)."""
         pb = self.problem
         if type(pb.data) is not Data:
             return np.inf
         u = self.work_loss.dloss(pb.y, self.p)
+        product = None
+        if self.smooth and self.quasi_newton and self.g is not None:
+            # the L-BFGS gradient at the iterate holds X' S u (at the
+            # compiled derivatives: the same numbers to rounding)
+            product = self.g[:-1] - pb.penalty.gradient_smooth(self.w)
         found = duality_gap(pb.loss, pb.y, self.s, u, self.obj, pb.penalty,
-                            pb.fit_intercept, pb.data.rmatvec)
+                            pb.fit_intercept, pb.data.rmatvec, product)
         if found is None:
             return np.inf
         # any dual point bounds F* from below: keep the best
