@@ -195,31 +195,44 @@ def duality_gap(loss, y, s, u, primal, penalty, fit_intercept, rmatvec,
     su = s * u
     pos, neg = np.maximum(su, 0.0), np.minimum(su, 0.0)
     if fit_intercept:
-        a, c = pos.sum(), -neg.sum()
         x_pos = rmatvec(pos)
         x_neg = rmatvec(neg) if product is None else product - x_pos
-        if a > c:
-            pos, x_pos = pos * (c / a), x_pos * (c / a)
-        elif c > a:
-            neg, x_neg = neg * (a / c), x_neg * (a / c)
-        v = x_pos + x_neg
-    elif product is not None:
-        v = product
+        scale_pos, scale_neg = intercept_scales(pos.sum(), neg.sum())
+        v = scale_pos * x_pos + scale_neg * x_neg
     else:
-        v = rmatvec(pos + neg)
-    su = pos + neg
-    if l2 == 0.0:
-        top = np.abs(v).max() if len(v) else 0.0
-        if top > l1:
-            su, v = su * (l1 / top), v * (l1 / top)
-        r_conj = 0.0
-    else:
-        r_conj = float(np.sum(np.maximum(np.abs(v) - l1, 0.0) ** 2)) / (2.0 * l2)
+        scale_pos = scale_neg = 1.0
+        v = product if product is not None else rmatvec(pos + neg)
+    r_conj, t = penalty_conjugate(v, l1, l2)
+    su = (t * scale_pos) * pos + (t * scale_neg) * neg
     with np.errstate(divide="ignore", invalid="ignore"):
         u = np.where(s > 0, su / s, 0.0)
     q = float(np.sum(su * u))
     l_conj = float(np.sum(s * loss_conjugate(loss, y, u)))
     return max(primal - (-l_conj - r_conj), 0.0), q
+
+
+def intercept_scales(pos_sum, neg_sum):
+    """``(a, b)``: the factors of the positive and the negative parts of
+    ``s u`` (sums ``pos_sum >= 0``, ``neg_sum <= 0``) that make it sum to 0,
+    the larger part scaled down to the other (a dual point's feasibility
+    with an intercept)."""
+    c = -neg_sum
+    if pos_sum > c:
+        return c / pos_sum, 1.0
+    if c > pos_sum:
+        return 1.0, pos_sum / c
+    return 1.0, 1.0
+
+
+def penalty_conjugate(v, l1, l2):
+    """``(R*(-v'), t)`` with ``v' = t v`` (``v = X' S u``): the conjugate of
+    the penalty, ``sum_j max(|v_j| - l1, 0)^2 / (2 l2)``; without an L2 part
+    it is the indicator of ``||v'||_inf <= l1``, and ``t <= 1`` scales the
+    dual point into it."""
+    if l2 == 0.0:
+        top = np.abs(v).max() if len(v) else 0.0
+        return 0.0, (l1 / top if top > l1 else 1.0)
+    return float(np.sum(np.maximum(np.abs(v) - l1, 0.0) ** 2)) / (2.0 * l2), 1.0
 
 
 #: the losses whose conjugate :func:`loss_conjugate` knows

@@ -62,6 +62,7 @@ from ._modes import (
     power_iteration,
     rmatvec_transposed,
 )
+from ._batch import CONJUGATES, intercept_scales, loss_conjugate, penalty_conjugate
 from ._multinomial import SoftmaxBatchRunner, SoftmaxLoss
 from ._penalties import dot
 
@@ -182,6 +183,29 @@ def _block_line(y, s, *blocks, tree, loss):
     """
     p, xd = _evaluate(tree[1], blocks), _evaluate(tree[2], blocks)
     return np.array([[np.dot(s, loss.loss(y, p)), np.dot(s * loss.dloss(y, p), xd)]])
+
+
+def _block_dual_sums(y, s, *p_blocks, tree, loss):
+    """One block's share of the sums of the positive and the negative parts
+    of ``s * dL(y, p)`` (the intercept's feasibility of a dual point)."""
+    su = s * loss.dloss(y, _evaluate(tree, p_blocks))
+    return np.array([[np.maximum(su, 0.0).sum(), np.minimum(su, 0.0).sum()]])
+
+
+def _block_dual_part(X, y, s, *p_blocks, tree, loss, sign):
+    """One block's share of ``X.T`` times the positive (``sign`` 1) or the
+    negative (-1) part of ``s * dL(y, p)``."""
+    su = s * loss.dloss(y, _evaluate(tree, p_blocks))
+    part = np.maximum(su, 0.0) if sign > 0 else np.minimum(su, 0.0)
+    return _block_rmatvec(X, part).reshape(1, -1)
+
+
+def _block_conjugate(y, s, *p_blocks, tree, loss, scale_pos, scale_neg):
+    """One block's share of ``sum s L*(y, u')``, ``u' = dL(y, p)`` with its
+    positive and negative parts scaled (:func:`skgd._batch.duality_gap`)."""
+    u = loss.dloss(y, _evaluate(tree, p_blocks))
+    u = np.where(u > 0, u * scale_pos, u * scale_neg)
+    return np.array([[np.dot(s, loss_conjugate(loss, y, u))]])
 
 
 def _block_power(X, s, v, fit_intercept):
@@ -444,6 +468,41 @@ class DaskBatchRunner(DaskRowWeights, BatchRunner):
     def _predictions_along(self, Xd, a, w_new, b_new):
         # a fresh persisted vector rather than an ever longer expression
         return self.problem.data.matvec(w_new, b_new)
+
+    def _dual_bound(self, primal):
+        """The in-memory bound (:meth:`skgd._modes.BatchRunner._dual_bound`,
+        :func:`skgd._batch.duality_gap`) in three or four dask computations
+        of partial sums: the parts' sums, ``X.T`` times the positive part
+        (the negative one's is the L-BFGS gradient's rest, or one more
+        computation), and the conjugates once the scales are known."""
+        pb = self.problem
+        l1, l2 = pb.penalty.l1_strength, pb.penalty.l2_strength
+        if pb.loss.name not in CONJUGATES or (l1 == 0.0 and l2 == 0.0):
+            return np.inf
+        d = pb.data.n_features
+        common = dict(tree=self.p.tree, loss=pb.loss)
+        pos_sum, neg_sum = _sum_blocks(_row_blockwise(
+            _block_dual_sums, 2, None, pb.y, self.s, *self.p.arrays, **common))
+        x_pos = _sum_blocks(_row_blockwise(
+            _block_dual_part, d, pb.data.X, pb.y, self.s, *self.p.arrays, sign=1,
+            **common))
+        if self.quasi_newton and self.g is not None:
+            x_neg = self.g[:-1] - pb.penalty.gradient_smooth(self.w) - x_pos
+        else:
+            x_neg = _sum_blocks(_row_blockwise(
+                _block_dual_part, d, pb.data.X, pb.y, self.s, *self.p.arrays,
+                sign=-1, **common))
+        scale_pos = scale_neg = 1.0
+        if pb.fit_intercept:
+            scale_pos, scale_neg = intercept_scales(pos_sum, neg_sum)
+        r_conj, t = penalty_conjugate(scale_pos * x_pos + scale_neg * x_neg, l1, l2)
+        scale_pos, scale_neg = t * scale_pos, t * scale_neg
+        l_conj = float(_sum_blocks(_row_blockwise(
+            _block_conjugate, 1, None, pb.y, self.s, *self.p.arrays,
+            scale_pos=scale_pos, scale_neg=scale_neg, **common))[0])
+        gap = max(self.obj - (-l_conj - r_conj), 0.0)
+        self._dual = max(self._dual, self.obj - gap)
+        return primal - self._dual
 
 
 class DaskSoftmaxBatchRunner(DaskRowWeights, SoftmaxBatchRunner):

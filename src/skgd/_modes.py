@@ -1391,7 +1391,7 @@ class BatchRunner:
     def _certified(self, tol, n_iter_no_change, now=False):
         """Whether a stalled smooth problem may stop: its duality gap is at
         most ``tol / 10`` times the objective, or it has no (tight) dual
-        bound (no L2 part, dask data; then stalling is the rule).  On
+        bound (no L2 part; then stalling is the rule).  On
         badly scaled data the iterations can stall far from the optimum
         (unscaled breast-cancer features, log loss: 85% above it after 62
         iterations): they go on then.  The gap is computed at most once
@@ -1413,7 +1413,8 @@ class BatchRunner:
         (:func:`skgd._batch.duality_gap` at the dual point ``u``, the
         smoothed loss's derivative at the iterate: two more products, one
         after an L-BFGS step, whose gradient holds one); inf
-        where there is no dual bound (no penalty, dask data)."""
+        where there is no dual bound (no penalty; the dask runner computes
+        it from per-block partial sums)."""
         pb = self.problem
         if type(pb.data) is not Data:
             return np.inf

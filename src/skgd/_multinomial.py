@@ -25,6 +25,7 @@ scikit-learn's ``LogisticRegression`` does.
 import numpy as np
 from scipy.special import xlogy
 
+from ._batch import penalty_conjugate
 from ._modes import (
     ConvergedRule,
     Data,
@@ -417,7 +418,8 @@ class SoftmaxBatchRunner:
 
     def duality_gap(self):
         """An upper bound of ``F - F*`` at the current iterate, or None (no
-        penalty, or data not in memory).
+        penalty, or data not in memory: on dask, stalling stays the rule of
+        the multinomial problems).
 
         The Fenchel dual of ``F = sum_i s_i L(y_i, z_i) + R(W)`` at the
         dual point ``U = V - Y`` (``V`` per row in the simplex, ``Y`` the
@@ -452,14 +454,8 @@ class SoftmaxBatchRunner:
             V = np.maximum(V, 0.0)
         U = V - Y
         GW = class_gradients(pb.data, s[:, None] * U)
-        if l2 == 0.0:
-            top = np.abs(GW).max(initial=0.0)
-            if top > l1:
-                U, GW = U * (l1 / top), GW * (l1 / top)
-            r_conj = 0.0
-        else:
-            r_conj = float(np.sum(np.maximum(np.abs(GW) - l1, 0.0) ** 2)) / (2.0 * l2)
-        V = U + Y
+        r_conj, t = penalty_conjugate(GW.ravel(), l1, l2)
+        V = t * U + Y
         l_conj = float(s @ xlogy(V, V).sum(axis=1))
         return max(self.obj + l_conj + r_conj, 0.0)
 
