@@ -51,10 +51,12 @@ import sys
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.special import xlogy
 from sklearn.base import is_classifier
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._batch import CONJUGATES, intercept_scales, loss_conjugate, penalty_conjugate
 from ._modes import (
     BatchRunner,
     check_total_weight,
@@ -62,8 +64,15 @@ from ._modes import (
     power_iteration,
     rmatvec_transposed,
 )
-from ._batch import CONJUGATES, intercept_scales, loss_conjugate, penalty_conjugate
-from ._multinomial import SoftmaxBatchRunner, SoftmaxLoss
+from ._multinomial import (
+    SoftmaxBatchRunner,
+    SoftmaxLoss,
+    dual_mixing,
+    dual_point,
+    dual_shares,
+    one_hot,
+    softmax,
+)
 from ._penalties import dot
 
 
@@ -206,6 +215,32 @@ def _block_conjugate(y, s, *p_blocks, tree, loss, scale_pos, scale_neg):
     u = loss.dloss(y, _evaluate(tree, p_blocks))
     u = np.where(u > 0, u * scale_pos, u * scale_neg)
     return np.array([[np.dot(s, loss_conjugate(loss, y, u))]])
+
+
+def _block_softmax_shares(y, s, *Z_blocks, tree, K):
+    """One block's share of :func:`skgd._multinomial.dual_shares`, one row
+    of ``2 K`` partial sums."""
+    P = softmax(_evaluate(tree, Z_blocks))
+    return np.concatenate(dual_shares(P, one_hot(y.astype(np.intp), K), s))[None, :]
+
+
+def _block_softmax_mixing(y, s, *Z_blocks, tree, c, f):
+    """One block's :func:`skgd._multinomial.dual_mixing` (their largest is
+    the whole data's)."""
+    return np.array([[dual_mixing(softmax(_evaluate(tree, Z_blocks)), s, c, f)]])
+
+
+def _block_softmax_dual(X, y, s, *Z_blocks, tree, K, c, f, a):
+    """One block's share of ``(X' S U, sum_i s_i sum_k V_ik log V_ik)`` at
+    the dual point of :func:`skgd._multinomial.dual_point`, one row of
+    ``n_features * K + 1`` partial sums."""
+    Y = one_hot(y.astype(np.intp), K)
+    V = dual_point(softmax(_evaluate(tree, Z_blocks)), Y, s, c, f, a)
+    d = X.shape[1]
+    out = np.empty((1, d * K + 1))
+    out[0, :d * K] = _block_rmatvec(X, s[:, None] * (V - Y)).ravel()
+    out[0, -1] = s @ xlogy(V, V).sum(axis=1)
+    return out
 
 
 def _block_power(X, s, v, fit_intercept):
@@ -548,6 +583,32 @@ class DaskSoftmaxBatchRunner(DaskRowWeights, SoftmaxBatchRunner):
         # persisted, rather than an ever longer expression
         Z = self.Z + a * Zd
         return RowVector.of(_evaluate(Z.tree, Z.arrays).persist())
+
+    def duality_gap(self):
+        """The in-memory bound (:meth:`SoftmaxBatchRunner.duality_gap`) in
+        two or three dask computations of partial sums, with an L2 part
+        (the only case the stopping rule asks for: without one, the scale
+        of the dual point would need a fourth); None otherwise."""
+        pb = self.problem
+        l1, l2 = pb.penalty.l1_strength, pb.penalty.l2_strength
+        if l2 == 0.0:
+            return None
+        K, d = self.K, self.d
+        common = dict(tree=self.Z.tree)
+        c = f = a = None
+        if pb.fit_intercept:
+            shares = _sum_blocks(_row_blockwise(
+                _block_softmax_shares, 2 * K, None, pb.y, self.s, *self.Z.arrays,
+                K=K, **common))
+            c, f = shares[:K], shares[K:]
+            a = float(np.asarray(_row_blockwise(
+                _block_softmax_mixing, 1, None, pb.y, self.s, *self.Z.arrays, c=c,
+                f=f, **common).compute()).max())
+        parts = _sum_blocks(_row_blockwise(
+            _block_softmax_dual, d * K + 1, pb.data.X, pb.y, self.s, *self.Z.arrays,
+            K=K, c=c, f=f, a=a, **common))
+        r_conj, _ = penalty_conjugate(parts[:-1], l1, l2)
+        return max(self.obj + float(parts[-1]) + r_conj, 0.0)
 
 
 # ----------------------------------------------------------------------

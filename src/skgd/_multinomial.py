@@ -28,7 +28,6 @@ from scipy.special import xlogy
 from ._batch import penalty_conjugate
 from ._modes import (
     ConvergedRule,
-    Data,
     EpochResult,
     Problem,
     StochasticRunner,
@@ -88,6 +87,43 @@ class SoftmaxLoss:
 
     def __repr__(self):
         return "SoftmaxLoss()"
+
+
+def one_hot(labels, K):
+    """``(n, K)`` indicators of the class indices ``labels``."""
+    Y = np.zeros((len(labels), K))
+    Y[np.arange(len(labels)), labels] = 1.0
+    return Y
+
+
+# the dual point of the multinomial duality gap (SoftmaxBatchRunner.duality_gap),
+# in three row-wise steps that the dask runner takes per block
+def dual_shares(P, Y, s):
+    """``(c, f)``: ``c = sum_i s_i (P_i - Y_i)``, the intercept's gradient,
+    and ``f = sum_i s_i Y_i``, the class shares."""
+    f = s @ Y
+    return s @ P - f, f
+
+
+def dual_mixing(P, s, c, f):
+    """The least ``a`` in [0, 1] for which ``V_i = (1 - a) (P_i - c) + a f``
+    is non-negative on the rows of positive weight (0 at the optimum,
+    where ``c = 0``)."""
+    shifted = P[s > 0] - c
+    with np.errstate(divide="ignore", invalid="ignore"):
+        need = np.where(shifted < 0, -shifted / (f - shifted), 0.0)
+    return float(np.clip(need.max(initial=0.0), 0.0, 1.0))
+
+
+def dual_point(P, Y, s, c, f, a):
+    """The rows ``V_i`` of a dual point: ``P`` without an intercept (``c`` None);
+    with one, ``(1 - a) (P_i - c) + a f``, whose ``sum_i s_i (V_i - Y_i)``
+    is 0 (each row in the simplex; rows of weight 0 take ``Y_i``)."""
+    if c is None:
+        return P
+    V = (1.0 - a) * (P - c) + a * f
+    V[s <= 0] = Y[s <= 0]
+    return np.maximum(V, 0.0)
 
 
 def class_scores(data, W, b):
@@ -418,41 +454,27 @@ class SoftmaxBatchRunner:
 
     def duality_gap(self):
         """An upper bound of ``F - F*`` at the current iterate, or None (no
-        penalty, or data not in memory: on dask, stalling stays the rule of
-        the multinomial problems).
+        penalty).
 
         The Fenchel dual of ``F = sum_i s_i L(y_i, z_i) + R(W)`` at the
         dual point ``U = V - Y`` (``V`` per row in the simplex, ``Y`` the
         one-hot labels) is ``D = -sum_i s_i sum_k V_ik log V_ik -
         R*(-X' S U)``.  ``V`` starts as the softmax probabilities ``P``;
-        with an intercept it must satisfy ``sum_i s_i U_i = 0``, which
-        ``V_i = (1 - a) (P_i - c) + a f`` does (``c = sum_i s_i (P_i -
-        Y_i)``, ``f = sum_i s_i Y_i`` the class shares), for the least ``a``
-        in [0, 1] that keeps it non-negative (0 at the optimum, where ``c =
-        0``).  Without an L2 part, ``U`` is scaled down until ``||X' S
-        U||_inf <= l1`` (``V`` stays in the simplex).
+        with an intercept it must satisfy ``sum_i s_i U_i = 0``
+        (:func:`dual_point`).  Without an L2 part, ``U`` is scaled down
+        until ``||X' S U||_inf <= l1`` (``V`` stays in the simplex).
         """
         pb = self.problem
         l1, l2 = pb.penalty.l1_strength, pb.penalty.l2_strength
-        if (l1 == 0.0 and l2 == 0.0) or type(pb.data) is not Data:
+        if l1 == 0.0 and l2 == 0.0:
             return None
-        s = self.s
-        rows = s > 0
-        labels = np.asarray(pb.labels, dtype=np.intp)
-        Y = np.zeros((len(labels), self.K))
-        Y[np.arange(len(labels)), labels] = 1.0
-        V = softmax(self.Z)
+        s, labels = self.s, np.asarray(pb.labels, dtype=np.intp)
+        P, Y = softmax(self.Z), one_hot(labels, self.K)
+        c = f = a = None
         if pb.fit_intercept:
-            f = s @ Y
-            c = s @ V - f
-            shifted = V[rows] - c
-            with np.errstate(divide="ignore", invalid="ignore"):
-                need = np.where(shifted < 0, -shifted / (f - shifted), 0.0)
-            a = float(np.clip(need.max(initial=0.0), 0.0, 1.0))
-            V = (1.0 - a) * (V - c) + a * f
-            V[~rows] = Y[~rows]  # (weight 0: any feasible row)
-            V = np.maximum(V, 0.0)
-        U = V - Y
+            c, f = dual_shares(P, Y, s)
+            a = dual_mixing(P, s, c, f)
+        U = dual_point(P, Y, s, c, f, a) - Y
         GW = class_gradients(pb.data, s[:, None] * U)
         r_conj, t = penalty_conjugate(GW.ravel(), l1, l2)
         V = t * U + Y
