@@ -413,20 +413,12 @@ cdef inline void add_row(WeightState st, const floating* x, const int32_t* idx,
     # scikit-learn's WeightVector.add: the norms it keeps become those of
     # the coordinates of this row (of all the weights, for a dense row),
     # summed in its order in the same loop; its stopping objective uses them
-    if not w.norms and w.avg_c == 0.0:
-        # (nothing to track: the loop without the per-entry tests)
-        for k in range(nnz):
-            new = w.v[idx[k]] + cv * x[k]
-            w.v[idx[k]] = new
-            row_sq += new * new
-            row_l1 += fabs(new)
-    else:
-        for k in range(nnz):
-            old = w.v[idx[k]]
-            new = old + cv * x[k]
-            row_sq += new * new
-            row_l1 += fabs(new)
-            write(&w, idx[k], old, new, True)
+    for k in range(nnz):
+        old = w.v[idx[k]]
+        new = old + cv * x[k]
+        row_sq += new * new
+        row_l1 += fabs(new)
+        write(&w, idx[k], old, new, True)
     st.row_sq_norm = row_sq * w.w2
     st.row_l1_norm = row_l1 * w.wscale
     end_state_writes(&w, st)

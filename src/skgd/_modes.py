@@ -1390,34 +1390,21 @@ class BatchRunner:
 
     def _certified(self, tol, n_iter_no_change, now=False):
         """Whether a stalled smooth problem may stop: its duality gap is at
-        most ``tol / 10`` times the objective, or it has no (tight) dual
-        bound (no L2 part; then stalling is the rule).  On
-        badly scaled data the iterations can stall far from the optimum
-        (unscaled breast-cancer features, log loss: 85% above it after 62
-        iterations): they go on then.  The gap is computed at most once
-        per ``n_iter_no_change`` iterations (:meth:`_dual_bound`), unless
-        ``now``."""
-        if self.problem.penalty.l2_strength == 0.0:
-            # no L2 part: the dual point, scaled down to meet the L1
-            # constraint, is loose near the optimum (a fit 4e-6 above it
-            # did not reach 1e-4): stalling is the rule
-            return True
-        if not now and self.t_ - self._certify_at < n_iter_no_change:
-            return False
-        self._certify_at = self.t_
-        bound = self._dual_bound(self.obj)
-        return bool(bound <= 0.1 * tol * abs(self.obj) or bound == np.inf)
+        most ``tol / 10`` times the objective (:meth:`_dual_bound`,
+        :func:`gap_certifies`).  On badly scaled data the iterations can
+        stall far from the optimum (unscaled breast-cancer features, log
+        loss: 85% above it after 62 iterations): they go on then."""
+        return gap_certifies(self, lambda: self._dual_bound(self.obj), tol,
+                             n_iter_no_change, now)
 
     def _dual_bound(self, primal):
         """``primal - D``, with ``D`` the best dual value found so far
         (:func:`skgd._batch.duality_gap` at the dual point ``u``, the
         smoothed loss's derivative at the iterate: two more products, one
-        after an L-BFGS step, whose gradient holds one); inf
-        where there is no dual bound (no penalty; the dask runner computes
-        it from per-block partial sums)."""
+        after an L-BFGS step, whose gradient holds one); inf where there is
+        no dual bound (no penalty).  The dask runner computes it from
+        per-block partial sums."""
         pb = self.problem
-        if type(pb.data) is not Data:
-            return np.inf
         u = self.work_loss.dloss(pb.y, self.p)
         product = None
         if self.smooth and self.quasi_newton and self.g is not None:
@@ -1555,6 +1542,25 @@ def lbfgs_remember(memory, step, change, size):
         memory.append((step, change, 1.0 / sy))
         if len(memory) > size:
             memory.pop(0)
+
+
+def gap_certifies(runner, gap, tol, n_iter_no_change, now=False):
+    """Whether a stalled smooth batch problem may stop (the rule of
+    :meth:`BatchRunner._certified` and of the multinomial runner): the
+    duality gap ``gap()`` (inf or None: no bound) is at most ``tol / 10``
+    times the objective ``runner.obj``.  Without an L2 part the dual point,
+    scaled down to meet the L1 constraint, is loose near the optimum (a
+    fit 4e-6 above it did not reach 1e-4): stalling is the rule then.  The
+    gap is computed at most once per ``n_iter_no_change`` iterations
+    (``runner.t_``, ``runner._certify_at``), unless ``now``."""
+    if runner.problem.penalty.l2_strength == 0.0:
+        return True
+    if not now and runner.t_ - runner._certify_at < n_iter_no_change:
+        return False
+    runner._certify_at = runner.t_
+    bound = gap()
+    return bool(bound is None or bound == np.inf
+                or bound <= 0.1 * tol * abs(runner.obj))
 
 
 def stalled(history, tol, n_iter_no_change):
