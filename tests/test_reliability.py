@@ -570,3 +570,83 @@ def test_smooth_duality_gap_bounds_the_suboptimality(loss, fit_intercept):
         assert gap >= f - f_star - 1e-12
         if scale == 0.0:
             assert gap <= 1e-7 * f_star
+
+
+# ----------------------------------------------------------------------
+# minibatch mode: a plateau far below the safe step is not convergence
+SMALL_STEPS = "times below the largest safe step"
+
+
+def _ridge_objective(X, y, alpha=1e-4):
+    """``F(w, b) -> value`` of squared error + L2, and ``F*`` (closed form)."""
+    n = X.shape[0]
+    Xc = X - X.mean(axis=0)
+    w = np.linalg.solve(Xc.T @ Xc / n + alpha * np.eye(X.shape[1]),
+                        Xc.T @ (y - y.mean()) / n)
+    b = y.mean() - X.mean(axis=0) @ w
+
+    def objective(w, b):
+        r = X @ w + b - y
+        return 0.5 * np.mean(r * r) + 0.5 * alpha * w @ w
+
+    return objective, objective(w, b)
+
+
+def _text_regression():
+    """L2-normalised sparse rows (500 columns, 10 entries each), a linear
+    target, standardised."""
+    from sklearn.preprocessing import normalize
+
+    rng = np.random.RandomState(0)
+    X = normalize(sp.random(2000, 500, density=0.02, format="csr", random_state=rng))
+    y = X @ rng.randn(500) + 0.1 * rng.randn(2000)
+    return X, (y - y.mean()) / y.std()
+
+
+@pytest.mark.parametrize("data", ["diabetes", "text"])
+def test_minibatch_warns_when_its_steps_are_far_below_the_safe_step(data):
+    # the regressor's default schedule (invscaling, eta0=0.01) on features of
+    # small scale: scikit-learn's diabetes data as shipped (columns of unit
+    # norm; steps 750 to 4,500 times below 1 / L_B, R^2 = -0.66 where the
+    # optimum has 0.52) and L2-normalised text (R^2 0.66 against 0.99): the
+    # plateau rule used to stop there in silence
+    from sklearn.datasets import load_diabetes
+    from sklearn.exceptions import ConvergenceWarning
+
+    X, y = load_diabetes(return_X_y=True) if data == "diabetes" else _text_regression()
+    objective, optimum = _ridge_objective(X.toarray() if sp.issparse(X) else X, y)
+    for batch_size in (32, 256):
+        est = GDRegressor(mode="minibatch", batch_size=batch_size, random_state=0)
+        with pytest.warns(ConvergenceWarning, match=SMALL_STEPS):
+            est.fit(X, y)
+        assert est.n_iter_ < est.max_iter  # the plateau rule stopped it
+        # the warning tells the truth: the model is far from the optimum
+        assert objective(est.coef_, est.intercept_[0]) > 2 * optimum
+        # and its first remedy works: steps from the data, no warning
+        est.set_params(learning_rate="optimal")
+        with warnings.catch_warnings():
+            warnings.filterwarnings("error", message=".*" + SMALL_STEPS)
+            est.fit(X, y)
+        assert objective(est.coef_, est.intercept_[0]) < 1.01 * optimum
+
+
+@pytest.mark.parametrize("case", ["regressor", "classifier", "generated"])
+def test_minibatch_does_not_warn_on_scaled_data(case):
+    # where the defaults fit well (standardised rows and target), the steps
+    # stay within 100 times the safe one: no warning
+    from sklearn.datasets import load_breast_cancer, load_diabetes, make_regression
+    from sklearn.preprocessing import StandardScaler
+
+    if case == "classifier":
+        X, y = load_breast_cancer(return_X_y=True)
+        est = GDClassifier(mode="minibatch", random_state=0)
+    else:
+        X, y = (load_diabetes(return_X_y=True) if case == "regressor"
+                else make_regression(5000, 50, noise=5.0, random_state=0))
+        y = (y - y.mean()) / y.std()
+        est = GDRegressor(mode="minibatch", random_state=0)
+    X = StandardScaler().fit_transform(X)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*" + SMALL_STEPS)
+        est.fit(X, y)
+    assert est.score(X, y) > 0.5

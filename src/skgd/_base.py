@@ -444,6 +444,10 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                 if self.verbose:
                     print(f"Convergence after {epoch + 1} epochs took "
                           f"{time.time() - start:.2f} seconds")
+                if rule.diagnosis is not None:
+                    # (minibatch mode: kept with the step estimate, which
+                    # travels back from process-based workers)
+                    self._curvature[k]["small_steps"] = rule.diagnosis
                 break
         if max_iter > 1 and curve and curve[-1] > DIVERGENCE_FACTOR * start_obj:
             self._check_far_from_start(curve, start_obj, epoch + 1)
@@ -649,6 +653,26 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         return isinstance(self, ClassifierMixin)
 
     def _warn_convergence(self, max_iter):
+        """After a fit: warn if it reached ``max_iter``, or if minibatch
+        mode's plateau rule stopped it while the steps were far below what
+        the data allow (:meth:`skgd._modes.StochasticRunner.small_steps`)."""
+        small = [c["small_steps"] for c in self._curvature
+                 if c is not None and "small_steps" in c]
+        if small:
+            largest = max(step for step, _ in small)
+            safe = min(cap for _, cap in small)
+            warnings.warn(
+                "Minibatch mode stopped on a plateau of the training objective "
+                f"while its steps were at most {largest:.3g}, {safe / largest:.0f} "
+                "times below the largest safe step for these data (the step "
+                f"cap 1 / L_B = {safe:.3g}): with steps this small the plateau is "
+                "slow progress, not convergence, and the model may be far from "
+                "the optimum. learning_rate='optimal' takes its steps from the "
+                "data (up to 1 / L_B, decreased on plateaus); a larger eta0, "
+                "scaled features (StandardScaler) or mode='batch' also help.",
+                ConvergenceWarning,
+                stacklevel=user_stacklevel(),
+            )
         if self.tol is not None and self.n_iter_ == max_iter:
             remedy = ""
             if self.mode == "batch":

@@ -306,6 +306,10 @@ class StochasticRunner:
     #: the cap's divisor on a plateau
     CAP_DECAY = 5.0
 
+    #: a plateau reached with every step of the epoch this many times below
+    #: the safe step ``1 / L_B`` is slow progress, not noise (:meth:`small_steps`)
+    SMALL_STEP_FACTOR = 100.0
+
     def __init__(self, problem, coef, intercept, schedule, batch_size, t, seed,
                  shuffle, average_start=0, avg_coef=None, avg_intercept=0.0,
                  n_averaged=0, step_rule="gradient", pa_c=0.0, max_step=np.inf,
@@ -412,6 +416,29 @@ class StochasticRunner:
         else:
             return False
         return True
+
+    def small_steps(self):
+        """``(largest step, step cap)`` if the schedule's own steps ran the
+        last epoch, every one at least :data:`SMALL_STEP_FACTOR` times below
+        the cap ``1 / L_B`` (minibatch mode, steps summed over a batch),
+        else None.
+
+        The plateau rule expects a plateau at the step cap, where the
+        noise of the minibatches stops the progress (and where the cap is
+        divided on plateaus: steps at a divided cap are not small); far
+        below it, the objective levels off because the schedule's steps are
+        too small for the data (the regressor's default ``invscaling`` with ``eta0=0.01``
+        on scikit-learn's diabetes data: steps 750 to 4,500 times below
+        ``1 / L_B``, stopped at R^2 = -0.66 where the optimum has 0.52), and
+        the model may be far from the optimum (see
+        :meth:`skgd._base.BaseGD._warn_convergence`).
+        """
+        if not (self.plateau and self.sum_steps) or self.capped:
+            return None
+        largest = self.largest_step
+        if 0.0 < largest * self.SMALL_STEP_FACTOR <= self.max_step:
+            return largest, self.max_step
+        return None
 
     def epoch(self):
         """One pass over the training rows (an :class:`EpochResult`).

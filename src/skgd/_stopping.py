@@ -59,6 +59,10 @@ class PatienceRule:
     def improved(self, result, score):
         raise NotImplementedError
 
+    #: what the rule found when it stopped the fit, for a warning (None:
+    #: nothing to report; minibatch mode: :meth:`PlateauRule.should_stop`)
+    diagnosis = None
+
     def on_plateau(self):
         """Called at a plateau; True to go on (the count restarts)."""
         return False
@@ -138,9 +142,21 @@ class PlateauRule(ObjectiveRule):
             return True
         return False
 
+    def should_stop(self, result, score=None):
+        """As :class:`PatienceRule`; on stopping, ``diagnosis`` records
+        ``(largest step, safe step)`` if the plateau came with steps far
+        below the safe one (``runner.small_steps``): slow progress, not
+        the noise floor."""
+        stop = super().should_stop(result, score)
+        if stop:
+            self.diagnosis = self.runner.small_steps()
+        return stop
+
 
 class ConvergedRule:
     """The runner's own rule (batch mode: ``runner.converged``)."""
+
+    diagnosis = None
 
     def __init__(self, runner, tol, n_iter_no_change):
         self.runner = runner
