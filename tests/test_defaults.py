@@ -161,10 +161,12 @@ def _marks(case):
 def test_defaults_match_or_beat_sgd_mode(task, name, loss, mode):
     score, obj = _fit(task, name, loss, mode)
     sgd_score, sgd_obj = _fit(task, name, loss, "sgd")
-    if mode == "batch" and score < sgd_score - 2.0:
+    if score < sgd_score - 2.0 and (mode == "batch" or obj <= sgd_obj):
         # the optimum itself may generalise worse than sgd mode's early
         # stop (wine_alcohol: Ridge's optimum scores 45.8, sgd mode 49.2);
-        # batch mode must then score as the optimum does
+        # batch mode, and a stochastic fit nearer the optimum than sgd
+        # mode's (a lower objective: minibatch's steps from the data reach
+        # 46.7 there), must then score as the optimum does
         opt_score, _ = _fit(task, name, loss, "optimum")
         assert score >= opt_score - 2.0, (score, opt_score, sgd_score)
     else:

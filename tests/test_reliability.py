@@ -603,20 +603,29 @@ def _text_regression():
     return X, (y - y.mean()) / y.std()
 
 
-@pytest.mark.parametrize("data", ["diabetes", "text"])
-def test_minibatch_warns_when_its_steps_are_far_below_the_safe_step(data):
-    # the regressor's default schedule (invscaling, eta0=0.01) on features of
-    # small scale: scikit-learn's diabetes data as shipped (columns of unit
-    # norm; steps 750 to 4,500 times below 1 / L_B, R^2 = -0.66 where the
-    # optimum has 0.52) and L2-normalised text (R^2 0.66 against 0.99): the
-    # plateau rule used to stop there in silence
+def _small_scale_data(data):
+    """Features of small scale: scikit-learn's diabetes data as shipped
+    (columns of unit norm), or L2-normalised text; ``(X, y, F, F*)``."""
     from sklearn.datasets import load_diabetes
-    from sklearn.exceptions import ConvergenceWarning
 
     X, y = load_diabetes(return_X_y=True) if data == "diabetes" else _text_regression()
     objective, optimum = _ridge_objective(X.toarray() if sp.issparse(X) else X, y)
+    return X, y, objective, optimum
+
+
+@pytest.mark.parametrize("data", ["diabetes", "text"])
+def test_minibatch_warns_when_its_steps_are_far_below_the_safe_step(data):
+    # 'invscaling' from eta0=0.01 (scikit-learn's default schedule for its
+    # regressor, skgd's before 'auto') on features of small scale: steps 750
+    # to 4,500 times below 1 / L_B; the plateau rule stopped there in silence
+    # (diabetes: R^2 = -0.66 where the optimum has 0.52; text: 0.66 against
+    # 0.99)
+    from sklearn.exceptions import ConvergenceWarning
+
+    X, y, objective, optimum = _small_scale_data(data)
     for batch_size in (32, 256):
-        est = GDRegressor(mode="minibatch", batch_size=batch_size, random_state=0)
+        est = GDRegressor(mode="minibatch", learning_rate="invscaling",
+                          batch_size=batch_size, random_state=0)
         with pytest.warns(ConvergenceWarning, match=SMALL_STEPS):
             est.fit(X, y)
         assert est.n_iter_ < est.max_iter  # the plateau rule stopped it
@@ -628,6 +637,46 @@ def test_minibatch_warns_when_its_steps_are_far_below_the_safe_step(data):
             warnings.filterwarnings("error", message=".*" + SMALL_STEPS)
             est.fit(X, y)
         assert objective(est.coef_, est.intercept_[0]) < 1.01 * optimum
+
+
+@pytest.mark.parametrize("alpha", [1e-4, 0.0])
+@pytest.mark.parametrize("data", ["diabetes", "text"])
+def test_regressor_defaults_reach_the_optimum_on_small_scale_features(data, alpha):
+    # learning_rate='auto' (the default): steps from the data in minibatch
+    # mode ('optimal' capped at 1 / L_B; with alpha=0, the cap), so the
+    # defaults reach the optimum where 'invscaling' stopped far from it
+    from sklearn.exceptions import ConvergenceWarning
+
+    X, y, objective, optimum = _small_scale_data(data)
+    if alpha == 0.0:
+        objective, optimum = _ridge_objective(
+            X.toarray() if sp.issparse(X) else X, y, alpha=0.0)
+    # within the stopping rule's own scale: tol times the objective at the
+    # start (the least-squares optimum of the text data is 0.0038, its start
+    # 0.5)
+    start = objective(np.zeros(X.shape[1]), 0.0)
+    for batch_size in (32, 256):
+        est = GDRegressor(mode="minibatch", alpha=alpha, batch_size=batch_size,
+                          random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", ConvergenceWarning)
+            est.fit(X, y)
+        assert objective(est.coef_, est.intercept_[0]) - optimum < est.tol * start
+
+
+def test_auto_learning_rate_is_sklearns_default_in_sgd_mode():
+    # sgd mode: 'auto' is 'invscaling', bit for bit (SGDRegressor's numbers);
+    # minibatch mode: 'optimal'
+    from sklearn.datasets import load_diabetes
+
+    X, y = load_diabetes(return_X_y=True)
+    kw = dict(random_state=0, max_iter=5, tol=None)
+    for mode, rate in [("sgd", "invscaling"), ("minibatch", "optimal")]:
+        auto = GDRegressor(mode=mode, **kw).fit(X, y)
+        named = GDRegressor(mode=mode, learning_rate=rate, **kw).fit(X, y)
+        assert auto.get_params()["learning_rate"] == "auto"
+        np.testing.assert_array_equal(auto.coef_, named.coef_)
+        np.testing.assert_array_equal(auto.intercept_, named.intercept_)
 
 
 @pytest.mark.parametrize("case", ["regressor", "classifier", "generated"])

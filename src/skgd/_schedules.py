@@ -105,6 +105,10 @@ def get_schedule(learning_rate, eta0, power_t, alpha, loss):
     """
     if learning_rate in ("constant", "pa1", "pa2"):
         return Constant(eta0)
+    if learning_rate == "cap":
+        # ('auto' in minibatch mode with alpha=0) no schedule of its own:
+        # every step is the cap 1 / L_B, divided on plateaus
+        return Constant(np.inf)
     if learning_rate == "invscaling":
         return InverseScaling(eta0, power_t)
     if learning_rate == "optimal":
