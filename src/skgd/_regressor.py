@@ -67,7 +67,10 @@ class GDRegressor(RegressorMixin, BaseGD):
         its rows' steps, capped at ``1 / L_B``; batch mode does not use the
         schedule (see :class:`GDClassifier`).
     eta0 : float, default=0.01
-        Initial step size, in ``(0, inf)``.
+        Initial step size of the 'constant', 'invscaling' and 'adaptive'
+        schedules (and of 'auto' in sgd mode), in ``(0, inf)``; the
+        aggressiveness ``C`` for 'pa1'/'pa2'.  'optimal', and so 'auto' in
+        minibatch mode, does not use it: set ``learning_rate`` to tune it.
     power_t : float, default=0.25
         Exponent of the 'invscaling' schedule.
     early_stopping : bool, default=False
