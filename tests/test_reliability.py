@@ -699,3 +699,86 @@ def test_minibatch_does_not_warn_on_scaled_data(case):
         warnings.filterwarnings("error", message=".*" + SMALL_STEPS)
         est.fit(X, y)
     assert est.score(X, y) > 0.5
+
+
+# ----------------------------------------------------------------------
+# minibatch mode: a plateau far from the optimum on unscaled features
+FAR = "far from the optimum: one gradient step"
+
+
+def _logistic_optimum(X, y, alpha=1e-4):
+    """``(F, F*)`` of L2 logistic regression (labels in {0, 1}), the optimum
+    from scikit-learn's LogisticRegression with tight tolerances."""
+    from sklearn.linear_model import LogisticRegression
+
+    n = X.shape[0]
+    ys = 2.0 * y - 1.0
+
+    def objective(w, b):
+        return np.mean(np.logaddexp(0.0, -ys * (X @ w + b))) + 0.5 * alpha * w @ w
+
+    best = LogisticRegression(C=1.0 / (n * alpha), tol=1e-12, max_iter=100000).fit(X, y)
+    return objective, objective(best.coef_.ravel(), best.intercept_[0])
+
+
+@pytest.mark.parametrize("data", ["breast_cancer", "wine"])
+def test_minibatch_warns_far_from_the_optimum_on_unscaled_features(data):
+    # features of very different scales (breast cancer: areas near 1e3 and
+    # ratios near 1e-2; wine: proline near 1e3): the minibatch steps, safe
+    # for the largest scale, barely move the others, and the plateau rule
+    # used to stop there in silence (wine, class 1: accuracy 0.62 where
+    # LogisticRegression has 1.0)
+    from sklearn.datasets import load_breast_cancer, load_wine
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.preprocessing import StandardScaler
+
+    loader = load_breast_cancer if data == "breast_cancer" else load_wine
+    X, y = loader(return_X_y=True)
+    y = (y == 1).astype(int)
+    objective, optimum = _logistic_optimum(X, y)
+    est = GDClassifier(mode="minibatch", loss="log_loss", random_state=0)
+    with pytest.warns(ConvergenceWarning, match=FAR):
+        est.fit(X, y)
+    assert est.n_iter_ < est.max_iter
+    # the warning tells the truth: at least 1% of the fit's own decrease is
+    # left to gain (the oracle's optimum, not the one step's bound)
+    start = objective(np.zeros(X.shape[1]), 0.0)
+    fitted = objective(est.coef_.ravel(), est.intercept_[0])
+    assert fitted - optimum > 0.01 * (start - fitted)
+    # standardised, the same fit is close to the optimum and says nothing
+    Xs = StandardScaler().fit_transform(X)
+    objective, optimum = _logistic_optimum(Xs, y)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*" + FAR)
+        est.fit(Xs, y)
+    start = objective(np.zeros(X.shape[1]), 0.0)
+    fitted = objective(est.coef_.ravel(), est.intercept_[0])
+    assert fitted - optimum < 0.05 * (start - fitted)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_diagonal_step_decrease_is_a_real_decrease(sparse):
+    # the probe's first number is F(w, b); its decrease is positive away
+    # from the optimum and vanishes at it (oracle: a tight batch fit)
+    from sklearn.datasets import load_breast_cancer
+
+    from skgd._modes import Data, diagonal_step_decrease, objective_at
+    from skgd._losses import get_loss
+    from skgd._penalties import get_penalty
+
+    X, y = load_breast_cancer(return_X_y=True)
+    X = X / X.std(axis=0)
+    if sparse:
+        X = sp.csr_matrix(X)
+    ys = np.where(y == 1, 1.0, -1.0)
+    problem = Data(X).problem(ys, np.ones(len(y)), get_loss("log_loss"),
+                              get_penalty("l2", 1e-3, 0.0), True)
+    w = np.full(X.shape[1], 0.1)
+    value, decrease = diagonal_step_decrease(problem, w, 0.5)
+    assert value == pytest.approx(objective_at(problem, w, 0.5), rel=1e-12)
+    assert decrease > 0.01 * value
+    best = GDClassifier(mode="batch", loss="log_loss", alpha=1e-3, tol=None,
+                        max_iter=500).fit(X, y)
+    value, decrease = diagonal_step_decrease(problem, best.coef_.ravel(),
+                                             best.intercept_[0])
+    assert 0.0 <= decrease < 1e-9 * value

@@ -472,7 +472,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                 if rule.diagnosis is not None:
                     # (minibatch mode: kept with the step estimate, which
                     # travels back from process-based workers)
-                    self._curvature[k]["small_steps"] = rule.diagnosis
+                    self._curvature[k].update(rule.diagnosis)
                 break
         if max_iter > 1 and curve and curve[-1] > DIVERGENCE_FACTOR * start_obj:
             self._check_far_from_start(curve, start_obj, epoch + 1)
@@ -681,8 +681,21 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         """After a fit: warn if it reached ``max_iter``, or if minibatch
         mode's plateau rule stopped it while the steps were far below what
         the data allow (:meth:`skgd._modes.StochasticRunner.small_steps`)."""
-        small = [c["small_steps"] for c in self._curvature
-                 if c is not None and "small_steps" in c]
+        found = [c for c in self._curvature if c is not None]
+        small = [c["small_steps"] for c in found if "small_steps" in c]
+        improvable = [c["improvable"] for c in found if "improvable" in c]
+        if improvable and not small:
+            warnings.warn(
+                "Minibatch mode stopped on a plateau of the training objective "
+                "far from the optimum: one gradient step from the fitted model, "
+                "scaled per feature by the inverse of its curvature, lowers the "
+                f"objective by {100 * max(improvable):.2g}% of the decrease the "
+                "fit achieved. The features' scales, not the noise of the "
+                "minibatches, held the fit back: scale the features "
+                "(StandardScaler), or use mode='batch'.",
+                ConvergenceWarning,
+                stacklevel=user_stacklevel(),
+            )
         if small:
             largest = max(step for step, _ in small)
             safe = min(cap for _, cap in small)

@@ -440,6 +440,27 @@ class StochasticRunner:
             return largest, self.max_step
         return None
 
+    def diagnose(self, start_objective):
+        """What the plateau rule reports when it stops the fit: a dict with
+        ``"small_steps"`` (:meth:`small_steps`) and ``"improvable"`` (the
+        share of the fit's own decrease that one diagonally preconditioned
+        step from its end finds, :func:`diagonal_step_decrease`, when that is
+        at least :data:`FAR_FROM_OPTIMUM`), or ``{}``.
+
+        ``start_objective`` is the objective at the start of the fit.
+        """
+        found = {}
+        small = self.small_steps()
+        if small is not None:
+            found["small_steps"] = small
+        if self.plateau and self.problem.n_outputs == 1:
+            now, decrease = diagonal_step_decrease(self.problem, self.coef(),
+                                                   self.intercept())
+            achieved = start_objective - now
+            if achieved > 0 and decrease >= FAR_FROM_OPTIMUM * achieved:
+                found["improvable"] = decrease / achieved
+        return found
+
     def epoch(self):
         """One pass over the training rows (an :class:`EpochResult`).
 
@@ -551,6 +572,81 @@ def objective_at(problem, coef, intercept):
     y = np.ascontiguousarray(problem.y[tr])
     loss = problem.cy_loss.weighted_sum(y, np.ascontiguousarray(p), s)
     return float(loss + problem.penalty.value(np.asarray(coef, dtype=np.float64)))
+
+
+#: a minibatch fit that one diagonally preconditioned step from its end
+#: improves by this share of its own decrease is far from the optimum
+#: (:meth:`StochasticRunner.diagnose`)
+FAR_FROM_OPTIMUM = 0.01
+
+
+def diagonal_step_decrease(problem, coef, intercept, seed=0):
+    """``(F(w, b), F(w, b) - F(w', b'))`` for the best point ``(w', b')`` of
+    the steps ``t = 1, 1/2, ..., 2**-10`` along one descent direction
+    (halved until one lowers ``F``, then while that pays; a decrease of 0 if
+    none does): a proof that ``F(w, b) - F*`` is at least that much.
+
+    The direction is the gradient (the L1 part by its sign) scaled per
+    coordinate by the inverse of the diagonal bound of the curvature, ``c
+    sum_i s_i x_ij^2 + l2`` for coefficient ``j`` and ``c`` for the
+    intercept (``s`` the normalised weights, ``c`` the loss's smoothness, 1
+    for a non-smooth loss): the step a first-order method takes on
+    standardised columns.  Both come from the rows of the step estimate's
+    sample (:func:`minibatch_smoothness`: all rows of small data, 1 in 128
+    of large data): any direction gives a true decrease, ``F`` itself is
+    computed on every training row.  Where the step finds a large decrease,
+    the columns' scales, not the noise of the minibatches, held the fit back
+    (unscaled breast cancer and wine: 1.8% to 156% of the fit's own
+    decrease; standardised data, unscaled digits, a9a, text: at most 0.2%).
+    Costs two products (the predictions, the direction's) and a pass over
+    the predictions per step tried.
+    """
+    weights = training_weights(problem)
+    if weights is None:
+        return 0.0, 0.0
+    tr, s = weights
+    data, penalty, cy = problem.data, problem.penalty, problem.cy_loss
+    w = np.asarray(coef, dtype=np.float64)
+    y = np.ascontiguousarray(problem.y[tr])
+    # (the threaded products of CSR data, if a fit made them; else the
+    # one-thread ones: checking the index order to make them costs more
+    # than these two products)
+    product = data.matvec if data._products is not False else functools.partial(
+        matvec, data.X)
+    p = np.ascontiguousarray(product(w, intercept)[tr])
+    objective = float(cy.weighted_sum(y, p, s) + penalty.value(w))
+    # the sample's rows: positions in the training rows, and their rows
+    n = len(s)
+    m = min(n, max(SMOOTHNESS_SAMPLE, n // SMOOTHNESS_FRACTION))
+    at = (np.arange(n) if m == n else
+          np.sort(np.random.RandomState(seed).choice(n, m, replace=False)))
+    s_m = s[at] / max(float(s[at].sum()), 1e-300)
+    X = data.X[np.arange(data.n_samples)[tr][at]]
+    r = s_m * problem.loss.dloss(y[at], p[at])
+    c = problem.loss.smoothness or 1.0
+    if sp.issparse(X):
+        squares = np.asarray(X.multiply(X).T @ s_m, dtype=np.float64).ravel()
+        grad = np.asarray(X.T @ r, dtype=np.float64).ravel()
+    else:
+        squares = np.einsum("i,ij,ij->j", s_m, X, X, dtype=np.float64)
+        grad = np.asarray(X.T @ r, dtype=np.float64)
+    curvature = c * squares + penalty.l2_strength
+    grad += penalty.gradient_smooth(w) + penalty.l1_strength * np.sign(w)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        direction = np.where(curvature > 0, -grad / curvature, 0.0)
+    step_b = -float(r.sum()) / c if problem.fit_intercept else 0.0
+    # the predictions move along one vector: p + t (X d + step_b)
+    moved = product(direction, step_b)[tr]
+    best = objective
+    t = 1.0
+    for _ in range(11):
+        value = float(cy.weighted_sum(y, np.ascontiguousarray(p + t * moved), s)
+                      + penalty.value(w + t * direction))
+        if value >= best and best < objective:
+            break  # past the best of the halved steps
+        best = min(best, value)
+        t /= 2.0
+    return objective, objective - best
 
 
 def row_squared_norms(data):

@@ -127,6 +127,7 @@ class PlateauRule(ObjectiveRule):
         margin = tol_value * start_scale if start_scale > 0 else tol_value
         super().__init__(tol, n_iter_no_change, schedule, margin=margin)
         self.runner = runner
+        self.start_scale = start_scale
         self.uncapped = uncapped
         self.best_at_reduction = np.inf
 
@@ -144,12 +145,12 @@ class PlateauRule(ObjectiveRule):
 
     def should_stop(self, result, score=None):
         """As :class:`PatienceRule`; on stopping, ``diagnosis`` records
-        ``(largest step, safe step)`` if the plateau came with steps far
-        below the safe one (``runner.small_steps``): slow progress, not
-        the noise floor."""
+        what ``runner.diagnose`` finds: steps far below the safe one, or a
+        model that one preconditioned step improves much (slow progress,
+        not the noise floor)."""
         stop = super().should_stop(result, score)
         if stop:
-            self.diagnosis = self.runner.small_steps()
+            self.diagnosis = self.runner.diagnose(self.start_scale) or None
         return stop
 
 
