@@ -721,18 +721,20 @@ def _logistic_optimum(X, y, alpha=1e-4):
     return objective, objective(best.coef_.ravel(), best.intercept_[0])
 
 
-@pytest.mark.parametrize("data", ["breast_cancer", "wine"])
+@pytest.mark.parametrize("data", ["breast_cancer", "wine", "iris"])
 def test_minibatch_warns_far_from_the_optimum_on_unscaled_features(data):
     # features of very different scales (breast cancer: areas near 1e3 and
-    # ratios near 1e-2; wine: proline near 1e3): the minibatch steps, safe
-    # for the largest scale, barely move the others, and the plateau rule
+    # ratios near 1e-2; wine: proline near 1e3) or far from centred (iris:
+    # lengths near 5, spread near 1): the minibatch steps, safe for the
+    # largest direction, barely move along the others, and the plateau rule
     # used to stop there in silence (wine, class 1: accuracy 0.62 where
     # LogisticRegression has 1.0)
-    from sklearn.datasets import load_breast_cancer, load_wine
+    from sklearn.datasets import load_breast_cancer, load_iris, load_wine
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.preprocessing import StandardScaler
 
-    loader = load_breast_cancer if data == "breast_cancer" else load_wine
+    loader = {"breast_cancer": load_breast_cancer, "wine": load_wine,
+              "iris": load_iris}[data]
     X, y = loader(return_X_y=True)
     y = (y == 1).astype(int)
     objective, optimum = _logistic_optimum(X, y)

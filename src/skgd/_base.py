@@ -688,11 +688,11 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             warnings.warn(
                 "Minibatch mode stopped on a plateau of the training objective "
                 "far from the optimum: one gradient step from the fitted model, "
-                "scaled per feature by the inverse of its curvature, lowers the "
-                f"objective by {100 * max(improvable):.2g}% of the decrease the "
-                "fit achieved. The features' scales, not the noise of the "
-                "minibatches, held the fit back: scale the features "
-                "(StandardScaler), or use mode='batch'.",
+                "the step a first-order method takes on standardised features, "
+                f"lowers the objective by {100 * max(improvable):.2g}% of the "
+                "decrease the fit achieved. The features' scales or offsets, "
+                "not the noise of the minibatches, held the fit back: scale the "
+                "features (StandardScaler), or use mode='batch'.",
                 ConvergenceWarning,
                 stacklevel=user_stacklevel(),
             )
