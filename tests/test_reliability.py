@@ -784,3 +784,43 @@ def test_diagonal_step_decrease_is_a_real_decrease(sparse):
     value, decrease = diagonal_step_decrease(problem, best.coef_.ravel(),
                                              best.intercept_[0])
     assert 0.0 <= decrease < 1e-9 * value
+
+
+def test_multinomial_minibatch_warns_far_from_the_optimum_on_unscaled_features():
+    # the same probe on a softmax problem: unscaled wine (proline near 1e3)
+    # stopped in silence at accuracy 0.62; oracle: scikit-learn's
+    # multinomial LogisticRegression with tight tolerances
+    from scipy.special import logsumexp
+    from sklearn.datasets import load_wine
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    alpha = 1e-4
+    X, y = load_wine(return_X_y=True)
+
+    def objective(X, W, b):
+        Z = X @ W.T + b
+        return (np.mean(logsumexp(Z, axis=1) - Z[np.arange(len(y)), y])
+                + 0.5 * alpha * np.sum(W * W))
+
+    for scaled in (False, True):
+        Xs = StandardScaler().fit_transform(X) if scaled else X
+        best = LogisticRegression(C=1.0 / (len(y) * alpha), tol=1e-12,
+                                  max_iter=100000).fit(Xs, y)
+        optimum = objective(Xs, best.coef_, best.intercept_)
+        start = np.log(3.0)
+        est = GDClassifier(mode="minibatch", loss="log_loss",
+                           multi_class="multinomial", random_state=0)
+        if scaled:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("error", message=".*" + FAR)
+                est.fit(Xs, y)
+        else:
+            with pytest.warns(ConvergenceWarning, match=FAR):
+                est.fit(Xs, y)
+        fitted = objective(Xs, est.coef_, est.intercept_)
+        if scaled:
+            assert fitted - optimum < 0.05 * (start - fitted)
+        else:
+            assert fitted - optimum > 0.01 * (start - fitted)

@@ -453,7 +453,7 @@ class StochasticRunner:
         small = self.small_steps()
         if small is not None:
             found["small_steps"] = small
-        if self.plateau and self.problem.n_outputs == 1:
+        if self.plateau:
             now, decrease = diagonal_step_decrease(self.problem, self.coef(),
                                                    self.intercept())
             achieved = start_objective - now
@@ -609,16 +609,30 @@ def diagonal_step_decrease(problem, coef, intercept, seed=0):
     if weights is None:
         return 0.0, 0.0
     tr, s = weights
-    data, penalty, cy = problem.data, problem.penalty, problem.cy_loss
+    data, penalty, loss = problem.data, problem.penalty, problem.loss
+    multi = problem.n_outputs > 1  # a multinomial problem: K scores a row
+    # the coefficients as the products take them: (n_features,) or
+    # (n_features, K), and the intercept a scalar or K numbers
     w = np.asarray(coef, dtype=np.float64)
-    y = np.ascontiguousarray(problem.y[tr])
+    w = w.T if multi else w
+    b = np.asarray(intercept, dtype=np.float64) if multi else float(intercept)
+    y = np.ascontiguousarray(problem.labels[tr] if multi else problem.y[tr])
+
+    def value(scores, w):
+        """F at these training-row scores and coefficients."""
+        if multi:
+            part = dot(s, loss.loss(y, scores))
+        else:
+            part = problem.cy_loss.weighted_sum(y, np.ascontiguousarray(scores), s)
+        return float(part + penalty.value(np.ravel(w)))
+
     # (the threaded products of CSR data, if a fit made them; else the
     # one-thread ones: checking the index order to make them costs more
     # than these two products)
     product = data.matvec if data._products is not False else functools.partial(
         matvec, data.X)
-    p = np.ascontiguousarray(product(w, intercept)[tr])
-    objective = float(cy.weighted_sum(y, p, s) + penalty.value(w))
+    p = product(w, b)[tr]
+    objective = value(p, w)
     # the sample's rows: positions in the training rows, and their rows
     n = len(s)
     m = min(n, max(SMOOTHNESS_SAMPLE, n // SMOOTHNESS_FRACTION))
@@ -626,39 +640,39 @@ def diagonal_step_decrease(problem, coef, intercept, seed=0):
           np.sort(np.random.RandomState(seed).choice(n, m, replace=False)))
     s_m = s[at] / max(float(s[at].sum()), 1e-300)
     X = data.X[np.arange(data.n_samples)[tr][at]]
-    r = s_m * problem.loss.dloss(y[at], p[at])
-    c = problem.loss.smoothness or 1.0
-    if sp.issparse(X):
-        squares = np.asarray(X.multiply(X).T @ s_m, dtype=np.float64).ravel()
-        grad = np.asarray(X.T @ r, dtype=np.float64).ravel()
-        means = np.asarray(X.T @ s_m, dtype=np.float64).ravel()
+    if multi:
+        r = s_m[:, None] * loss.gradient(y[at], p[at])
     else:
-        squares = np.einsum("i,ij,ij->j", s_m, X, X, dtype=np.float64)
-        grad = np.asarray(X.T @ r, dtype=np.float64)
-        means = np.asarray(X.T @ s_m, dtype=np.float64)
-    grad_b = float(r.sum())
+        r = s_m * loss.dloss(y[at], p[at])
+    c = loss.smoothness or 1.0
+    squares = (np.asarray(X.multiply(X).T @ s_m).ravel() if sp.issparse(X)
+               else np.einsum("i,ij,ij->j", s_m, X, X, dtype=np.float64))
+    grad = np.asarray(X.T @ r, dtype=np.float64).reshape(w.shape)
+    means = np.asarray(X.T @ s_m, dtype=np.float64).ravel()
+    grad_b = r.sum(axis=0)
     if problem.fit_intercept:
         # in centred columns (x_j - mean_j, the intercept absorbing the
         # means: the same model), whose curvature is their variance
         squares = np.maximum(squares - means * means, 0.0)
-        grad -= means * grad_b
+        grad -= np.multiply.outer(means, grad_b)
     curvature = c * squares + penalty.l2_strength
+    if multi:
+        curvature = curvature[:, None]
     grad += penalty.gradient_smooth(w) + penalty.l1_strength * np.sign(w)
     with np.errstate(divide="ignore", invalid="ignore"):
         direction = np.where(curvature > 0, -grad / curvature, 0.0)
-    step_b = 0.0
+    step_b = 0.0 * grad_b
     if problem.fit_intercept:
-        step_b = -grad_b / c - float(means @ direction)
-    # the predictions move along one vector: p + t (X d + step_b)
-    moved = product(direction, step_b)[tr]
+        step_b = -grad_b / c - means @ direction
+    # the scores move along one direction: p + t (X d + step_b)
+    moved = product(direction, step_b if multi else float(step_b))[tr]
     best = objective
     t = 1.0
     for _ in range(11):
-        value = float(cy.weighted_sum(y, np.ascontiguousarray(p + t * moved), s)
-                      + penalty.value(w + t * direction))
-        if value >= best and best < objective:
+        trial = value(p + t * moved, w + t * direction)
+        if trial >= best and best < objective:
             break  # past the best of the halved steps
-        best = min(best, value)
+        best = min(best, trial)
         t /= 2.0
     return objective, objective - best
 
