@@ -685,14 +685,21 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         small = [c["small_steps"] for c in found if "small_steps" in c]
         improvable = [c["improvable"] for c in found if "improvable" in c]
         if improvable and not small:
+            remedy = "scale the features (StandardScaler), or use mode='batch'."
+            if self.optimizer in NORMALISED and not self._is_classifier():
+                remedy = (
+                    "scale the features (StandardScaler) and, as "
+                    f"optimizer={self.optimizer!r} steps in units of the "
+                    "weights, the target (TransformedTargetRegressor with "
+                    "StandardScaler); or use mode='batch'."
+                )
             warnings.warn(
                 "Minibatch mode stopped on a plateau of the training objective "
                 "far from the optimum: one gradient step from the fitted model, "
                 "the step a first-order method takes on standardised features, "
                 f"lowers the objective by {100 * max(improvable):.2g}% of the "
-                "decrease the fit achieved. The features' scales or offsets, "
-                "not the noise of the minibatches, held the fit back: scale the "
-                "features (StandardScaler), or use mode='batch'.",
+                "decrease the fit achieved. The data's scales or offsets, "
+                "not the noise of the minibatches, held the fit back: " + remedy,
                 ConvergenceWarning,
                 stacklevel=user_stacklevel(),
             )
