@@ -84,14 +84,8 @@ print(f"sgd mode and SGDRegressor give the same coefficients: {same}")
 # a few iterations and stays there.  sgd and minibatch make many small
 # steps per epoch; their curve is scikit-learn's *running* objective (the
 # mean, over the epoch, of the loss just before each step), and they close
-# in on the optimum slowly, held back by the noise of their steps.  sgd
-# mode's steps decay (scikit-learn's 'invscaling'); minibatch mode's come
-# from the data (the regressor's default ``learning_rate="auto"``: the step
-# cap :math:`1 / L_B`), and with ``tol=None`` the stopping rule, which
-# divides the cap on each plateau, is off: the constant step leaves it in a
-# noise ball above sgd mode's.  With the default ``tol`` it divides the cap
-# and stops: here after 19 epochs, at :math:`F - F^* = 6.2`, where sgd mode
-# is after 50.  On a problem this small, batch mode is the right
+# in on the optimum slowly, held back by the noise of their steps and the
+# decay of the step size.  On a problem this small, batch mode is the right
 # choice; the stochastic modes pay off on data too large for many passes.
 fig, ax = plt.subplots(figsize=(6.5, 4))
 for name, model in models.items():

@@ -664,19 +664,29 @@ def test_regressor_defaults_reach_the_optimum_on_small_scale_features(data, alph
         assert objective(est.coef_, est.intercept_[0]) - optimum < est.tol * start
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_auto_learning_rate_is_sklearns_default_in_sgd_mode():
-    # sgd mode: 'auto' is 'invscaling', bit for bit (SGDRegressor's numbers);
-    # minibatch mode: 'optimal'
+    # 'auto' is 'invscaling', bit for bit, in sgd mode (SGDRegressor's
+    # numbers) and wherever no stopping rule divides the steps (minibatch
+    # partial_fit, tol=None); 'optimal' in a minibatch fit with tol
     from sklearn.datasets import load_diabetes
 
     X, y = load_diabetes(return_X_y=True)
-    kw = dict(random_state=0, max_iter=5, tol=None)
-    for mode, rate in [("sgd", "invscaling"), ("minibatch", "optimal")]:
-        auto = GDRegressor(mode=mode, **kw).fit(X, y)
-        named = GDRegressor(mode=mode, learning_rate=rate, **kw).fit(X, y)
+    cases = [("sgd", None, "invscaling"), ("sgd", 1e-3, "invscaling"),
+             ("minibatch", None, "invscaling"), ("minibatch", 1e-3, "optimal")]
+    for mode, tol, rate in cases:
+        kw = dict(mode=mode, random_state=0, max_iter=5, tol=tol)
+        auto = GDRegressor(**kw).fit(X, y)
+        named = GDRegressor(learning_rate=rate, **kw).fit(X, y)
         assert auto.get_params()["learning_rate"] == "auto"
         np.testing.assert_array_equal(auto.coef_, named.coef_)
         np.testing.assert_array_equal(auto.intercept_, named.intercept_)
+    stream = GDRegressor(mode="minibatch", random_state=0)
+    named = GDRegressor(mode="minibatch", learning_rate="invscaling", random_state=0)
+    for chunk in np.array_split(np.arange(len(y)), 4):
+        stream.partial_fit(X[chunk], y[chunk])
+        named.partial_fit(X[chunk], y[chunk])
+    np.testing.assert_array_equal(stream.coef_, named.coef_)
 
 
 @pytest.mark.parametrize("case", ["regressor", "classifier", "generated"])

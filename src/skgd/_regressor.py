@@ -55,10 +55,11 @@ class GDRegressor(RegressorMixin, BaseGD):
 'pa1', 'pa2'}, default='auto'
         Step-size schedule of a row, ``eta(t)`` with ``t`` counting rows.
         ``'auto'``: scikit-learn's default, ``'invscaling'``, in sgd mode
-        (the same numbers as ``SGDRegressor``); in minibatch mode, steps
-        from the data: ``'optimal'``, whose large first steps the cap
-        ``1 / L_B`` bounds (with ``alpha=0``, the cap itself), divided on
-        plateaus.  ``'invscaling'`` from ``eta0=0.01`` suits standardised
+        (the same numbers as ``SGDRegressor``); in a minibatch ``fit`` with
+        ``tol`` set, steps from the data: ``'optimal'``, whose large first
+        steps the cap ``1 / L_B`` bounds (with ``alpha=0``, the cap itself),
+        divided on plateaus by the stopping rule; ``partial_fit`` and
+        ``tol=None``, where no rule divides them, keep ``'invscaling'``.  ``'invscaling'`` from ``eta0=0.01`` suits standardised
         features; on features of small scale its steps are hundreds of
         times below the cap (scikit-learn's diabetes data as shipped: R^2
         -0.66 in minibatch mode, where 'auto' reaches the optimum's 0.51).
@@ -331,6 +332,8 @@ class GDRegressor(RegressorMixin, BaseGD):
 
     def _fit_chunk(self, X, y, sample_weight, max_iter, coef_init, intercept_init,
                    partial, backend=IN_MEMORY, sq_norms=None):
+        # (what learning_rate='auto' resolves to depends on it: _learning_rate)
+        self._partial_call = partial
         if not hasattr(self, "_standard_coef"):
             self._init_weights(1, X, coef_init, intercept_init)
         sample_weight = backend.check_sample_weight(
