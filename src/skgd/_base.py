@@ -685,8 +685,11 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
 
     def _warn_convergence(self, max_iter):
         """After a fit: warn if it reached ``max_iter``, or if minibatch
-        mode's plateau rule stopped it while the steps were far below what
-        the data allow (:meth:`skgd._modes.StochasticRunner.small_steps`)."""
+        mode's plateau rule stopped it far from the optimum: with steps far
+        below what the data allow, or where one preconditioned step from the
+        model improves it much (what
+        :meth:`skgd._modes.StochasticRunner.diagnose` found, kept per
+        problem with its step estimate)."""
         found = [c for c in self._curvature if c is not None]
         small = [c["small_steps"] for c in found if "small_steps" in c]
         improvable = [c["improvable"] for c in found if "improvable" in c]
