@@ -420,20 +420,19 @@ class StochasticRunner:
     def small_steps(self):
         """``(largest step, step cap)`` if the schedule's own steps ran the
         last epoch, every one at least :data:`SMALL_STEP_FACTOR` times below
-        the cap ``1 / L_B`` (minibatch mode, steps summed over a batch),
-        else None.
+        the cap ``1 / L_B`` (steps summed over a batch), else None.
 
         The plateau rule expects a plateau at the step cap, where the
         noise of the minibatches stops the progress (and where the cap is
         divided on plateaus: steps at a divided cap are not small); far
         below it, the objective levels off because the schedule's steps are
-        too small for the data (the regressor's default ``invscaling`` with ``eta0=0.01``
-        on scikit-learn's diabetes data: steps 750 to 4,500 times below
+        too small for the data (``invscaling`` from ``eta0=0.01`` on
+        scikit-learn's diabetes data: steps 750 to 4,500 times below
         ``1 / L_B``, stopped at R^2 = -0.66 where the optimum has 0.52), and
         the model may be far from the optimum (see
         :meth:`skgd._base.BaseGD._warn_convergence`).
         """
-        if not (self.plateau and self.sum_steps) or self.capped:
+        if not self.sum_steps or self.capped:
             return None
         largest = self.largest_step
         if 0.0 < largest * self.SMALL_STEP_FACTOR <= self.max_step:
@@ -441,7 +440,8 @@ class StochasticRunner:
         return None
 
     def diagnose(self, start_objective):
-        """What the plateau rule reports when it stops the fit: a dict with
+        """What the plateau rule (minibatch mode) reports when it stops the
+        fit: a dict with
         ``"small_steps"`` (:meth:`small_steps`) and ``"improvable"`` (the
         share of the fit's own decrease that one diagonally preconditioned
         step from its end finds, :func:`diagonal_step_decrease`, when that is
@@ -453,12 +453,11 @@ class StochasticRunner:
         small = self.small_steps()
         if small is not None:
             found["small_steps"] = small
-        if self.plateau:
-            now, decrease = diagonal_step_decrease(self.problem, self.coef(),
-                                                   self.intercept())
-            achieved = start_objective - now
-            if achieved > 0 and decrease >= FAR_FROM_OPTIMUM * achieved:
-                found["improvable"] = decrease / achieved
+        now, decrease = diagonal_step_decrease(self.problem, self.coef(),
+                                               self.intercept())
+        achieved = start_objective - now
+        if achieved > 0 and decrease >= FAR_FROM_OPTIMUM * achieved:
+            found["improvable"] = decrease / achieved
         return found
 
     def epoch(self):
@@ -634,10 +633,9 @@ def diagonal_step_decrease(problem, coef, intercept, seed=0):
     p = product(w, b)[tr]
     objective = value(p, w)
     # the sample's rows: positions in the training rows, and their rows
-    n = len(s)
-    m = min(n, max(SMOOTHNESS_SAMPLE, n // SMOOTHNESS_FRACTION))
-    at = (np.arange(n) if m == n else
-          np.sort(np.random.RandomState(seed).choice(n, m, replace=False)))
+    at = sample_positions(len(s), seed)
+    if at is None:
+        at = np.arange(len(s))
     s_m = s[at] / max(float(s[at].sum()), 1e-300)
     X = data.X[np.arange(data.n_samples)[tr][at]]
     if multi:
@@ -661,7 +659,7 @@ def diagonal_step_decrease(problem, coef, intercept, seed=0):
     grad += penalty.gradient_smooth(w) + penalty.l1_strength * np.sign(w)
     with np.errstate(divide="ignore", invalid="ignore"):
         direction = np.where(curvature > 0, -grad / curvature, 0.0)
-    step_b = 0.0 * grad_b
+    step_b = np.zeros_like(grad_b)
     if problem.fit_intercept:
         step_b = -grad_b / c - means @ direction
     # the scores move along one direction: p + t (X d + step_b)
@@ -729,6 +727,17 @@ SMOOTHNESS_SAMPLE = 4096
 SMOOTHNESS_FRACTION = 128
 
 
+def sample_positions(n, seed=0):
+    """The positions, sorted, of the sample of ``n`` training rows that the
+    step estimate reads (:func:`minibatch_smoothness`; also the probe of
+    :func:`diagonal_step_decrease`): ``max(SMOOTHNESS_SAMPLE, n /
+    SMOOTHNESS_FRACTION)`` drawn with ``seed``, or None for all of them."""
+    m = min(n, max(SMOOTHNESS_SAMPLE, n // SMOOTHNESS_FRACTION))
+    if m == n:
+        return None
+    return np.sort(np.random.RandomState(seed).choice(n, m, replace=False))
+
+
 def minibatch_smoothness(problem, n_iter=20, seed=0):
     """``(L, L_max, delta)``: smoothness of the mean loss, of its worst row,
     and the intercept's step factor.
@@ -770,9 +779,9 @@ def minibatch_smoothness(problem, n_iter=20, seed=0):
     l2 = problem.penalty.l2_strength
     if n == 0:
         return 1.0, 1.0, 1.0
-    m = min(n, max(SMOOTHNESS_SAMPLE, n // SMOOTHNESS_FRACTION))
-    rows = tr if m == n else np.sort(
-        np.random.RandomState(seed).choice(tr, m, replace=False))
+    at = sample_positions(n, seed)
+    rows = tr if at is None else tr[at]  # (train is sorted: so are the rows)
+    m = len(rows)
     sample = Data(data.X[rows])
     s_rows = problem.sample_weight[rows] / m
     d = data.n_features

@@ -59,9 +59,10 @@ class GDRegressor(RegressorMixin, BaseGD):
         ``tol`` set, steps from the data: ``'optimal'``, whose large first
         steps the cap ``1 / L_B`` bounds (with ``alpha=0``, the cap itself),
         divided on plateaus by the stopping rule; ``partial_fit`` and
-        ``tol=None``, where no rule divides them, keep ``'invscaling'``.  ``'invscaling'`` from ``eta0=0.01`` suits standardised
-        features; on features of small scale its steps are hundreds of
-        times below the cap (scikit-learn's diabetes data as shipped: R^2
+        ``tol=None``, where no rule divides them, keep ``'invscaling'``.
+        ``'invscaling'`` from ``eta0=0.01`` suits standardised features; on
+        features of small scale its steps are hundreds of times below the
+        cap (scikit-learn's diabetes data as shipped: R^2
         -0.66 in minibatch mode, where 'auto' reaches the optimum's 0.51).
         ``'pa1'`` / ``'pa2'`` (passive-aggressive, ``epsilon_insensitive``
         loss) exist only in sgd mode.  Minibatch mode steps by the sum of
