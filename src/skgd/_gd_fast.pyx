@@ -339,29 +339,137 @@ cdef inline void write(Writes* w, Py_ssize_t j, double old, double new,
     track(w, j, old, new, keep_average)
 
 
+cdef struct Adds:
+    # What adding to the weights entry by entry reads, in locals (read
+    # through a Writes*, avg_c would be reloaded after each store to v)
+    double* v
+    double* avg_sum
+    double avg_c
+    bint l1
+
+
+cdef inline Adds adds_of(Writes* w) noexcept nogil:
+    cdef Adds d
+    d.v = w.v
+    d.avg_sum = w.avg_sum
+    d.avg_c = w.avg_c
+    d.l1 = w.l1
+    return d
+
+
+cdef inline double add_entry(Adds* d, Py_ssize_t j, double xk, double cv,
+                             double* l1_change) noexcept nogil:
+    """``v[j] += cv xk``, the averaged sum kept; returns the change of
+    ``v[j] ** 2`` and adds that of ``|v[j]|`` to ``l1_change`` if the L1
+    norm is tracked (:func:`add_entries` sums them)."""
+    cdef double old = d.v[j]
+    cdef double new = old + cv * xk
+    d.v[j] = new
+    if d.l1:
+        l1_change[0] += fabs(new) - fabs(old)
+    if d.avg_c != 0.0:
+        d.avg_sum[j] -= d.avg_c * (new - old)
+    return new * new - old * old
+
+
 cdef inline void add_entries(Writes* w, const floating* x, const int32_t* idx,
                              int a, int b, double cv) noexcept nogil:
-    """``v += cv * x`` over the entries ``a:b`` of a row."""
-    cdef double* v = w.v
-    cdef double old
+    """``v += cv * x`` over the entries ``a:b`` of a row (``idx`` NULL: a
+    dense row, column ``k`` at entry ``k``), the averaged sum kept.
+
+    The changes of the tracked norms are summed in four interleaved partial
+    sums and added once per row: added write by write (:func:`track`),
+    they chained one addition per entry, four sums overlap.  Their rounding
+    differs from write-by-write tracking's by a few ulps; the weights are
+    the same."""
     cdef int k
     if not w.norms and w.avg_c == 0.0:
-        for k in range(a, b):
-            v[idx[k]] += cv * x[k]
-        return
-    for k in range(a, b):
-        old = v[idx[k]]
-        write(w, idx[k], old, old + cv * x[k], True)
+        if idx == NULL:
+            for k in range(a, b):
+                w.v[k] += cv * x[k]
+        else:
+            for k in range(a, b):
+                w.v[idx[k]] += cv * x[k]
+    elif idx == NULL:
+        add_dense_entries(w, x, a, b, cv)
+    else:
+        add_sparse_entries(w, x, idx, a, b, cv)
 
 
-cdef inline double dense_dot(const double* v, const floating* x, int a,
-                             int b) noexcept nogil:
-    """``x.v`` over the entries ``a:b`` of a dense row (column ``k`` at entry
-    ``k``), in four interleaved partial sums: one running sum chains an
-    addition per entry, four overlap (and vectorise).  Their rounding
-    differs from a CSR row's single sum by a few ulps."""
+cdef inline void add_dense_entries(Writes* w, const floating* x, int a, int b,
+                                   double cv) noexcept nogil:
+    """:func:`add_entries` on a dense row, the norms tracked."""
+    cdef double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0
+    cdef double l0 = 0.0, l1 = 0.0, l2 = 0.0, l3 = 0.0
+    cdef Adds d = adds_of(w)
+    cdef int k = a
+    while k + 4 <= b:
+        s0 += add_entry(&d, k, x[k], cv, &l0)
+        s1 += add_entry(&d, k + 1, x[k + 1], cv, &l1)
+        s2 += add_entry(&d, k + 2, x[k + 2], cv, &l2)
+        s3 += add_entry(&d, k + 3, x[k + 3], cv, &l3)
+        k += 4
+    while k < b:
+        s0 += add_entry(&d, k, x[k], cv, &l0)
+        k += 1
+    add_norm_changes(w, s0, s1, s2, s3, l0, l1, l2, l3)
+
+
+cdef inline void add_sparse_entries(Writes* w, const floating* x,
+                                    const int32_t* idx, int a, int b,
+                                    double cv) noexcept nogil:
+    """:func:`add_entries` on a CSR row, the norms tracked."""
+    cdef double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0
+    cdef double l0 = 0.0, l1 = 0.0, l2 = 0.0, l3 = 0.0
+    cdef Adds d = adds_of(w)
+    cdef int k = a
+    while k + 4 <= b:
+        s0 += add_entry(&d, idx[k], x[k], cv, &l0)
+        s1 += add_entry(&d, idx[k + 1], x[k + 1], cv, &l1)
+        s2 += add_entry(&d, idx[k + 2], x[k + 2], cv, &l2)
+        s3 += add_entry(&d, idx[k + 3], x[k + 3], cv, &l3)
+        k += 4
+    while k < b:
+        s0 += add_entry(&d, idx[k], x[k], cv, &l0)
+        k += 1
+    add_norm_changes(w, s0, s1, s2, s3, l0, l1, l2, l3)
+
+
+cdef inline double kept_entry(Adds* d, Py_ssize_t j, double xk, double cv,
+                              double* l1_change, double* row_sq,
+                              double* row_l1) noexcept nogil:
+    """:func:`add_entry`, the new ``v[j] ** 2`` and ``|v[j]|`` added to
+    ``row_sq`` and ``row_l1`` (the norms scikit-learn's SGD keeps)."""
+    cdef double change = add_entry(d, j, xk, cv, l1_change)
+    row_sq[0] += d.v[j] * d.v[j]
+    row_l1[0] += fabs(d.v[j])
+    return change
+
+
+cdef inline void add_norm_changes(Writes* w, double s0, double s1, double s2,
+                                  double s3, double l0, double l1, double l2,
+                                  double l3) noexcept nogil:
+    """Add a row's changes of ``||v||^2`` and ``||v||_1``, summed in four
+    partial sums, to the tracked norms of the weights (once per row)."""
+    if w.norms:
+        w.sq_norm += w.w2 * ((s0 + s1) + (s2 + s3))
+        if w.l1:
+            w.l1_norm += w.wscale * ((l0 + l1) + (l2 + l3))
+
+
+cdef inline double row_dot(const double* v, const floating* x, const int32_t* idx,
+                           int a, int b) noexcept nogil:
+    """``x.v`` over the entries ``a:b`` of a row (``idx`` NULL: a dense row,
+    column ``k`` at entry ``k``).  A dense row's products are summed in four
+    interleaved partial sums (one running sum chains an addition per entry,
+    four overlap), a CSR row's in one
+    (its gathers from ``v`` are the bound: four sums measured no faster)."""
     cdef double p0 = 0.0, p1 = 0.0, p2 = 0.0, p3 = 0.0
     cdef int k = a
+    if idx != NULL:
+        for k in range(a, b):
+            p0 += v[idx[k]] * x[k]
+        return p0
     while k + 4 <= b:
         p0 += v[k] * x[k]
         p1 += v[k + 1] * x[k + 1]
@@ -372,51 +480,6 @@ cdef inline double dense_dot(const double* v, const floating* x, int a,
         p0 += v[k] * x[k]
         k += 1
     return (p0 + p1) + (p2 + p3)
-
-
-cdef inline double dense_entry(Writes* w, const floating* x, int k, double cv,
-                               double* l1_change) noexcept nogil:
-    """``v[k] += cv x[k]`` on a dense row, the averaged sum kept; returns the
-    change of ``v[k] ** 2`` and adds that of ``|v[k]|`` to ``l1_change``
-    (:func:`dense_add`)."""
-    cdef double o = w.v[k]
-    cdef double nv = o + cv * x[k]
-    w.v[k] = nv
-    if w.l1:
-        l1_change[0] += fabs(nv) - fabs(o)
-    if w.avg_c != 0.0:
-        w.avg_sum[k] -= w.avg_c * (nv - o)
-    return nv * nv - o * o
-
-
-cdef inline void dense_add(Writes* w, const floating* x, int a, int b,
-                           double cv) noexcept nogil:
-    """:func:`add_entries` on the entries ``a:b`` of a dense row (column
-    ``k`` at entry ``k``): the same weights and averaged sum, but the
-    changes of the tracked norms summed in four interleaved partial sums
-    and added once per row: tracking chains an addition per entry, four
-    sums overlap.  The norms' rounding differs from tracking's (a CSR
-    row's) by a few ulps; the weights are the same."""
-    cdef double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0
-    cdef double l0 = 0.0, l1 = 0.0, l2 = 0.0, l3 = 0.0
-    cdef int k = a
-    if not w.norms and w.avg_c == 0.0:
-        for k in range(a, b):
-            w.v[k] += cv * x[k]
-        return
-    while k + 4 <= b:
-        s0 += dense_entry(w, x, k, cv, &l0)
-        s1 += dense_entry(w, x, k + 1, cv, &l1)
-        s2 += dense_entry(w, x, k + 2, cv, &l2)
-        s3 += dense_entry(w, x, k + 3, cv, &l3)
-        k += 4
-    while k < b:
-        s0 += dense_entry(w, x, k, cv, &l0)
-        k += 1
-    if w.norms:
-        w.sq_norm += w.w2 * ((s0 + s1) + (s2 + s3))
-        if w.l1:
-            w.l1_norm += w.wscale * ((l0 + l1) + (l2 + l3))
 
 
 cdef inline double l1_coordinate(double* v, double* q, Py_ssize_t j, double u,
@@ -468,7 +531,10 @@ cdef inline void add_row(WeightState st, const floating* x, const int32_t* idx,
     norms unless ``track_norms`` is False (a step that recomputes them
     follows: :func:`l1_dense_row`)."""
     cdef Writes w = state_writes(st)
-    cdef double cv = c / w.wscale, old, new, row_sq = 0.0, row_l1 = 0.0
+    cdef double cv = c / w.wscale, row_sq = 0.0, row_l1 = 0.0
+    cdef double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0
+    cdef double l0 = 0.0, l1 = 0.0, l2 = 0.0, l3 = 0.0
+    cdef Adds d
     cdef int k
     w.norms = w.norms and track_norms
     if not st.row_norms:
@@ -477,13 +543,21 @@ cdef inline void add_row(WeightState st, const floating* x, const int32_t* idx,
         return
     # scikit-learn's WeightVector.add: the norms it keeps become those of
     # the coordinates of this row (of all the weights, for a dense row),
-    # summed in its order in the same loop; its stopping objective uses them
-    for k in range(nnz):
-        old = w.v[idx[k]]
-        new = old + cv * x[k]
-        row_sq += new * new
-        row_l1 += fabs(new)
-        write(&w, idx[k], old, new, True)
+    # summed in its order in the same loop; its stopping objective uses them.
+    # The tracked norms take the changes as add_entries sums them (the same
+    # partial sums: minibatch mode's rows of one give the same loss curve)
+    d = adds_of(&w)
+    k = 0
+    while k + 4 <= nnz:
+        s0 += kept_entry(&d, idx[k], x[k], cv, &l0, &row_sq, &row_l1)
+        s1 += kept_entry(&d, idx[k + 1], x[k + 1], cv, &l1, &row_sq, &row_l1)
+        s2 += kept_entry(&d, idx[k + 2], x[k + 2], cv, &l2, &row_sq, &row_l1)
+        s3 += kept_entry(&d, idx[k + 3], x[k + 3], cv, &l3, &row_sq, &row_l1)
+        k += 4
+    while k < nnz:
+        s0 += kept_entry(&d, idx[k], x[k], cv, &l0, &row_sq, &row_l1)
+        k += 1
+    add_norm_changes(&w, s0, s1, s2, s3, l0, l1, l2, l3)
     st.row_sq_norm = row_sq * w.w2
     st.row_l1_norm = row_l1 * w.wscale
     end_state_writes(&w, st)
@@ -671,12 +745,7 @@ cdef void dots_part(const floating* data, RowIndex rows, Update* u,
     for k in range(u.start, u.end):
         prefetch_batch_row(rows, data, u, k, part)
         b = batch_row(data, rows, u, k, part, n_parts, &x, &idx, &a)
-        if rows.stride > 0:
-            p = dense_dot(v, x, a, b)
-        else:
-            p = 0.0
-            for kk in range(a, b):
-                p += v[idx[kk]] * x[kk]
+        p = row_dot(v, x, NULL if rows.stride > 0 else idx, a, b)
         u.dots[(k - u.start) * n_parts + part] = p
 
 
@@ -699,10 +768,8 @@ cdef void scatter_part(const floating* data, RowIndex rows, Update* u,
         c = u.coefs[k - u.start]
         if c != 0.0:
             b = batch_row(data, rows, u, k, part, n_parts, &x, &idx, &a)
-            if rows.stride > 0:
-                dense_add(&w, x, a, b, c / w.wscale)
-            else:
-                add_entries(&w, x, idx, a, b, c / w.wscale)
+            add_entries(&w, x, NULL if rows.stride > 0 else idx, a, b,
+                        c / w.wscale)
     if u.has_l1:
         for k in range(u.start, u.end):
             b = batch_row(data, rows, u, k, part, n_parts, &x, &idx, &a)
