@@ -59,11 +59,14 @@ class GDRegressor(RegressorMixin, BaseGD):
         ``tol`` set, steps from the data: ``'optimal'``, whose large first
         steps the cap ``1 / L_B`` bounds (with ``alpha=0``, the cap itself),
         divided on plateaus by the stopping rule; ``partial_fit`` and
-        ``tol=None``, where no rule divides them, keep ``'invscaling'``.
+        ``tol=None``, where no rule divides them, keep ``'invscaling'``,
+        its first batch step raised to the cap where ``eta0``'s is smaller
+        (``eta0`` raised to ``1 / (L_B B)``).
         ``'invscaling'`` from ``eta0=0.01`` suits standardised features; on
         features of small scale its steps are hundreds of times below the
         cap (scikit-learn's diabetes data as shipped: R^2
-        -0.66 in minibatch mode, where 'auto' reaches the optimum's 0.51).
+        -0.66 in minibatch mode, 0.03 after a stream of 20 passes, where
+        'auto' reaches the optimum's 0.51).
         ``'pa1'`` / ``'pa2'`` (passive-aggressive, ``epsilon_insensitive``
         loss) exist only in sgd mode.  Minibatch mode steps by the sum of
         its rows' steps, capped at ``1 / L_B``; batch mode does not use the
@@ -72,7 +75,9 @@ class GDRegressor(RegressorMixin, BaseGD):
         Initial step size of the 'constant', 'invscaling' and 'adaptive'
         schedules (and of 'auto' in sgd mode), in ``(0, inf)``; the
         aggressiveness ``C`` for 'pa1'/'pa2'.  'optimal', and so 'auto' in
-        minibatch mode, does not use it: set ``learning_rate`` to tune it.
+        a minibatch fit with ``tol``, does not use it; in a minibatch
+        ``partial_fit`` or ``tol=None`` fit 'auto' starts from it or from
+        ``1 / (L_B B)``, whichever is larger: set ``learning_rate`` to tune it.
     power_t : float, default=0.25
         Exponent of the 'invscaling' schedule.
     early_stopping : bool, default=False
