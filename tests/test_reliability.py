@@ -224,11 +224,13 @@ def test_keyboard_interrupt_keeps_previous_model(iris, mode):
     before = fitted_state(clf)
     # long enough for the timer (30-70 us an epoch on iris: 30-70 s a
     # problem), but finite: a signal that never arrives fails the test
-    # instead of hanging the suite (one full run hung here at 10**8)
+    # instead of hanging the suite
     clf.set_params(max_iter=10**6, tol=None, warm_start=True)
     main = threading.main_thread().ident
     timer = threading.Timer(0.2, signal.pthread_kill, (main, signal.SIGINT))
-    # Python's own handler, whatever an earlier test installed
+    # Python's own handler: a suite started in the background by a
+    # non-interactive shell inherits SIGINT ignored (POSIX), and Python
+    # then keeps it ignored (such a run hung here with max_iter=10**8)
     handler = signal.signal(signal.SIGINT, signal.default_int_handler)
     timer.start()
     try:
