@@ -428,9 +428,13 @@ def test_warm_start_after_sparsify(iris, mode):
     np.testing.assert_array_equal(clf.coef_, twin.coef_)
 
 
+@pytest.mark.parametrize("mode", ["minibatch", "batch"])
 @pytest.mark.parametrize("weights", ["overflow", "zero sum", "negative sum"])
 @pytest.mark.parametrize("Est", [GDClassifier, GDRegressor])
-def test_batch_mode_bad_weight_sum(iris, weights, Est):
+def test_bad_weight_sum(iris, weights, Est, mode):
+    # the weighted mean loss needs a total weight that is finite and > 0;
+    # minibatch mode reported all-negative weights as an overflow of the
+    # rows' squared norms (its step estimate was NaN)
     X, y = iris
     n = len(y)
     sample_weight = {
@@ -438,8 +442,13 @@ def test_batch_mode_bad_weight_sum(iris, weights, Est):
         "zero sum": np.r_[np.ones(n // 2), -np.ones(n - n // 2)],
         "negative sum": -np.ones(n),
     }[weights]
-    with pytest.raises(ValueError, match="sample weights of the training rows sum"):
-        Est(mode="batch").fit(X, y, sample_weight=sample_weight)
+    with pytest.raises(ValueError, match=f"sum to .*; {mode} mode minimises"):
+        Est(mode=mode).fit(X, y, sample_weight=sample_weight)
+    est = Est(mode=mode)
+    kw = {"classes": np.unique(y)} if Est is GDClassifier else {}
+    with pytest.raises(ValueError, match=f"sum to .*; {mode} mode minimises"):
+        est.partial_fit(X, y, sample_weight=sample_weight, **kw)
+    assert not hasattr(est, "coef_")
 
 
 # ---------------------------------------------------------------------------

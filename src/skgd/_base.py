@@ -40,6 +40,7 @@ from ._callbacks import CallbackSupportMixin, NullContext, has_callbacks
 from ._compat import Interval, StrOptions
 from ._losses import get_loss
 from ._modes import (
+    check_total_weight,
     expected_smoothness,
     minibatch_smoothness,
     row_smoothness,
@@ -346,6 +347,12 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         calls keep them and update ``L_max`` with the chunk's rows (one pass
         over them).
         """
+        s = (problem.sample_weight if problem.all_rows
+             else problem.sample_weight[problem.train])
+        with np.errstate(over="ignore"):
+            # (a negative total made the step estimate NaN, reported as an
+            # overflow of the rows' squared norms)
+            check_total_weight(s.sum(), "minibatch")
         steps = (self._curvature[k] or {}).get("minibatch") if partial else None
         if steps is None:
             L, l_max, delta = minibatch_smoothness(problem)

@@ -1621,12 +1621,14 @@ def normalised_weights(problem):
     return s
 
 
-def check_total_weight(total):
-    """Refuse a total training weight batch mode cannot normalise by."""
+def check_total_weight(total, mode="batch"):
+    """Refuse a total training weight that batch and minibatch modes cannot
+    normalise by."""
     if not (np.isfinite(total) and total > 0):
-        # dividing by it would give an all-zero (or non-finite) model
+        # dividing by it would give an all-zero (or non-finite) model; a
+        # negative total turns the minimisation into a maximisation
         raise ValueError(
-            f"The sample weights of the training rows sum to {total}; batch "
+            f"The sample weights of the training rows sum to {total}; {mode} "
             "mode minimises the weighted mean loss, which needs a finite sum "
             "> 0. Pass non-negative weights that are not all zero, and rescale "
             "weights so large that their sum overflows."
