@@ -151,6 +151,39 @@ def test_minibatch_smoothness_estimate(loss, scale, wide):
     assert L < mid < l_max
 
 
+@pytest.mark.parametrize("container", ["dense", "csr"])
+def test_one_vs_rest_problems_share_the_step_estimate(monkeypatch, container):
+    # the estimate reads the rows and weights, not the targets: the ten
+    # one-vs-rest problems of digits make one (ten made 40% of the fit), and
+    # the model is the one of ten estimates, bit for bit
+    import skgd._modes as modes
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    X = as_container(StandardScaler().fit_transform(X), container)
+    real = modes.estimate_minibatch_smoothness
+    calls = []
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(modes, "estimate_minibatch_smoothness", counting)
+    shared = GDClassifier(mode="minibatch", random_state=0).fit(X, y)
+    assert len(calls) == 1
+    # class weights give each problem weights of its own: one estimate each
+    calls.clear()
+    GDClassifier(mode="minibatch", class_weight="balanced", random_state=0).fit(X, y)
+    assert len(calls) == 10
+    # without the memo
+    monkeypatch.setattr(modes, "minibatch_smoothness", real)
+    import skgd._base as base
+    monkeypatch.setattr(base, "minibatch_smoothness", real)
+    own = GDClassifier(mode="minibatch", random_state=0).fit(X, y)
+    assert_array_equal(shared.coef_, own.coef_)
+    assert_array_equal(shared.intercept_, own.intercept_)
+
+
 @pytest.mark.parametrize("scale", [1.0, 0.05, 20.0])
 def test_minibatch_smoothness_estimate_of_many_columns(scale):
     """More columns than EXACT_GRAM_COLUMNS (and fewer than rows): Lanczos
