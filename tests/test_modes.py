@@ -91,9 +91,9 @@ def test_minibatch_of_one_is_sgd(loss, penalty, average):
 def _smoothness_oracle(X, sw, loss, alpha_l2, fit_intercept=True):
     """L, L_max and delta of f = 1/n sum s_i L_i by dense linear algebra.
 
-    ``delta`` brings the intercept's curvature ``mean(s)`` to the
-    coefficients' (top eigenvalue of X' S X / n); the intercept's column
-    is scaled by ``sqrt(delta)``.
+    ``delta`` brings the intercept's curvature ``c mean(s)`` to the
+    coefficients' (``c`` times the top eigenvalue of X' S X / n, plus the L2
+    strength); the intercept's column is scaled by ``sqrt(delta)``.
     """
     c = get_loss(loss).smoothness or 1.0
     n = len(X)
@@ -105,7 +105,7 @@ def _smoothness_oracle(X, sw, loss, alpha_l2, fit_intercept=True):
     delta = 1.0
     if fit_intercept:
         lam_w = np.linalg.eigvalsh(X.T @ (sw[:, None] * X) / n).max()
-        delta = lam_w / sw.mean()
+        delta = (lam_w + alpha_l2 / c) / sw.mean()
         # above 1: the largest of delta, delta^(1/2), delta^(1/4), 1 that
         # raises the top eigenvalue by at most DELTA_L_GROWTH
         if delta > 1.0:

@@ -681,6 +681,26 @@ def test_regressor_defaults_reach_the_optimum_on_small_scale_features(data, alph
         assert objective(est.coef_, est.intercept_[0]) - optimum < est.tol * start
 
 
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("scale", [1e-3, 1e-4])
+def test_minibatch_intercept_learns_on_features_of_small_scale(scale, sparse):
+    # the intercept's step factor delta balanced its curvature against the
+    # coefficients' without their L2 strength: where that dominates (scale
+    # 1e-3, alpha=1e-4) delta was 1e-6 and a fit ended with the intercept
+    # at 0.23 where the optimum's is 4.98 (91% of the achievable decrease
+    # to go; scale 1e-4: 99.9%)
+    from sklearn.datasets import make_regression
+
+    X, y = make_regression(3000, 10, noise=1.0, random_state=0)
+    X, y = X * scale, y / y.std() + 5.0
+    objective, optimum = _ridge_objective(X, y)
+    start = objective(np.zeros(X.shape[1]), 0.0)
+    est = GDRegressor(mode="minibatch", random_state=0)
+    est.fit(sp.csr_matrix(X) if sparse else X, y)
+    # within the stopping rule's own scale, as test_regressor_defaults_...
+    assert objective(est.coef_, est.intercept_[0]) - optimum < est.tol * start
+
+
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_auto_learning_rate_is_sklearns_default_in_sgd_mode():
     # 'auto' is 'invscaling', bit for bit, in sgd mode (SGDRegressor's

@@ -777,7 +777,9 @@ def estimate_minibatch_smoothness(problem, n_iter=20, seed=0):
     ``delta`` (the intercept's step is ``delta`` times the coefficients')
     balances the two blocks of the Hessian: the intercept's own curvature,
     ``c mean(s)``, is brought to that of the coefficients,
-    ``c lambda_max(X' S X) / n``.  Without it, on sparse rows the dense
+    ``c lambda_max(X' S X) / n + l2`` (their L2 strength included: without
+    it, on features of scale 1e-3 with ``alpha=1e-4`` delta was 1e-6 and the
+    intercept barely moved).  Without delta, on sparse rows the dense
     column of ones dominates ``L`` (17 times the coefficients' on
     L2-normalised text) and the coefficients' step shrinks as much; on
     unscaled rows (features of scale 20) the intercept's step is hundreds of
@@ -802,6 +804,11 @@ def estimate_minibatch_smoothness(problem, n_iter=20, seed=0):
     n = len(tr)
     c = problem.loss.smoothness or 1.0
     l2 = problem.penalty.l2_strength
+    # the coefficients' curvature includes the L2 strength: balancing the
+    # intercept against c lambda_w alone starved it where c lambda_w is
+    # below l2 (features of scale 1e-3, alpha=1e-4: delta 1e-6, a fit ended
+    # with the intercept at 0.23 of 4.98; all-zero features: 1e-12)
+    ridge = l2 / c
     if n == 0:
         return 1.0, 1.0, 1.0
     at = sample_positions(n, seed)
@@ -814,13 +821,14 @@ def estimate_minibatch_smoothness(problem, n_iter=20, seed=0):
         # wide data (text): the same top eigenvalues, in the sample's row
         # space, whose vectors are m long instead of n_features + 1
         balance = problem.fit_intercept and not problem.loss.scale_free
-        lam, delta = _row_space_eigenvalue(sample, s_rows, balance, n_iter, seed)
+        lam, delta = _row_space_eigenvalue(sample, s_rows, balance, n_iter, seed,
+                                           ridge)
         return c * lam + l2, row_smoothness(problem, c, delta), delta
     if d + 1 <= EXACT_GRAM_COLUMNS:
         # few columns: the sample's Gram matrix, formed once (one pass over
         # the sample), gives the eigenvalues to rounding
         lam, delta = _exact_gram_eigenvalue(sample, s_rows, problem.fit_intercept,
-                                            not problem.loss.scale_free)
+                                            not problem.loss.scale_free, ridge)
         return c * lam + l2, row_smoothness(problem, c, delta), delta
     # many columns: Lanczos on the sample's Gram operator (the top
     # eigenvalues of such data are close, where the power iteration is
@@ -833,7 +841,7 @@ def estimate_minibatch_smoothness(problem, n_iter=20, seed=0):
         w_only[d] = 0.0
         lam_w = lanczos_top_eigenvalue(_gram_operator(sample, s_rows, False),
                                        w_only, n_iter)
-        delta = lam_w / max(float(s_rows.sum()), 1e-300)
+        delta = (lam_w + ridge) / max(float(s_rows.sum()), 1e-300)
     if not problem.fit_intercept:
         v[d] = 0.0
 
@@ -888,7 +896,7 @@ def _top_eigenvalue(A):
     return lanczos_top_eigenvalue(lambda v: A @ v, v0, n, rtol=1e-13)
 
 
-def _exact_gram_eigenvalue(sample, s, fit_intercept, balance):
+def _exact_gram_eigenvalue(sample, s, fit_intercept, balance, ridge=0.0):
     """``(lambda_max(Xt' S Xt), delta)`` of a row sample with few columns.
 
     ``Xt' S Xt`` is formed once, from ``G = X' S X``, ``X' S 1`` and
@@ -925,13 +933,13 @@ def _exact_gram_eigenvalue(sample, s, fit_intercept, balance):
     delta = 1.0
     if balance:
         lam_w = _top_eigenvalue(G)
-        delta = lam_w / max(total, 1e-300)
+        delta = (lam_w + ridge) / max(total, 1e-300)
         if delta == 0.0:
             delta = 1.0
     return _limited_delta(top, delta)
 
 
-def _row_space_eigenvalue(sample, s, fit_intercept, n_iter=20, seed=0):
+def _row_space_eigenvalue(sample, s, fit_intercept, n_iter=20, seed=0, ridge=0.0):
     """``(lambda_max(Xt' S Xt), delta)`` of a row sample, in its row space.
 
     ``Xt' S Xt`` (``n_features + 1`` square) and ``S^1/2 Xt Xt' S^1/2``
@@ -956,7 +964,7 @@ def _row_space_eigenvalue(sample, s, fit_intercept, n_iter=20, seed=0):
     lam = lanczos_top_eigenvalue(operator(0.0), v0, n_iter)
     delta = 1.0
     if fit_intercept:
-        delta = lam / max(float(s.sum()), 1e-300)
+        delta = (lam + ridge) / max(float(s.sum()), 1e-300)
         lam = lanczos_top_eigenvalue(operator(delta), v0, n_iter)
     return lam, delta
 
