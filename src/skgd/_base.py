@@ -251,8 +251,10 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                 coef, intercept, data, problem.y, problem.sample_weight, mask
             )
 
+        # (the runner's schedule: _make_runner may set its own, see
+        # _auto_without_rule; the stopping rules then drive that one)
         return self._run_problem(
-            runner, problem, schedule, k, max_iter, val_mask, score, ctx
+            runner, problem, runner.schedule, k, max_iter, val_mask, score, ctx
         )
 
     def _problem(self, data, y, sample_weight, val_mask):

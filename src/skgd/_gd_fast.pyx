@@ -381,7 +381,9 @@ cdef inline void add_entries(Writes* w, const floating* x, const int32_t* idx,
     sums and added once per row: added write by write (:func:`track`),
     they chained one addition per entry, four sums overlap.  Their rounding
     differs from write-by-write tracking's by a few ulps; the weights are
-    the same."""
+    the same.  Dense and CSR rows take twin loops: one loop choosing the
+    column per entry (``k`` or ``idx[k]``) ran 46% (dense) and 18% (CSR)
+    more instructions (callgrind; GCC did not split it)."""
     cdef int k
     if not w.norms and w.avg_c == 0.0:
         if idx == NULL:
