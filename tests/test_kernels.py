@@ -397,6 +397,62 @@ def _part_runs(X, y, sw, penalty, optimizer, batch_size, average_start, parts_li
     return runs
 
 
+@pytest.mark.parametrize("loss", ["log_loss", "squared_error"])
+@pytest.mark.parametrize("average_start", [0, 30])
+@pytest.mark.parametrize("penalty", PENALTIES)
+@pytest.mark.parametrize("batch_size", [64, 65, 150, 200])
+def test_dense_row_chunks_match_reference(batch_size, penalty, average_start, loss):
+    # plain minibatches of dense rows go by chunks of 64 rows (a thread takes
+    # whole chunks; their sums are added in chunk order): several chunks, a
+    # partial last one, and a column that most chunks never touch (the L1
+    # step must skip it, as for CSR rows)
+    n, d = 200, 23
+    X, y = make_data(task_of(loss), n=n, d=d, density=0.3, seed=3)
+    X[:, 7] = 0.0
+    X[[3, 90, 150], 7] = [1.5, -2.0, 0.7]
+    sw = _weights(n=n)
+    coef0 = np.linspace(-0.5, 0.5, d)
+    kw = dict(batch_size=batch_size, coef0=coef0, average_start=average_start,
+              n_epochs=3)
+    state, outs = compiled_epochs(X, y, sw, loss, penalty, **kw)
+    rstate, routs = reference_epochs(X, y, sw, loss, penalty, **kw)
+    assert_same_run(state, outs, rstate, routs)
+    if penalty in (None, "l2"):
+        # (with an L1 part the average is not a mean of iterates: see
+        # test_averaging_matches_reference)
+        assert state.n_averaged == rstate.n_averaged
+        assert_allclose(state.average_coef(), rstate.average_coef(), rtol=RTOL,
+                        atol=ATOL)
+    w = state.coef()
+    if penalty is not None:
+        # the norms the objective reads, summed afresh per update
+        assert_allclose(state.sq_norm, w @ w, rtol=1e-12)
+    if penalty in ("l1", "elasticnet"):
+        assert_allclose(state.l1_norm, np.abs(w).sum(), rtol=1e-12)
+    # and CSR rows (a pass of its own) give the same model
+    sc, oc = compiled_epochs(sp.csr_matrix(X), y, sw, loss, penalty, **kw)
+    assert_allclose(sc.coef(), w, rtol=1e-12, atol=1e-14)
+    assert_allclose(sc.average_coef(), state.average_coef(), rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("penalty", PENALTIES)
+@pytest.mark.parametrize("batch_size", [1, 64, 150])
+def test_dense_row_chunks_do_not_depend_on_the_threads(batch_size, penalty):
+    # the chunks are cut the same whatever the threads, so the model is the
+    # same bit for bit on 1, 2 or 4 threads (``parts`` gives their number);
+    # a one-row update is sgd mode's add_row, bit for bit
+    X, y = make_data("binary", n=300, d=23, density=0.6, seed=5)
+    sw = _weights(n=300)
+    runs = _part_runs(X, y, sw, penalty, None, batch_size, 40,
+                      [None, [0, 11, 23], [0, 5, 9, 15, 23]])
+    st0, outs0 = runs[0]
+    for st, outs in runs[1:]:
+        assert_array_equal(np.asarray(st.v), np.asarray(st0.v))
+        assert st.intercept == st0.intercept and st.sq_norm == st0.sq_norm
+        assert_array_equal(st.average_coef(), st0.average_coef())
+        assert outs == outs0
+
+
 @pytest.mark.parametrize("container", ["dense", "csr", "csr32"])
 @pytest.mark.parametrize("optimizer", [None, "momentum", "adam", "adagrad"])
 @pytest.mark.parametrize("penalty", PENALTIES)

@@ -996,8 +996,63 @@ def test_minibatch_one_and_two_threads_give_the_same_model(container, params):
             est = GDClassifier(mode="minibatch", batch_size=128, random_state=0,
                                **params).fit(X, y)
         fits.append(est)
+    if container == "dense" and "optimizer" not in params:
+        # plain steps on dense rows: the threads take fixed chunks of rows,
+        # whose sums are added in chunk order: bit for bit
+        assert_array_equal(fits[0].coef_, fits[1].coef_)
+        assert_array_equal(fits[0].intercept_, fits[1].intercept_)
     # the threads' parts of x.w are added in part order: rounding only
     assert_allclose(fits[0].coef_, fits[1].coef_, rtol=1e-10, atol=1e-12)
     assert_allclose(fits[0].intercept_, fits[1].intercept_, rtol=1e-10, atol=1e-12)
     assert fits[0].n_iter_ == fits[1].n_iter_
     assert_allclose(fits[0].loss_curve_, fits[1].loss_curve_, rtol=1e-12)
+
+
+def _blas_threads():
+    from threadpoolctl import threadpool_info
+
+    return [m["num_threads"] for m in threadpool_info() if m["user_api"] == "blas"]
+
+
+@pytest.mark.parametrize("mode", ["sgd", "minibatch", "batch"])
+def test_stochastic_modes_run_blas_on_one_thread(mode, monkeypatch):
+    # an OpenBLAS call on several threads leaves them spinning after it, on
+    # the cores the minibatch pass's own threads need: the stochastic modes'
+    # few BLAS calls (step estimate, validation scores) run on one thread;
+    # batch mode's dense products keep every thread.  The previous limits
+    # come back after the fit, after a failed fit, and after fits running
+    # in several threads at once (the limit is counted, not nested blindly)
+    from concurrent.futures import ThreadPoolExecutor
+
+    from threadpoolctl import threadpool_limits
+
+    import skgd._base as base
+
+    with threadpool_limits(2, user_api="blas"):
+        before = _blas_threads()
+        if not before or max(before) < 2:
+            pytest.skip("no BLAS library on two threads")
+        seen = []
+        run = base.BaseGD._run_problem
+
+        def spy(self, *args, **kwargs):
+            seen.append(_blas_threads())
+            return run(self, *args, **kwargs)
+
+        monkeypatch.setattr(base.BaseGD, "_run_problem", spy)
+        X, y = make_classification(n_samples=300, n_features=20, random_state=0)
+        GDClassifier(mode=mode, random_state=0, early_stopping=True).fit(X, y)
+        expected = before if mode == "batch" else [1] * len(before)
+        assert seen == [expected]
+        assert _blas_threads() == before
+        with pytest.raises(ValueError):
+            GDClassifier(mode=mode).fit(X, np.where(y > 0, 1.0, np.nan))
+        assert _blas_threads() == before
+        Xm, ym = make_classification(n_samples=300, n_features=20, n_informative=6,
+                                     n_classes=4, random_state=0)
+        with ThreadPoolExecutor(4) as pool:
+            fits = [pool.submit(GDClassifier(mode=mode, random_state=i, n_jobs=2).fit,
+                                Xm, ym) for i in range(6)]
+            for f in fits:
+                f.result()
+        assert _blas_threads() == before

@@ -24,6 +24,7 @@ and fitted attributes.  It never loops over samples: :mod:`skgd._modes`
 does, through the compiled passes.
 """
 
+import contextlib
 import functools
 import time
 import warnings
@@ -37,7 +38,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from ._callbacks import CallbackSupportMixin, NullContext, has_callbacks
-from ._compat import Interval, StrOptions
+from ._compat import Interval, StrOptions, blas_on_one_thread
 from ._losses import get_loss
 from ._modes import (
     check_total_weight,
@@ -241,21 +242,26 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         Returns the number of epochs run, the loss curve, the validation
         scores and the update counter reached.
         """
-        problem = self._problem(data, y, sample_weight, val_mask)
-        # a multinomial problem takes the steps of the binary log loss
-        schedule = self._schedule(self._loss())
-        runner = self._make_runner(problem, schedule, k, seed, partial)
+        # the stochastic modes' BLAS calls (step estimate, validation
+        # scores) on one thread: see blas_on_one_thread (batch mode's dense
+        # products are BLAS's, on every thread)
+        with (blas_on_one_thread() if self.mode != "batch"
+              else contextlib.nullcontext()):
+            problem = self._problem(data, y, sample_weight, val_mask)
+            # a multinomial problem takes the steps of the binary log loss
+            schedule = self._schedule(self._loss())
+            runner = self._make_runner(problem, schedule, k, seed, partial)
 
-        def score(coef, intercept, mask):
-            return score_fn(
-                coef, intercept, data, problem.y, problem.sample_weight, mask
+            def score(coef, intercept, mask):
+                return score_fn(
+                    coef, intercept, data, problem.y, problem.sample_weight, mask
+                )
+
+            # (the runner's schedule: _make_runner may set its own, see
+            # _auto_without_rule; the stopping rules then drive that one)
+            return self._run_problem(
+                runner, problem, runner.schedule, k, max_iter, val_mask, score, ctx
             )
-
-        # (the runner's schedule: _make_runner may set its own, see
-        # _auto_without_rule; the stopping rules then drive that one)
-        return self._run_problem(
-            runner, problem, runner.schedule, k, max_iter, val_mask, score, ctx
-        )
 
     def _problem(self, data, y, sample_weight, val_mask):
         """The problem of one output (a binary or regression fit)."""
