@@ -71,8 +71,19 @@ cdef class RowIndex:
 cdef extern from *:
     """
     #define SKGD_PREFETCH(p) __builtin_prefetch((const void*)(p))
+    #define SKGD_PREFETCH_L2(p) __builtin_prefetch((const void*)(p), 0, 1)
     """
     void SKGD_PREFETCH(const void* p) noexcept nogil
+    void SKGD_PREFETCH_L2(const void* p) noexcept nogil  # (not into L1)
+
+#: rows ahead of the current one whose entries are prefetched into L2 (and
+#: twice as far, a CSR row's pointer).  Rows visited in random order are
+#: bound by their cache misses, and one core keeps only so many in flight
+#: into L1: asked for 8 rows ahead into L2 (the next row still into L1),
+#: sgd-mode epochs took 0.027 s instead of 0.038 (dense 200,000 x 100) and
+#: 0.115 instead of 0.143 (CSR 500,000 x 262,144, 50 per row); 6 to 24
+#: rows ahead measured alike
+DEF ROW_AHEAD = 8
 
 
 cdef inline void prefetch_row_start(RowIndex rows, Py_ssize_t i, const double* y,
@@ -82,6 +93,36 @@ cdef inline void prefetch_row_start(RowIndex rows, Py_ssize_t i, const double* y
     SKGD_PREFETCH(sample_weight + i)
     if rows.stride == 0:
         SKGD_PREFETCH(&rows.indptr[i])
+
+
+cdef inline void prefetch_ahead(const floating* data, RowIndex rows,
+                                const Py_ssize_t* order, Py_ssize_t k,
+                                Py_ssize_t n, const double* y,
+                                const double* sample_weight) noexcept nogil:
+    """The prefetches of a pass visiting ``order[k]`` (of ``order[:n]``):
+    the target, weight and row pointer of row ``k + 2`` and the entries of
+    row ``k + 1`` into L1; the entries of row ``k + ROW_AHEAD`` and the row
+    pointer of row ``k + 2 ROW_AHEAD`` into L2."""
+    cdef const floating* x
+    cdef const int32_t* idx
+    cdef int nnz, e
+    if k + 2 < n:
+        prefetch_row_start(rows, order[k + 2], y, sample_weight)
+    if k + 1 < n:
+        prefetch_row(data, rows, order[k + 1])
+    if k + ROW_AHEAD < n:
+        nnz = row_view(data, rows, order[k + ROW_AHEAD], &x, &idx)
+        e = 0
+        while e < nnz:
+            SKGD_PREFETCH_L2(x + e)
+            e += 64 // sizeof(floating)
+        if rows.stride == 0:
+            e = 0
+            while e < nnz:
+                SKGD_PREFETCH_L2(idx + e)
+                e += 16
+            if k + 2 * ROW_AHEAD < n:
+                SKGD_PREFETCH_L2(&rows.indptr[order[k + 2 * ROW_AHEAD]])
 
 
 cdef inline void prefetch_row(const floating* data, RowIndex rows,
@@ -734,12 +775,9 @@ cdef inline void prefetch_batch_row(RowIndex rows, const floating* data,
                                     Update* u, Py_ssize_t k, int part) noexcept nogil:
     """Prefetches of the first phase of an update, the first to read its rows
     (they come in random order: every row starts with cache misses, which
-    overlap when asked for ahead): the row pointer, target and weight of row
-    ``k + 2`` (by part 0), the entries of row ``k + 1``."""
-    if k + 2 < u.n and part == 0:
-        prefetch_row_start(rows, u.order[k + 2], u.y, u.sample_weight)
-    if k + 1 < u.n:
-        prefetch_row(data, rows, u.order[k + 1])
+    overlap when asked for ahead): :func:`prefetch_ahead` (each part into
+    its own core's cache)."""
+    prefetch_ahead(data, rows, u.order, k, u.n, u.y, u.sample_weight)
 
 
 cdef void dots_part(const floating* data, RowIndex rows, Update* u,
@@ -965,9 +1003,7 @@ cdef inline void chunk_dots(const floating* data, RowIndex rows, Update* u,
     cdef Py_ssize_t b = min(a + CHUNK_ROWS, u.end), k
     cdef int nnz
     for k in range(a, b):
-        if k + 1 < b:
-            prefetch_row(data, rows, u.order[k + 1])
-            prefetch_row_start(rows, u.order[k + 1], u.y, u.sample_weight)
+        prefetch_ahead(data, rows, u.order, k, u.n, u.y, u.sample_weight)
         nnz = row_view(data, rows, u.order[k], &x, &idx)
         u.dots[k - u.start] = row_dot(u.v, x, NULL, 0, nnz)
 
@@ -1429,11 +1465,8 @@ cdef tuple row_epoch(WeightState st, CyLoss loss, const floating[::1] data,
             # 1. derivatives at the weights before the step
             for k in range(start, end):
                 i = order[k]
-                # prefetches: see batch_margins
-                if k + 2 < n:
-                    prefetch_row_start(rows, order[k + 2], &y[0], &sample_weight[0])
-                if k + 1 < n:
-                    prefetch_row(&data[0], rows, order[k + 1])
+                prefetch_ahead(&data[0], rows, &order[0], k, n, &y[0],
+                               &sample_weight[0])
                 yi = y[i]
                 s = sample_weight[i]
                 nnz = row_view(&data[0], rows, i, &x, &idx)
