@@ -103,31 +103,20 @@ cdef inline void prefetch_ahead(const floating* data, RowIndex rows,
     the target, weight and row pointer of row ``k + 2`` and the entries of
     row ``k + 1`` into L1; the entries of row ``k + ROW_AHEAD`` and the row
     pointer of row ``k + 2 ROW_AHEAD`` into L2."""
-    cdef const floating* x
-    cdef const int32_t* idx
-    cdef int nnz, e
     if k + 2 < n:
         prefetch_row_start(rows, order[k + 2], y, sample_weight)
     if k + 1 < n:
-        prefetch_row(data, rows, order[k + 1])
+        prefetch_row(data, rows, order[k + 1], False)
     if k + ROW_AHEAD < n:
-        nnz = row_view(data, rows, order[k + ROW_AHEAD], &x, &idx)
-        e = 0
-        while e < nnz:
-            SKGD_PREFETCH_L2(x + e)
-            e += 64 // sizeof(floating)
-        if rows.stride == 0:
-            e = 0
-            while e < nnz:
-                SKGD_PREFETCH_L2(idx + e)
-                e += 16
-            if k + 2 * ROW_AHEAD < n:
-                SKGD_PREFETCH_L2(&rows.indptr[order[k + 2 * ROW_AHEAD]])
+        prefetch_row(data, rows, order[k + ROW_AHEAD], True)
+        if rows.stride == 0 and k + 2 * ROW_AHEAD < n:
+            SKGD_PREFETCH_L2(&rows.indptr[order[k + 2 * ROW_AHEAD]])
 
 
 cdef inline void prefetch_row(const floating* data, RowIndex rows,
-                              Py_ssize_t i) noexcept nogil:
-    """Prefetch the values (and CSR column indices) of row ``i``.
+                              Py_ssize_t i, bint far) noexcept nogil:
+    """Prefetch the values (and CSR column indices) of row ``i``, into L1
+    (``far`` False) or L2.
 
     Reads the row pointer of a CSR row: prefetch it first
     (:func:`prefetch_row_start`).
@@ -138,12 +127,18 @@ cdef inline void prefetch_row(const floating* data, RowIndex rows,
     cdef int nnz = row_view(data, rows, i, &x, &idx)
     k = 0
     while k < nnz:
-        SKGD_PREFETCH(x + k)
+        if far:
+            SKGD_PREFETCH_L2(x + k)
+        else:
+            SKGD_PREFETCH(x + k)
         k += 64 // sizeof(floating)
     if rows.stride == 0:
         k = 0
         while k < nnz:
-            SKGD_PREFETCH(idx + k)
+            if far:
+                SKGD_PREFETCH_L2(idx + k)
+            else:
+                SKGD_PREFETCH(idx + k)
             k += 16
 
 
