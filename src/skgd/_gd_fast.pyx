@@ -77,13 +77,16 @@ cdef extern from *:
     void SKGD_PREFETCH_L2(const void* p) noexcept nogil  # (not into L1)
 
 #: rows ahead of the current one whose entries are prefetched into L2 (and
-#: twice as far, a CSR row's pointer).  Rows visited in random order are
-#: bound by their cache misses, and one core keeps only so many in flight
-#: into L1: asked for 8 rows ahead into L2 (the next row still into L1),
-#: sgd-mode epochs took 0.027 s instead of 0.038 (dense 200,000 x 100) and
-#: 0.115 instead of 0.143 (CSR 500,000 x 262,144, 50 per row); 6 to 24
-#: rows ahead measured alike
+#: twice as far, a CSR row's pointer), in data of more than FAR_BYTES of
+#: values.  Rows visited in random order are bound by their cache misses,
+#: and one core keeps only so many in flight into L1: asked for 8 rows
+#: ahead into L2 (the next row still into L1), sgd-mode epochs took 0.027 s
+#: instead of 0.038 (dense 200,000 x 100) and 0.115 instead of 0.143 (CSR
+#: 500,000 x 262,144, 50 per row); 6 to 24 rows ahead measured alike.  On
+#: data the caches hold they are wasted work: digits (0.9 MB) took 10%
+#: longer with them.
 DEF ROW_AHEAD = 8
+DEF FAR_BYTES = 4194304
 
 
 cdef inline void prefetch_row_start(RowIndex rows, Py_ssize_t i, const double* y,
@@ -98,19 +101,26 @@ cdef inline void prefetch_row_start(RowIndex rows, Py_ssize_t i, const double* y
 cdef inline void prefetch_ahead(const floating* data, RowIndex rows,
                                 const Py_ssize_t* order, Py_ssize_t k,
                                 Py_ssize_t n, const double* y,
-                                const double* sample_weight) noexcept nogil:
+                                const double* sample_weight,
+                                bint far) noexcept nogil:
     """The prefetches of a pass visiting ``order[k]`` (of ``order[:n]``):
     the target, weight and row pointer of row ``k + 2`` and the entries of
-    row ``k + 1`` into L1; the entries of row ``k + ROW_AHEAD`` and the row
-    pointer of row ``k + 2 ROW_AHEAD`` into L2."""
+    row ``k + 1`` into L1; with ``far`` (:func:`far_prefetches`), the
+    entries of row ``k + ROW_AHEAD`` and the row pointer of row
+    ``k + 2 ROW_AHEAD`` into L2."""
     if k + 2 < n:
         prefetch_row_start(rows, order[k + 2], y, sample_weight)
     if k + 1 < n:
         prefetch_row(data, rows, order[k + 1], False)
-    if k + ROW_AHEAD < n:
+    if far and k + ROW_AHEAD < n:
         prefetch_row(data, rows, order[k + ROW_AHEAD], True)
         if rows.stride == 0 and k + 2 * ROW_AHEAD < n:
             SKGD_PREFETCH_L2(&rows.indptr[order[k + 2 * ROW_AHEAD]])
+
+
+cdef inline bint far_prefetches(const floating[::1] data) noexcept nogil:
+    """Whether the passes over ``data`` prefetch rows far ahead."""
+    return data.shape[0] * sizeof(floating) > FAR_BYTES
 
 
 cdef inline void prefetch_row(const floating* data, RowIndex rows,
@@ -677,6 +687,7 @@ cdef struct Update:
     Py_ssize_t start
     Py_ssize_t end
     Py_ssize_t n                # rows in the epoch (bound of the prefetches)
+    bint far                    # prefetch far ahead (far_prefetches)
     const int32_t* bounds       # the parts' column ranges (n_parts + 1)
     double* coefs               # per row of the batch: its factor in the step
     double* dots                # per part and row of the batch: the part's share
@@ -772,7 +783,7 @@ cdef inline void prefetch_batch_row(RowIndex rows, const floating* data,
     (they come in random order: every row starts with cache misses, which
     overlap when asked for ahead): :func:`prefetch_ahead` (each part into
     its own core's cache)."""
-    prefetch_ahead(data, rows, u.order, k, u.n, u.y, u.sample_weight)
+    prefetch_ahead(data, rows, u.order, k, u.n, u.y, u.sample_weight, u.far)
 
 
 cdef void dots_part(const floating* data, RowIndex rows, Update* u,
@@ -998,7 +1009,7 @@ cdef inline void chunk_dots(const floating* data, RowIndex rows, Update* u,
     cdef Py_ssize_t b = min(a + CHUNK_ROWS, u.end), k
     cdef int nnz
     for k in range(a, b):
-        prefetch_ahead(data, rows, u.order, k, u.n, u.y, u.sample_weight)
+        prefetch_ahead(data, rows, u.order, k, u.n, u.y, u.sample_weight, u.far)
         nnz = row_view(data, rows, u.order[k], &x, &idx)
         u.dots[k - u.start] = row_dot(u.v, x, NULL, 0, nnz)
 
@@ -1310,6 +1321,7 @@ cdef tuple minibatch_epoch(WeightState st, CyLoss loss, const floating[::1] data
         u.slots = NULL
     u.order = &order[0]
     u.n = n
+    u.far = far_prefetches(data)
     u.bounds = &bounds[0]
     u.coefs = &coefs[0]
     u.dots = &dots[0]
@@ -1446,6 +1458,7 @@ cdef tuple row_epoch(WeightState st, CyLoss loss, const floating[::1] data,
     # digits, L1 and elastic-net, the epochs took 1.45-1.55x scikit-learn's
     # time with the tracking, 1.1x without)
     cdef bint dense_l1 = rows.stride > 0 and has_l1
+    cdef bint far = far_prefetches(data)
 
     with nogil:
         for bi in range(n_batches):
@@ -1461,7 +1474,7 @@ cdef tuple row_epoch(WeightState st, CyLoss loss, const floating[::1] data,
             for k in range(start, end):
                 i = order[k]
                 prefetch_ahead(&data[0], rows, &order[0], k, n, &y[0],
-                               &sample_weight[0])
+                               &sample_weight[0], far)
                 yi = y[i]
                 s = sample_weight[i]
                 nnz = row_view(&data[0], rows, i, &x, &idx)
