@@ -400,13 +400,15 @@ def _part_runs(X, y, sw, penalty, optimizer, batch_size, average_start, parts_li
 @pytest.mark.parametrize("loss", ["log_loss", "squared_error"])
 @pytest.mark.parametrize("average_start", [0, 30])
 @pytest.mark.parametrize("penalty", PENALTIES)
-@pytest.mark.parametrize("batch_size", [64, 65, 150, 200])
-def test_dense_row_chunks_match_reference(batch_size, penalty, average_start, loss):
+@pytest.mark.parametrize("n, batch_size", [(200, 64), (200, 65), (200, 150),
+                                           (200, 200), (4500, 4500)])
+def test_dense_row_chunks_match_reference(n, batch_size, penalty, average_start, loss):
     # plain minibatches of dense rows go by chunks of 64 rows (a thread takes
     # whole chunks; their sums are added in chunk order): several chunks, a
     # partial last one, and a column that most chunks never touch (the L1
-    # step must skip it, as for CSR rows)
-    n, d = 200, 23
+    # step must skip it, as for CSR rows); batches of more than 64 x 64 rows
+    # take 64 larger chunks
+    d = 23
     X, y = make_data(task_of(loss), n=n, d=d, density=0.3, seed=3)
     X[:, 7] = 0.0
     X[[3, 90, 150], 7] = [1.5, -2.0, 0.7]
@@ -435,14 +437,16 @@ def test_dense_row_chunks_match_reference(batch_size, penalty, average_start, lo
     assert_allclose(sc.average_coef(), state.average_coef(), rtol=1e-12, atol=1e-14)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("penalty", PENALTIES)
-@pytest.mark.parametrize("batch_size", [1, 64, 150])
-def test_dense_row_chunks_do_not_depend_on_the_threads(batch_size, penalty):
+@pytest.mark.parametrize("batch_size", [1, 64, 150, 4500])
+def test_dense_row_chunks_do_not_depend_on_the_threads(batch_size, penalty, dtype):
     # the chunks are cut the same whatever the threads, so the model is the
-    # same bit for bit on 1, 2 or 4 threads (``parts`` gives their number);
-    # a one-row update is sgd mode's add_row, bit for bit
-    X, y = make_data("binary", n=300, d=23, density=0.6, seed=5)
-    sw = _weights(n=300)
+    # same bit for bit on 1, 2 or 4 threads (``parts`` gives their number)
+    n = max(300, batch_size)
+    X, y = make_data("binary", n=n, d=23, density=0.6, seed=5)
+    X = X.astype(dtype)
+    sw = _weights(n=n)
     runs = _part_runs(X, y, sw, penalty, None, batch_size, 40,
                       [None, [0, 11, 23], [0, 5, 9, 15, 23]])
     st0, outs0 = runs[0]

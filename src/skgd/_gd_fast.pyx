@@ -704,6 +704,7 @@ cdef struct Update:
     double* grads               # per chunk: its rows' sum of c_i x_i / wscale
     uint8_t* hits               # per chunk (L1 only): columns with a nonzero entry
     Py_ssize_t n_cols
+    Py_ssize_t chunk_rows
     # the weights
     double* v
     double* avg_sum
@@ -985,7 +986,7 @@ cdef void run_parts(Phase phase, WeightState st, const floating* data,
 # still fetch every row, and the pass is bound by fetching rows in random
 # order (a 800-byte row costs 130-180 ns, as NumPy's gather of rows in
 # random order: the arithmetic is a fraction of it).  So the batch's rows
-# are cut into chunks of CHUNK_ROWS (a fixed cut, whatever the number of
+# are cut into chunks of u.chunk_rows (a fixed cut, whatever the number of
 # threads) and a thread takes whole chunks: first their rows' x.v, then,
 # once the derivatives are known, their rows' c_i x_i / wscale summed in
 # row order into the chunk's own buffer, while the rows are still in its
@@ -996,8 +997,20 @@ cdef void run_parts(Phase phase, WeightState st, const floating* data,
 # O(n_features) per row.  The model does not depend on the number of
 # threads (bit for bit); a one-row update is add_row's, bit for bit.
 
-#: rows per chunk of a dense plain minibatch
+#: rows per chunk of a dense plain minibatch, and the most chunks of a
+#: batch (larger batches take larger chunks: the chunks' buffers, and the
+#: work of adding them, stay at most MAX_CHUNKS times the columns)
 DEF CHUNK_ROWS = 64
+DEF MAX_CHUNKS = 64
+
+
+cdef inline Py_ssize_t chunk_rows(Py_ssize_t batch_rows) noexcept nogil:
+    """The rows per chunk of batches of ``batch_rows`` rows."""
+    return max(CHUNK_ROWS, (batch_rows + MAX_CHUNKS - 1) // MAX_CHUNKS)
+
+
+cdef inline Py_ssize_t n_chunks_of(Update* u) noexcept nogil:
+    return (u.end - u.start + u.chunk_rows - 1) // u.chunk_rows
 
 
 cdef inline void chunk_dots(const floating* data, RowIndex rows, Update* u,
@@ -1005,8 +1018,8 @@ cdef inline void chunk_dots(const floating* data, RowIndex rows, Update* u,
     """First phase of a chunk: its rows' ``x.v`` into ``u.dots``."""
     cdef const floating* x
     cdef const int32_t* idx
-    cdef Py_ssize_t a = u.start + chunk * CHUNK_ROWS
-    cdef Py_ssize_t b = min(a + CHUNK_ROWS, u.end), k
+    cdef Py_ssize_t a = u.start + chunk * u.chunk_rows
+    cdef Py_ssize_t b = min(a + u.chunk_rows, u.end), k
     cdef int nnz
     for k in range(a, b):
         prefetch_ahead(data, rows, u.order, k, u.n, u.y, u.sample_weight, u.far)
@@ -1023,8 +1036,8 @@ cdef inline void chunk_gather(const floating* data, RowIndex rows, Update* u,
     cdef Py_ssize_t n_cols = u.n_cols
     cdef double* g = u.grads + chunk * n_cols
     cdef uint8_t* hit
-    cdef Py_ssize_t a = u.start + chunk * CHUNK_ROWS
-    cdef Py_ssize_t b = min(a + CHUNK_ROWS, u.end), k, j
+    cdef Py_ssize_t a = u.start + chunk * u.chunk_rows
+    cdef Py_ssize_t b = min(a + u.chunk_rows, u.end), k, j
     cdef double cv
     cdef int nnz
     memset(g, 0, n_cols * sizeof(double))
@@ -1047,7 +1060,7 @@ cdef void rows_in_chunks(bint gather, const floating* data, RowIndex rows,
                          Update* u, int n_threads) noexcept nogil:
     """A phase of the update (``gather``: the second) on each of its chunks,
     on ``n_threads`` threads."""
-    cdef Py_ssize_t n_chunks = (u.end - u.start + CHUNK_ROWS - 1) // CHUNK_ROWS
+    cdef Py_ssize_t n_chunks = n_chunks_of(u)
     cdef Py_ssize_t c
     if n_threads > 1 and n_chunks > 1:
         for c in prange(n_chunks, num_threads=n_threads, schedule="static"):
@@ -1069,7 +1082,7 @@ cdef void add_chunks(WeightState st, Update* u) noexcept nogil:
     order), the averaged sum kept, the cumulative L1 step ``u.u`` on the
     columns the rows touch, and the norms summed afresh."""
     cdef Py_ssize_t n_cols = u.n_cols
-    cdef Py_ssize_t n_chunks = (u.end - u.start + CHUNK_ROWS - 1) // CHUNK_ROWS
+    cdef Py_ssize_t n_chunks = n_chunks_of(u)
     cdef double* v = u.v
     cdef const double* g = u.grads
     cdef double avg_c = u.avg_c, wscale = u.wscale
@@ -1287,7 +1300,7 @@ cdef tuple minibatch_epoch(WeightState st, CyLoss loss, const floating[::1] data
     # margins are then whole, in one part)
     cdef bint chunked = not gathered and rows.stride > 0
     cdef int n_threads = n_parts
-    cdef Py_ssize_t n_chunks = (n_rows + CHUNK_ROWS - 1) // CHUNK_ROWS
+    cdef Py_ssize_t n_chunks = (n_rows + chunk_rows(n_rows) - 1) // chunk_rows(n_rows)
     cdef bint has_l1 = st.penalty == PENALTY_L1 or st.penalty == PENALTY_ELASTICNET
     cdef double[::1] grads = np.zeros(n_chunks * n_coef if chunked else 1)
     cdef uint8_t[::1] hits = np.zeros(n_chunks * n_coef if chunked and has_l1 else 1,
@@ -1334,6 +1347,7 @@ cdef tuple minibatch_epoch(WeightState st, CyLoss loss, const floating[::1] data
     u.grads = &grads[0]
     u.hits = &hits[0]
     u.n_cols = n_coef
+    u.chunk_rows = chunk_rows(n_rows)
     u.n_touched = &n_touched[0]
     u.v = &st.v[0]
     u.avg_sum = &st.avg_sum[0]
