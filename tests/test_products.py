@@ -320,3 +320,36 @@ def test_batch_fit_matches_scipy_products(layout, Est, loss, monkeypatch):
     assert ours.n_iter_ == ref.n_iter_
     np.testing.assert_allclose(ours.coef_, ref.coef_, rtol=1e-7, atol=1e-9)
     np.testing.assert_allclose(ours.intercept_, ref.intercept_, rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_row_norms_of_dense_and_csr_rows(dtype):
+    # one pass per row, four partial sums: NumPy's norms to rounding, the
+    # same matrix dense and CSR to rounding, and the same numbers on any
+    # number of threads (a row is summed by one thread)
+    from skgd._products_fast import csr_row_norms, dense_row_norms
+
+    rng = np.random.RandomState(0)
+    X = rng.randn(1003, 37) * (rng.rand(1003, 37) < 0.4)
+    X[5] = 0.0
+    X = X.astype(dtype)
+    Xs = sp.csr_matrix(X)
+    expected = np.einsum("ij,ij->i", X.astype(np.float64), X.astype(np.float64))
+    out = {}
+    for nt in (1, 2, 3):
+        dense, csr = np.empty(1003), np.empty(1003)
+        dense_row_norms(X, dense, nt)
+        csr_row_norms(Xs.data, Xs.indptr, csr, nt)
+        out[nt] = dense, csr
+        np.testing.assert_allclose(dense, expected, rtol=1e-13)
+        np.testing.assert_allclose(csr, expected, rtol=1e-13)
+        assert dense[5] == csr[5] == 0.0
+    for nt in (2, 3):
+        np.testing.assert_array_equal(out[nt][0], out[1][0])
+        np.testing.assert_array_equal(out[nt][1], out[1][1])
+    # rows of every length up to 9 (the four sums' remainders)
+    for d in range(10):
+        Z = rng.randn(6, d).astype(dtype)
+        got = np.empty(6)
+        dense_row_norms(Z, got, 1)
+        np.testing.assert_allclose(got, (Z.astype(np.float64) ** 2).sum(axis=1), rtol=1e-13)

@@ -1149,26 +1149,6 @@ def _rebuild_state(fields, arrays, opt):
     return st
 
 
-def row_squared_norms(const floating[::1] data, RowIndex rows, Py_ssize_t n_rows):
-    """``||x_i||^2`` of the ``n_rows`` rows of a row view, in float64.
-
-    One pass over the data, no temporary of its size (NumPy's ``X * X``
-    for a CSR matrix allocates a copy of ``X.data`` and an index array).
-    """
-    cdef double[::1] out = np.zeros(n_rows)
-    cdef const floating* x
-    cdef const int32_t* idx
-    cdef Py_ssize_t i
-    cdef int nnz
-    if data.shape[0] == 0:
-        return np.asarray(out)
-    with nogil:
-        for i in range(n_rows):
-            nnz = row_view(&data[0], rows, i, &x, &idx)
-            out[i] = sqnorm(x, nnz)
-    return np.asarray(out)
-
-
 def shuffle(Py_ssize_t[::1] order, uint32_t seed):
     """Permute ``order`` in place (Fisher-Yates), deterministically from ``seed``.
 

@@ -25,13 +25,12 @@ import scipy.sparse as sp
 
 from ._batch import duality_gap, polish, polish_fits
 from ._gd_fast import RowIndex, WeightState, run_epoch, shuffle
-from ._gd_fast import row_squared_norms as compiled_row_squared_norms
 from ._optimizers import STEP_RULES
 from ._penalties import dot
 from ._products import Products
 from ._stopping import ConvergedRule, EpochResult, ObjectiveRule, PlateauRule
 from ._compat import effective_n_threads
-from ._validation import check_n_columns
+from ._validation import check_n_columns, row_norms
 
 #: the stochastic passes run an update on several threads when its batch
 #: holds at least this many stored entries (fewer: the threads' start and
@@ -677,11 +676,7 @@ def row_squared_norms(data):
     """``||x_i||^2`` of every row of a :class:`Data`, in float64 (one
     compiled pass over the data, kept: the caller must not modify it)."""
     if data.sq_norms is None:
-        if data.n_features == 0:
-            data.sq_norms = np.zeros(data.n_samples)
-        else:
-            data.sq_norms = compiled_row_squared_norms(data.data, data.rows,
-                                                       data.n_samples)
+        data.sq_norms = row_norms(data.X)
     return data.sq_norms
 
 

@@ -136,31 +136,39 @@ def check_sparse_structure(X):
 MIN_PARALLEL_VALUES = 100_000
 
 
-def checked_row_norms(X, est):
-    """``||x_i||^2`` of every row of a validated ``X``, which checks on the
-    way that its values are finite (one pass over them, not two).
-
-    A non-finite value makes its row's norm non-finite; then scikit-learn's
-    own check runs and raises its error, as ``validate_data`` would (a
-    square that overflows, a finite matrix, passes it).  CSR values stored
-    past the last row are checked too.  The norms are those of
-    :func:`skgd._modes.row_squared_norms`, bit for bit (minibatch mode's
-    step cap reads them).  ``X``: a C-ordered float array, or a CSR matrix
-    whose structure :func:`check_sparse_structure` checked.
-    """
+def row_norms(X):
+    """``||x_i||^2`` of every row of ``X`` (a C-ordered float array, or a CSR
+    matrix whose structure :func:`check_sparse_structure` checked), in
+    float64: one compiled pass over the values, on every OpenMP thread from
+    ``MIN_PARALLEL_VALUES`` values (each row summed by one thread: the
+    numbers do not depend on their count)."""
     norms = np.empty(X.shape[0])
     if sp.issparse(X):
         data = np.ascontiguousarray(X.data)
         n_threads = effective_n_threads() if data.size >= MIN_PARALLEL_VALUES else 1
         _products_fast.csr_row_norms(data, np.ascontiguousarray(X.indptr), norms,
                                      n_threads)
-        unread = data[int(X.indptr[-1]):]
-        finite = bool(np.isfinite(norms).all()) and (
-            unread.size == 0 or bool(np.isfinite(unread).all()))
     else:
         n_threads = effective_n_threads() if X.size >= MIN_PARALLEL_VALUES else 1
         _products_fast.dense_row_norms(X, norms, n_threads)
-        finite = bool(np.isfinite(norms).all())
+    return norms
+
+
+def checked_row_norms(X, est):
+    """:func:`row_norms`, which checks on the way that the values of ``X``
+    are finite (one pass over them, not two).
+
+    A non-finite value makes its row's norm non-finite; then scikit-learn's
+    own check runs and raises its error, as ``validate_data`` would (a
+    square that overflows, a finite matrix, passes it).  CSR values stored
+    past the last row are checked too.  Minibatch mode's step cap reads the
+    norms (:func:`skgd._modes.row_squared_norms` keeps them).
+    """
+    norms = row_norms(X)
+    finite = bool(np.isfinite(norms).all())
+    if finite and sp.issparse(X):
+        unread = np.asarray(X.data)[int(X.indptr[-1]):]
+        finite = unread.size == 0 or bool(np.isfinite(unread).all())
     if not finite:
         check_finite(X, est)
     return norms
