@@ -1040,15 +1040,19 @@ def test_stochastic_modes_run_blas_on_one_thread(mode, monkeypatch):
             return run(self, *args, **kwargs)
 
         monkeypatch.setattr(base.BaseGD, "_run_problem", spy)
-        X, y = make_classification(n_samples=300, n_features=20, random_state=0)
+        # (from MIN_PARALLEL_VALUES values: below, no thread pays)
+        X, y = make_classification(n_samples=5000, n_features=20, random_state=0)
         GDClassifier(mode=mode, random_state=0, early_stopping=True).fit(X, y)
         expected = before if mode == "batch" else [1] * len(before)
         assert seen == [expected]
+        seen.clear()
+        GDClassifier(mode=mode, random_state=0).fit(X[:100], y[:100])
+        assert seen == [before]
         assert _blas_threads() == before
         with pytest.raises(ValueError):
             GDClassifier(mode=mode).fit(X, np.where(y > 0, 1.0, np.nan))
         assert _blas_threads() == before
-        Xm, ym = make_classification(n_samples=300, n_features=20, n_informative=6,
+        Xm, ym = make_classification(n_samples=5000, n_features=20, n_informative=6,
                                      n_classes=4, random_state=0)
         with ThreadPoolExecutor(4) as pool:
             fits = [pool.submit(GDClassifier(mode=mode, random_state=i, n_jobs=2).fit,
