@@ -96,8 +96,8 @@ def speed(n_rows, repeat):
             cases[opt, n_threads] = fit_case(est, X, y, n_threads=n_threads)
     best = best_of_interleaved(cases, repeat)
     fit_plain, pass_plain = best["sgd", None]
-    print("(the optimizers' passes run on scikit-learn's OpenMP thread count, plain "
-          "steps on one; '1 thread': limited by threadpoolctl)")
+    print("(minibatch passes, plain or not, run on scikit-learn's OpenMP thread "
+          "count; '1 thread': limited by threadpoolctl)")
     print(f"{'optimizer':10s} {'fit s':>8s} {'ratio':>6s} {'pass s':>8s} {'ratio':>6s}"
           f" | 1 thread: {'fit s':>8s} {'pass s':>8s}")
     for opt in OPTIMIZERS:
