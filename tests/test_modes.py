@@ -1060,3 +1060,33 @@ def test_stochastic_modes_run_blas_on_one_thread(mode, monkeypatch):
             for f in fits:
                 f.result()
         assert _blas_threads() == before
+
+
+def test_one_vs_rest_problems_on_threads_share_the_cores(monkeypatch):
+    # problems fitted side by side on joblib threads (n_jobs) divide the
+    # OpenMP threads between them: with two problems at a time on two
+    # threads, each pass runs on one (oversubscribed, they took 1.8 times
+    # as long as one problem after the other); the models do not change
+    from skgd._compat import effective_n_threads
+
+    if effective_n_threads() < 2:
+        pytest.skip("one OpenMP thread")
+    seen = []
+    pass_parts = Data.pass_parts
+
+    def spy(self, batch_size):
+        parts = pass_parts(self, batch_size)
+        seen.append(None if parts is None else len(parts) - 1)
+        return parts
+
+    monkeypatch.setattr(Data, "pass_parts", spy)
+    X, y = make_classification(n_samples=2000, n_features=40, n_informative=10,
+                               n_classes=3, random_state=0)
+    fits = {}
+    for n_jobs in (None, 2):
+        seen.clear()
+        fits[n_jobs] = GDClassifier(mode="minibatch", batch_size=128, max_iter=3,
+                                    tol=None, random_state=0, n_jobs=n_jobs).fit(X, y)
+        threads = min(effective_n_threads() // (n_jobs or 1), 40)
+        assert set(seen) == {threads if threads > 1 else None}
+    assert_array_equal(fits[None].coef_, fits[2].coef_)

@@ -5,7 +5,7 @@ from numbers import Integral
 
 import numpy as np
 import scipy.sparse as sp
-from joblib import Parallel, delayed
+from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
@@ -496,7 +496,12 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
                        for k in range(n_outputs)]
         else:
             # any joblib backend: a process-based one fits a copy of self, so
-            # each problem hands back its state, and the parent stores it
+            # each problem hands back its state, and the parent stores it.
+            # The problems running side by side share the cores (threads:
+            # the passes' OpenMP threads divide them; processes: joblib
+            # limits their threads)
+            data.concurrent_fits = max(1, min(effective_n_jobs(self.n_jobs),
+                                              n_outputs))
             out = Parallel(n_jobs=self.n_jobs, prefer="threads")(
                 delayed(self._fit_binary)(k, seeds[k], tasks[k], *args,
                                           return_state=True)

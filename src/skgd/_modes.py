@@ -88,6 +88,9 @@ class Data:
             # the compiled pass takes a pointer to data[0]
             self.data = np.zeros(1, dtype=self.dtype)
         self._parts = {}
+        # fits of this data running side by side (one-vs-rest problems on
+        # joblib threads): they share the cores, see pass_parts
+        self.concurrent_fits = 1
         # minibatch step estimates of this data (see minibatch_smoothness)
         self.smoothness_memo = {}
 
@@ -121,7 +124,10 @@ class Data:
         200,000 x 100) and 0.77x (CSR 500,000 x 262,144) the time of one.
 
         Several threads when scikit-learn's OpenMP code would use several
-        (:func:`skgd._compat.effective_n_threads`), the batches are large
+        (:func:`skgd._compat.effective_n_threads`, shared by the
+        ``concurrent_fits`` of the data: two one-vs-rest problems on joblib
+        threads, each pass on two OpenMP threads, took 0.54-0.56 s where one
+        problem after the other took 0.29-0.33 s), the batches are large
         enough (:data:`MIN_PARALLEL_BATCH` stored entries) and, for CSR
         data, the rows' indices are sorted.  The ranges hold about as many
         stored entries each (from a sample of the entries), so that the
@@ -132,7 +138,8 @@ class Data:
         entries = self.data.size / max(self.n_samples, 1)
         if batch_size * entries < MIN_PARALLEL_BATCH:
             return None
-        n_threads = min(effective_n_threads(), self.n_features)
+        n_threads = min(effective_n_threads() // self.concurrent_fits,
+                        self.n_features)
         if n_threads < 2 or (sp.issparse(self.X) and not self.X.has_sorted_indices):
             return None
         parts = self._parts.get(n_threads)
