@@ -26,6 +26,7 @@ does, through the compiled passes.
 
 import contextlib
 import functools
+import math
 import time
 import warnings
 from numbers import Integral, Real
@@ -446,14 +447,19 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                 self.tol, self.n_iter_no_change, schedule, start_scale,
                 uncapped=self._learning_rate == "optimal",
             )
+        # (without callbacks, no task per epoch: on small data the Python
+        # around an epoch is most of its time)
+        callbacks = not isinstance(ctx, NullContext)
         for epoch in range(max_iter):
             if self.verbose:
                 print(f"-- Epoch {epoch + 1}")
-            task = ctx.subcontext(task_name=f"epoch {epoch + 1}")
-            task.call_on_fit_task_begin(estimator=self, X=problem.data.X, y=problem.y)
+            if callbacks:
+                task = ctx.subcontext(task_name=f"epoch {epoch + 1}")
+                task.call_on_fit_task_begin(estimator=self, X=problem.data.X,
+                                            y=problem.y)
             result = runner.epoch()
             obj = result.objective
-            if not (np.isfinite(obj) and runner.is_finite()):
+            if not (math.isfinite(obj) and runner.is_finite()):
                 raise ValueError(
                     # scikit-learn's wording first (drop-in), then a remedy
                     f"Floating-point under-/overflow occurred at epoch #{epoch + 1}. "
@@ -480,7 +486,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                     "StandardScaler or MinMaxScaler."
                 )
             curve.append(float(obj))
-            if task.call_on_fit_task_end(
+            if callbacks and task.call_on_fit_task_end(
                 estimator=self, X=problem.data.X, y=problem.y,
                 reconstruction_attributes=functools.partial(
                     self._snapshot, k, runner, epoch + 1
