@@ -13,7 +13,7 @@ Dense (C-ordered) and CSR data come through one row view (:class:`RowIndex`
 plus the data array), so the pass never branches on sparsity and a sparse
 update costs O(nnz of the batch).
 """
-from libc.math cimport fabs, isfinite, sqrt
+from libc.math cimport fabs, isfinite, pow, sqrt
 from libc.stdint cimport int32_t, int64_t, uint32_t, uint8_t
 from libc.string cimport memset
 
@@ -1147,6 +1147,35 @@ def _rebuild_state(fields, arrays, opt):
                               for name in ("v", "q", "avg_sum"))
     st.opt = opt
     return st
+
+
+@cython.cdivision(True)
+def optimal_steps(double t, Py_ssize_t n, double t0, double alpha):
+    """``1 / (alpha ((t0 + (t + i)) - 1))`` for ``i < n``: the steps of the
+    'optimal' schedule from the counter ``t``, in scikit-learn's order of
+    operations (the same numbers as its SGD).  One call: the five NumPy
+    operations it replaces took 4 us, an epoch on small data 10."""
+    out = np.empty(n)
+    cdef double[::1] o = out
+    cdef Py_ssize_t i
+    for i in range(n):
+        o[i] = 1.0 / (alpha * ((t0 + (t + <double> i)) - 1.0))
+    return out
+
+
+@cython.cdivision(True)
+def inverse_scaling_steps(double t, Py_ssize_t n, double eta0, double power_t):
+    """``eta0 / pow(t + i, power_t)`` for ``i < n``: the steps of the
+    'invscaling' schedule, with the C library's ``pow`` as scikit-learn's
+    SGD computes them (NumPy's vectorised power differed from it in the last
+    bit for 5% of the counters, so sgd-mode models differed by 1e-14)."""
+    out = np.empty(n)
+    cdef double[::1] o = out
+    cdef Py_ssize_t i
+    with nogil:
+        for i in range(n):
+            o[i] = eta0 / pow(t + <double> i, power_t)
+    return out
 
 
 def shuffle(Py_ssize_t[::1] order, uint32_t seed):

@@ -9,6 +9,8 @@ and are driven by the estimator's epoch loop.
 
 import numpy as np
 
+from ._gd_fast import inverse_scaling_steps, optimal_steps
+
 
 class Schedule:
     """Base class: the step sizes of consecutive update counters."""
@@ -43,9 +45,7 @@ class InverseScaling(Schedule):
         self.power_t = power_t
 
     def steps(self, t, n):
-        out = _counters(t, n)
-        np.power(out, self.power_t, out=out)
-        return np.divide(self.eta0, out, out=out)
+        return inverse_scaling_steps(float(t), n, self.eta0, self.power_t)
 
 
 class Optimal(Schedule):
@@ -63,11 +63,7 @@ class Optimal(Schedule):
         self.t0 = 1.0 / (initial_eta0 * alpha)
 
     def steps(self, t, n):
-        out = _counters(t, n)
-        np.add(self.t0, out, out=out)
-        out -= 1.0
-        np.multiply(self.alpha, out, out=out)
-        return np.divide(1.0, out, out=out)
+        return optimal_steps(float(t), n, self.t0, self.alpha)
 
 
 class Adaptive(Schedule):
@@ -87,14 +83,6 @@ class Adaptive(Schedule):
             self.eta /= 5.0
             return True
         return False
-
-
-def _counters(t, n):
-    """``t, t + 1, ..., t + n - 1`` as float64 (exact below 2**53, as the
-    conversion of the integers is)."""
-    out = np.arange(n, dtype=np.float64)
-    out += float(t)
-    return out
 
 
 def get_schedule(learning_rate, eta0, power_t, alpha, loss):
