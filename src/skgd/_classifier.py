@@ -112,6 +112,9 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
         ``epsilon_insensitive`` and ``squared_epsilon_insensitive`` losses.
     n_jobs : int, default=None
         Number of threads for the one-vs-rest problems of a multiclass fit.
+        Problems fitted side by side share the cores: a minibatch pass,
+        which runs on every OpenMP thread alone, runs on its share of them
+        (see the user guide, "Threads").
     random_state : int, RandomState instance or None, default=None
         Seeds the shuffling and the early-stopping split.
     learning_rate : {'optimal', 'constant', 'invscaling', 'adaptive', \
