@@ -277,8 +277,13 @@ class Problem:
         """Whether every row trains (``train`` is ``arange(n_samples)``): then
         a row vector is its own training part, no copy by ``[train]``
         (compared once per problem)."""
-        n = self.data.n_samples
-        return len(self.train) == n and bool(np.array_equal(self.train, np.arange(n)))
+        n, tr = self.data.n_samples, self.train
+        if len(tr) != n:
+            return False
+        # n increasing indices from 0 to n - 1 (no arange of n to compare
+        # with: its pages cost 1.5 ms on 500,000 rows)
+        return n == 0 or bool(tr[0] == 0 and tr[-1] == n - 1
+                              and np.all(tr[1:] > tr[:-1]))
 
     @property
     def n_coords(self):
