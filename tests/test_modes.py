@@ -1090,3 +1090,16 @@ def test_one_vs_rest_problems_on_threads_share_the_cores(monkeypatch):
         threads = min(effective_n_threads() // (n_jobs or 1), 40)
         assert set(seen) == {threads if threads > 1 else None}
     assert_array_equal(fits[None].coef_, fits[2].coef_)
+
+
+@pytest.mark.parametrize("train, expected", [
+    ([0, 1, 2, 3, 4], True), ([0, 1, 1, 3, 4], False), ([1, 2, 3, 4], False),
+    ([0, 2, 1, 3, 4], False), ([0, 1, 2, 3, 5], False), ([], False)])
+def test_problem_knows_when_every_row_trains(train, expected):
+    from skgd._modes import Problem
+    from skgd._penalties import get_penalty
+
+    X, y = make_data("regression", n=5)
+    pb = Problem(Data(X), y, np.ones(5), get_loss("squared_error"),
+                 get_penalty("l2", 1e-4, 0.0), True, np.array(train, dtype=np.intp))
+    assert pb.all_rows is expected
