@@ -366,7 +366,10 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             check_total_weight(s.sum(), "minibatch")
         steps = (self._curvature[k] or {}).get("minibatch") if partial else None
         if steps is None:
-            L, l_max, delta = minibatch_smoothness(problem)
+            # (squares that overflow are reported below, by
+            # step_overflow_error, not by NumPy's RuntimeWarning on the way)
+            with np.errstate(over="ignore", invalid="ignore"):
+                L, l_max, delta = minibatch_smoothness(problem)
         else:
             L, l_max, delta = steps
             c = problem.loss.smoothness or 1.0
