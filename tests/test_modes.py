@@ -1103,3 +1103,19 @@ def test_problem_knows_when_every_row_trains(train, expected):
     pb = Problem(Data(X), y, np.ones(5), get_loss("squared_error"),
                  get_penalty("l2", 1e-4, 0.0), True, np.array(train, dtype=np.intp))
     assert pb.all_rows is expected
+
+
+def test_lbfgs_direction_when_the_gradient_change_underflows():
+    # a curvature pair kept (s.y > 0) whose y.y underflows to 0, near an
+    # optimum: the direction stays finite and a descent direction, without
+    # NumPy's divide-by-zero warning (seen in scikit-learn's sample-weight
+    # check, batch mode, log loss without penalty)
+    from skgd._modes import lbfgs_direction
+
+    s, y = np.array([1.0, 0.0]), np.array([1e-170, 0.0])
+    assert s @ y > 0 and y @ y == 0.0
+    g = np.array([1.0, -2.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        d = lbfgs_direction([(s, y, 1.0 / (s @ y))], g)
+    assert np.all(np.isfinite(d)) and d @ g < 0

@@ -1695,7 +1695,11 @@ def lbfgs_direction(memory, g):
         q = q - c * y_k
         coefs.append(c)
     s_k, y_k, rho = memory[-1]
-    q = q * (1.0 / (rho * dot(y_k, y_k)))
+    scale = rho * dot(y_k, y_k)
+    if scale > 0.0:
+        # (a gradient change whose square underflows, near the optimum,
+        # gave 1 / 0: no scaling then, the line search sets the length)
+        q = q * (1.0 / scale)
     for (s_k, y_k, rho), c in zip(memory, reversed(coefs)):
         q = q + (c - rho * dot(y_k, q)) * s_k
     return q
