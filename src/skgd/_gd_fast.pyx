@@ -1019,13 +1019,21 @@ cdef inline Py_ssize_t n_chunks_of(Update* u) noexcept nogil:
     return (u.end - u.start + u.chunk_rows - 1) // u.chunk_rows
 
 
+cdef inline Py_ssize_t chunk_start(Update* u, Py_ssize_t chunk,
+                                   Py_ssize_t* end) noexcept nogil:
+    """The first position of ``chunk`` in ``u.order`` (its end into ``end``)."""
+    cdef Py_ssize_t a = u.start + chunk * u.chunk_rows
+    end[0] = min(a + u.chunk_rows, u.end)
+    return a
+
+
 cdef inline void chunk_dots(const floating* data, RowIndex rows, Update* u,
                             Py_ssize_t chunk) noexcept nogil:
     """First phase of a chunk: its rows' ``x.v`` into ``u.dots``."""
     cdef const floating* x
     cdef const int32_t* idx
-    cdef Py_ssize_t a = u.start + chunk * u.chunk_rows
-    cdef Py_ssize_t b = min(a + u.chunk_rows, u.end), k
+    cdef Py_ssize_t b, k
+    cdef Py_ssize_t a = chunk_start(u, chunk, &b)
     cdef int nnz
     for k in range(a, b):
         prefetch_ahead(data, rows, u.order, k, u.n, u.y, u.sample_weight, u.far)
@@ -1042,8 +1050,8 @@ cdef inline void chunk_gather(const floating* data, RowIndex rows, Update* u,
     cdef Py_ssize_t n_cols = u.n_cols
     cdef double* g = u.grads + chunk * n_cols
     cdef uint8_t* hit
-    cdef Py_ssize_t a = u.start + chunk * u.chunk_rows
-    cdef Py_ssize_t b = min(a + u.chunk_rows, u.end), k, j
+    cdef Py_ssize_t b, k, j
+    cdef Py_ssize_t a = chunk_start(u, chunk, &b)
     cdef double cv
     cdef int nnz
     memset(g, 0, n_cols * sizeof(double))
@@ -1062,6 +1070,14 @@ cdef inline void chunk_gather(const floating* data, RowIndex rows, Update* u,
                 hit[j] |= x[j] != 0
 
 
+cdef inline void run_chunk(bint gather, const floating* data, RowIndex rows,
+                           Update* u, Py_ssize_t chunk) noexcept nogil:
+    if gather:
+        chunk_gather(data, rows, u, chunk)
+    else:
+        chunk_dots(data, rows, u, chunk)
+
+
 cdef void rows_in_chunks(bint gather, const floating* data, RowIndex rows,
                          Update* u, int n_threads) noexcept nogil:
     """A phase of the update (``gather``: the second) on each of its chunks,
@@ -1070,16 +1086,11 @@ cdef void rows_in_chunks(bint gather, const floating* data, RowIndex rows,
     cdef Py_ssize_t c
     if n_threads > 1 and n_chunks > 1:
         for c in prange(n_chunks, num_threads=n_threads, schedule="static"):
-            if gather:
-                chunk_gather(data, rows, u, c)
-            else:
-                chunk_dots(data, rows, u, c)
+            run_chunk(gather, data, rows, u, c)
     else:
         for c in range(n_chunks):
-            if gather:
-                chunk_gather(data, rows, u, c)
-            else:
-                chunk_dots(data, rows, u, c)
+            run_chunk(gather, data, rows, u, c)
+
 
 
 @cython.cdivision(True)
@@ -1315,7 +1326,8 @@ cdef tuple minibatch_epoch(WeightState st, CyLoss loss, const floating[::1] data
     # margins are then whole, in one part)
     cdef bint chunked = not gathered and rows.stride > 0
     cdef int n_threads = n_parts
-    cdef Py_ssize_t n_chunks = (n_rows + chunk_rows(n_rows) - 1) // chunk_rows(n_rows)
+    cdef Py_ssize_t rows_per_chunk = chunk_rows(n_rows)
+    cdef Py_ssize_t n_chunks = (n_rows + rows_per_chunk - 1) // rows_per_chunk
     cdef bint has_l1 = st.penalty == PENALTY_L1 or st.penalty == PENALTY_ELASTICNET
     cdef double[::1] grads = np.zeros(n_chunks * n_coef if chunked else 1)
     cdef uint8_t[::1] hits = np.zeros(n_chunks * n_coef if chunked and has_l1 else 1,
@@ -1362,14 +1374,14 @@ cdef tuple minibatch_epoch(WeightState st, CyLoss loss, const floating[::1] data
     u.grads = &grads[0]
     u.hits = &hits[0]
     u.n_cols = n_coef
-    u.chunk_rows = chunk_rows(n_rows)
+    u.chunk_rows = rows_per_chunk
     u.n_touched = &n_touched[0]
     u.v = &st.v[0]
     u.avg_sum = &st.avg_sum[0]
     u.q = &st.q[0]
     u.norms = st.penalty != PENALTY_NONE
     u.l1 = u.norms and st.l1_ratio > 0.0
-    u.has_l1 = st.penalty == PENALTY_L1 or st.penalty == PENALTY_ELASTICNET
+    u.has_l1 = has_l1
     # the optimizers' proximal step (none without a penalty)
     u.l1_part = st.alpha * st.l1_ratio if u.norms else 0.0
     u.l2_part = st.alpha * (1.0 - st.l1_ratio) if u.norms else 0.0

@@ -284,10 +284,11 @@ def dense_row_norms(const floating[:, ::1] X, double[::1] sq_norms, int n_thread
 
     Each summed in storage order by :func:`row_sq_sum` (the same matrix in
     CSR gives the same norms to rounding: its partial sums hold other
-    entries), each row by one of ``n_threads`` OpenMP threads.  Rows summed one after the other, each in four partial sums:
-    200,000 x 100 in 4.9 ms on one thread; eight rows side by side, one sum
-    each, took 19.4 ms (their eight streams of memory, not the additions,
-    held it back).
+    entries), each row by one of ``n_threads`` OpenMP threads.  Rows summed
+    one after the other, each in four partial sums: 200,000 x 100 in 4.9 ms
+    on one thread; four or eight rows side by side, one sum each, took
+    19.6 and 19.4 ms (their streams of memory, not the additions, held
+    them back).
     """
     cdef Py_ssize_t n = X.shape[0], d = X.shape[1], i
     if d == 0:

@@ -143,13 +143,12 @@ def row_norms(X):
     ``MIN_PARALLEL_VALUES`` values (each row summed by one thread: the
     numbers do not depend on their count)."""
     norms = np.empty(X.shape[0])
+    values = X.data.size if sp.issparse(X) else X.size
+    n_threads = effective_n_threads() if values >= MIN_PARALLEL_VALUES else 1
     if sp.issparse(X):
-        data = np.ascontiguousarray(X.data)
-        n_threads = effective_n_threads() if data.size >= MIN_PARALLEL_VALUES else 1
-        _products_fast.csr_row_norms(data, np.ascontiguousarray(X.indptr), norms,
-                                     n_threads)
+        _products_fast.csr_row_norms(np.ascontiguousarray(X.data),
+                                     np.ascontiguousarray(X.indptr), norms, n_threads)
     else:
-        n_threads = effective_n_threads() if X.size >= MIN_PARALLEL_VALUES else 1
         _products_fast.dense_row_norms(X, norms, n_threads)
     return norms
 
