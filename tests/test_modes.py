@@ -118,17 +118,21 @@ def _smoothness_oracle(X, sw, loss, alpha_l2, fit_intercept=True):
     return L, l_max, delta
 
 
+@pytest.mark.parametrize("weights", ["varied", "equal"])
 @pytest.mark.parametrize("wide", [False, True])
 @pytest.mark.parametrize("scale", [1.0, 0.05])
 @pytest.mark.parametrize("loss", ["log_loss", "hinge", "squared_error"])
-def test_minibatch_smoothness_estimate(loss, scale, wide):
+def test_minibatch_smoothness_estimate(loss, scale, wide, weights):
     """scale=0.05: the intercept's column dominates, delta < 1 balances it.
-    wide: more columns than rows (sparse), estimated in the row space."""
+    wide: more columns than rows (sparse), estimated in the row space.
+    Equal sample weights take a shorter path (no scaled copy of the rows)."""
     X, y = _data(loss, n=200)
     if wide:
         X = sp.random(200, 500, density=0.03, format="csr", random_state=1)
     X = X * scale
     sw = np.random.RandomState(0).uniform(0.5, 2.0, 200)
+    if weights == "equal":
+        sw = np.full(200, 1.7)
     est = _estimator(loss)(loss=loss, mode="minibatch", alpha=0.01, max_iter=1,
                            tol=None).fit(X, y, sample_weight=sw)
     L, l_max, delta = est._curvature[0]["minibatch"]
