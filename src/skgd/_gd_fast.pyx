@@ -413,17 +413,24 @@ cdef inline Adds adds_of(Writes* w) noexcept nogil:
 
 
 cdef inline double add_entry(Adds* d, Py_ssize_t j, double xk, double cv,
-                             double* l1_change) noexcept nogil:
-    """``v[j] += cv xk``, the averaged sum kept; returns the change of
-    ``v[j] ** 2`` and adds that of ``|v[j]|`` to ``l1_change`` if the L1
-    norm is tracked (:func:`add_entries` sums them)."""
+                             double* l1_change, bint average,
+                             double* new_value) noexcept nogil:
+    """``v[j] += cv xk``, the averaged sum kept if ``average`` (``avg_c``
+    is not 0: the callers test it once per row, and call this with a
+    constant, so that the loops GCC compiles for each value carry no test
+    per entry); returns the change of ``v[j] ** 2``, adds that of
+    ``|v[j]|`` to ``l1_change`` if the L1 norm is tracked
+    (:func:`add_entries` sums them) and stores the new ``v[j]`` in
+    ``new_value`` (read back from ``v``, it was loaded again after the
+    store to the averaged sum, which may alias it)."""
     cdef double old = d.v[j]
     cdef double new = old + cv * xk
     d.v[j] = new
     if d.l1:
         l1_change[0] += fabs(new) - fabs(old)
-    if d.avg_c != 0.0:
+    if average:
         d.avg_sum[j] -= d.avg_c * (new - old)
+    new_value[0] = new
     return new * new - old * old
 
 
@@ -448,59 +455,90 @@ cdef inline void add_entries(Writes* w, const floating* x, const int32_t* idx,
             for k in range(a, b):
                 w.v[idx[k]] += cv * x[k]
     elif idx == NULL:
-        add_dense_entries(w, x, a, b, cv)
+        if w.avg_c != 0.0:
+            add_dense_entries(w, x, a, b, cv, True)
+        else:
+            add_dense_entries(w, x, a, b, cv, False)
+    elif w.avg_c != 0.0:
+        add_sparse_entries(w, x, idx, a, b, cv, True)
     else:
-        add_sparse_entries(w, x, idx, a, b, cv)
+        add_sparse_entries(w, x, idx, a, b, cv, False)
 
 
 cdef inline void add_dense_entries(Writes* w, const floating* x, int a, int b,
-                                   double cv) noexcept nogil:
+                                   double cv, bint average) noexcept nogil:
     """:func:`add_entries` on a dense row, the norms tracked."""
     cdef double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0
     cdef double l0 = 0.0, l1 = 0.0, l2 = 0.0, l3 = 0.0
+    cdef double new
     cdef Adds d = adds_of(w)
     cdef int k = a
     while k + 4 <= b:
-        s0 += add_entry(&d, k, x[k], cv, &l0)
-        s1 += add_entry(&d, k + 1, x[k + 1], cv, &l1)
-        s2 += add_entry(&d, k + 2, x[k + 2], cv, &l2)
-        s3 += add_entry(&d, k + 3, x[k + 3], cv, &l3)
+        s0 += add_entry(&d, k, x[k], cv, &l0, average, &new)
+        s1 += add_entry(&d, k + 1, x[k + 1], cv, &l1, average, &new)
+        s2 += add_entry(&d, k + 2, x[k + 2], cv, &l2, average, &new)
+        s3 += add_entry(&d, k + 3, x[k + 3], cv, &l3, average, &new)
         k += 4
     while k < b:
-        s0 += add_entry(&d, k, x[k], cv, &l0)
+        s0 += add_entry(&d, k, x[k], cv, &l0, average, &new)
         k += 1
     add_norm_changes(w, s0, s1, s2, s3, l0, l1, l2, l3)
 
 
 cdef inline void add_sparse_entries(Writes* w, const floating* x,
                                     const int32_t* idx, int a, int b,
-                                    double cv) noexcept nogil:
+                                    double cv, bint average) noexcept nogil:
     """:func:`add_entries` on a CSR row, the norms tracked."""
     cdef double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0
     cdef double l0 = 0.0, l1 = 0.0, l2 = 0.0, l3 = 0.0
+    cdef double new
     cdef Adds d = adds_of(w)
     cdef int k = a
     while k + 4 <= b:
-        s0 += add_entry(&d, idx[k], x[k], cv, &l0)
-        s1 += add_entry(&d, idx[k + 1], x[k + 1], cv, &l1)
-        s2 += add_entry(&d, idx[k + 2], x[k + 2], cv, &l2)
-        s3 += add_entry(&d, idx[k + 3], x[k + 3], cv, &l3)
+        s0 += add_entry(&d, idx[k], x[k], cv, &l0, average, &new)
+        s1 += add_entry(&d, idx[k + 1], x[k + 1], cv, &l1, average, &new)
+        s2 += add_entry(&d, idx[k + 2], x[k + 2], cv, &l2, average, &new)
+        s3 += add_entry(&d, idx[k + 3], x[k + 3], cv, &l3, average, &new)
         k += 4
     while k < b:
-        s0 += add_entry(&d, idx[k], x[k], cv, &l0)
+        s0 += add_entry(&d, idx[k], x[k], cv, &l0, average, &new)
         k += 1
     add_norm_changes(w, s0, s1, s2, s3, l0, l1, l2, l3)
 
 
 cdef inline double kept_entry(Adds* d, Py_ssize_t j, double xk, double cv,
                               double* l1_change, double* row_sq,
-                              double* row_l1) noexcept nogil:
+                              double* row_l1, bint average) noexcept nogil:
     """:func:`add_entry`, the new ``v[j] ** 2`` and ``|v[j]|`` added to
     ``row_sq`` and ``row_l1`` (the norms scikit-learn's SGD keeps)."""
-    cdef double change = add_entry(d, j, xk, cv, l1_change)
-    row_sq[0] += d.v[j] * d.v[j]
-    row_l1[0] += fabs(d.v[j])
+    cdef double new
+    cdef double change = add_entry(d, j, xk, cv, l1_change, average, &new)
+    row_sq[0] += new * new
+    row_l1[0] += fabs(new)
     return change
+
+
+cdef inline void kept_entries(Writes* w, const floating* x, const int32_t* idx,
+                              int nnz, double cv, double* row_sq,
+                              double* row_l1, bint average) noexcept nogil:
+    """:func:`add_row`'s writes when it keeps scikit-learn's norms: every
+    entry's :func:`kept_entry`, the changes of the tracked norms summed as
+    :func:`add_entries` sums them (the same partial sums: minibatch mode's
+    rows of one give the same loss curve)."""
+    cdef double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0
+    cdef double l0 = 0.0, l1 = 0.0, l2 = 0.0, l3 = 0.0
+    cdef Adds d = adds_of(w)
+    cdef int k = 0
+    while k + 4 <= nnz:
+        s0 += kept_entry(&d, idx[k], x[k], cv, &l0, row_sq, row_l1, average)
+        s1 += kept_entry(&d, idx[k + 1], x[k + 1], cv, &l1, row_sq, row_l1, average)
+        s2 += kept_entry(&d, idx[k + 2], x[k + 2], cv, &l2, row_sq, row_l1, average)
+        s3 += kept_entry(&d, idx[k + 3], x[k + 3], cv, &l3, row_sq, row_l1, average)
+        k += 4
+    while k < nnz:
+        s0 += kept_entry(&d, idx[k], x[k], cv, &l0, row_sq, row_l1, average)
+        k += 1
+    add_norm_changes(w, s0, s1, s2, s3, l0, l1, l2, l3)
 
 
 cdef inline void add_norm_changes(Writes* w, double s0, double s1, double s2,
@@ -589,10 +627,6 @@ cdef inline void add_row(WeightState st, const floating* x, const int32_t* idx,
     follows: :func:`l1_dense_row`)."""
     cdef Writes w = state_writes(st)
     cdef double cv = c / w.wscale, row_sq = 0.0, row_l1 = 0.0
-    cdef double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0
-    cdef double l0 = 0.0, l1 = 0.0, l2 = 0.0, l3 = 0.0
-    cdef Adds d
-    cdef int k
     w.norms = w.norms and track_norms
     if not st.row_norms:
         add_entries(&w, x, idx, 0, nnz, cv)
@@ -600,21 +634,11 @@ cdef inline void add_row(WeightState st, const floating* x, const int32_t* idx,
         return
     # scikit-learn's WeightVector.add: the norms it keeps become those of
     # the coordinates of this row (of all the weights, for a dense row),
-    # summed in its order in the same loop; its stopping objective uses them.
-    # The tracked norms take the changes as add_entries sums them (the same
-    # partial sums: minibatch mode's rows of one give the same loss curve)
-    d = adds_of(&w)
-    k = 0
-    while k + 4 <= nnz:
-        s0 += kept_entry(&d, idx[k], x[k], cv, &l0, &row_sq, &row_l1)
-        s1 += kept_entry(&d, idx[k + 1], x[k + 1], cv, &l1, &row_sq, &row_l1)
-        s2 += kept_entry(&d, idx[k + 2], x[k + 2], cv, &l2, &row_sq, &row_l1)
-        s3 += kept_entry(&d, idx[k + 3], x[k + 3], cv, &l3, &row_sq, &row_l1)
-        k += 4
-    while k < nnz:
-        s0 += kept_entry(&d, idx[k], x[k], cv, &l0, &row_sq, &row_l1)
-        k += 1
-    add_norm_changes(&w, s0, s1, s2, s3, l0, l1, l2, l3)
+    # summed in its order in the same loop; its stopping objective uses them
+    if w.avg_c != 0.0:
+        kept_entries(&w, x, idx, nnz, cv, &row_sq, &row_l1, True)
+    else:
+        kept_entries(&w, x, idx, nnz, cv, &row_sq, &row_l1, False)
     st.row_sq_norm = row_sq * w.w2
     st.row_l1_norm = row_l1 * w.wscale
     end_state_writes(&w, st)
