@@ -1123,3 +1123,24 @@ def test_lbfgs_direction_when_the_gradient_change_underflows():
         warnings.simplefilter("error", RuntimeWarning)
         d = lbfgs_direction([(s, y, 1.0 / (s @ y))], g)
     assert np.all(np.isfinite(d)) and d @ g < 0
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("average", [False, True])
+@pytest.mark.parametrize("loss", ["log_loss", "squared_error", "huber", "hinge"])
+def test_sgd_dense_rows_equal_csr_rows_storing_every_entry(loss, average, dtype):
+    """sgd mode on dense rows sums a row's x.w while adding the row before
+    it (log loss, squared error, Huber: every row steps), on CSR rows by
+    itself: the same numbers, so the same model bit for bit (without an
+    intercept, which scikit-learn's rule damps on sparse input), averaged
+    or not, with sample weights."""
+    Est = GDClassifier if get_loss(loss).classification else GDRegressor
+    X, y = make_data("regression" if Est is GDRegressor else "binary", n=300)
+    sw = np.random.RandomState(3).uniform(0.2, 2.0, len(y))
+    kw = dict(mode="sgd", loss=loss, fit_intercept=False, average=average,
+              max_iter=7, tol=None, random_state=0)
+    dense = Est(**kw).fit(as_container(X, "dense", dtype), y, sample_weight=sw)
+    csr = Est(**kw).fit(as_container(X, "csr_all", dtype), y, sample_weight=sw)
+    assert np.all(X != 0)
+    assert_array_equal(dense.coef_, csr.coef_)
+    assert dense.n_iter_ == csr.n_iter_
