@@ -29,7 +29,7 @@ from ._optimizers import STEP_RULES
 from ._penalties import dot
 from ._products import Products
 from ._stopping import ConvergedRule, EpochResult, ObjectiveRule, PlateauRule
-from ._compat import blas_on_one_thread, effective_n_threads
+from ._compat import effective_n_threads
 from ._validation import check_n_columns, row_norms
 
 #: the stochastic passes run an update on several threads when its batch
@@ -891,30 +891,22 @@ def _limited_delta(top, delta):
 
 def _top_eigenvalue(A):
     """The largest eigenvalue of a small symmetric PSD matrix (0 for an
-    empty one), to rounding: LAPACK's ``syevr`` asked for that one
-    eigenvalue, on one BLAS thread (:func:`blas_on_one_thread`: on several,
-    OpenBLAS's threads cost 2-4 ms a call inside a fit where 0.2 ms does on
-    a matrix of 101 columns).  It replaced Lanczos run to rounding on ``A``
-    (about ``len(A)`` steps, each reorthogonalised: 1.1 ms on 101 columns,
-    three calls per step estimate).  A matrix that is not finite (its
-    products overflowed) raises :func:`step_overflow_error`."""
+    empty one): Lanczos on ``A`` itself, run until its top Ritz value no
+    longer moves (to rounding; at most ``len(A)`` steps, where it is
+    exact).
+
+    Not LAPACK: its dense solvers cost 2-4 ms a call inside a fit on
+    OpenBLAS's threads (see :func:`_tridiagonal_top`), and on one thread
+    (``syevr``, 0.2 ms on 101 columns) their numbers depended on the BLAS
+    thread count: with OpenBLAS 0.3.21 (SciPy 1.10), one-vs-rest problems
+    on joblib threads found step sizes one ulp apart from those of one
+    problem after the other, and their models differed (tried, dropped).
+    """
     n = A.shape[0]
     if n == 0:
         return 0.0
-    A = np.asarray(A, dtype=np.float64)
-    if not np.isfinite(A).all():
-        raise step_overflow_error()
-    with blas_on_one_thread():
-        w, _, found, _, info = _dsyevr(A, compute_v=0, range="I", il=n, iu=n)
-    if info != 0 or found != 1:
-        # (LAPACK's failure: Lanczos to rounding instead)
-        v0 = np.random.RandomState(0).uniform(0.5, 1.5, n)
-        return lanczos_top_eigenvalue(lambda v: A @ v, v0, n, rtol=1e-13)
-    # (the floor Lanczos keeps: a step estimate divides by it)
-    return max(float(w[0]), 1e-12)
-
-
-_dsyevr = scipy.linalg.get_lapack_funcs(("syevr",), (np.zeros(1),))[0]
+    v0 = np.random.RandomState(0).uniform(0.5, 1.5, n)
+    return lanczos_top_eigenvalue(lambda v: A @ v, v0, n, rtol=1e-13)
 
 
 def _exact_gram_eigenvalue(sample, s, fit_intercept, balance, ridge=0.0):
