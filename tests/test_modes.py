@@ -1096,6 +1096,37 @@ def test_one_vs_rest_problems_on_threads_share_the_cores(monkeypatch):
     assert_array_equal(fits[None].coef_, fits[2].coef_)
 
 
+def test_one_vs_rest_batch_problems_on_threads_share_the_products(monkeypatch):
+    # batch mode's CSR products, called by one-vs-rest problems side by side
+    # on joblib threads, divide the OpenMP threads as the stochastic passes
+    # do (each on all of them oversubscribed the cores); the models do not
+    # change (the products' sums do not depend on their threads)
+    from skgd._compat import effective_n_threads
+    from skgd._products import MIN_PARALLEL_WORK, Products
+
+    if effective_n_threads() < 2:
+        pytest.skip("one OpenMP thread")
+    seen = []
+    n_threads = Products.n_threads
+
+    def spy(self):
+        seen.append(n_threads(self))
+        return seen[-1]
+
+    monkeypatch.setattr(Products, "n_threads", spy)
+    rng = np.random.RandomState(0)
+    X = sp.random(3000, 200, density=0.2, format="csr", random_state=rng)
+    assert X.nnz >= MIN_PARALLEL_WORK
+    y = rng.randint(0, 3, X.shape[0])
+    fits = {}
+    for n_jobs in (None, 2):
+        seen.clear()
+        fits[n_jobs] = GDClassifier(mode="batch", max_iter=3, tol=None,
+                                    random_state=0, n_jobs=n_jobs).fit(X, y)
+        assert set(seen) == {max(1, effective_n_threads() // (n_jobs or 1))}
+    assert_array_equal(fits[None].coef_, fits[2].coef_)
+
+
 @pytest.mark.parametrize("train, expected", [
     ([0, 1, 2, 3, 4], True), ([0, 1, 1, 3, 4], False), ([1, 2, 3, 4], False),
     ([0, 2, 1, 3, 4], False), ([0, 1, 2, 3, 5], False), ([], False)])

@@ -90,13 +90,26 @@ class Data:
         self._parts = {}
         # fits of this data running side by side (one-vs-rest problems on
         # joblib threads): they share the cores, see pass_parts
-        self.concurrent_fits = 1
+        self._concurrent_fits = 1
         # minibatch step estimates of this data (see minibatch_smoothness)
         self.smoothness_memo = {}
 
     def __reduce__(self):
         # pickled (process-based joblib backends) as the matrix it views
         return (Data, (self.X,))
+
+    @property
+    def concurrent_fits(self):
+        """How many fits of this data run side by side (one-vs-rest problems
+        on joblib threads): the stochastic passes (:meth:`pass_parts`) and
+        batch mode's CSR products divide the OpenMP threads among them."""
+        return self._concurrent_fits
+
+    @concurrent_fits.setter
+    def concurrent_fits(self, count):
+        self._concurrent_fits = int(count)
+        if self._products:
+            self._products.concurrent_fits = self._concurrent_fits
 
     @property
     def products(self):
@@ -113,6 +126,7 @@ class Data:
             # which call of a fit does it was not found, issue 12)
             if sp.issparse(self.X) and _sorted_without_duplicates(*self._csr):
                 self._products = Products(self.X.shape, self.data, *self._csr)
+                self._products.concurrent_fits = self._concurrent_fits
         return self._products
 
     def pass_parts(self, batch_size):

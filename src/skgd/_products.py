@@ -76,6 +76,9 @@ class Products:
         self.bounds = self._row_blocks(k)
         self.parallel = nnz >= MIN_PARALLEL_WORK
         self._free_buffers = []
+        # fits calling these products side by side (one-vs-rest problems on
+        # joblib threads): they divide the threads (set by their Data)
+        self.concurrent_fits = 1
 
     def _row_blocks(self, k):
         """Bounds of ``k`` row blocks of about equal numbers of entries."""
@@ -93,8 +96,11 @@ class Products:
                    np.ascontiguousarray(X.indptr, dtype=np.int64))
 
     def n_threads(self):
-        """Threads for one product: scikit-learn's count, 1 for small data."""
-        return effective_n_threads() if self.parallel else 1
+        """Threads for one product: scikit-learn's count, shared by the
+        ``concurrent_fits`` running side by side; 1 for small data."""
+        if not self.parallel:
+            return 1
+        return max(1, effective_n_threads() // self.concurrent_fits)
 
     def matvec(self, w, b=0.0, n_threads=None):
         """``X @ w + b``: ndarray of float64, shape (n_rows,); ``w`` of
