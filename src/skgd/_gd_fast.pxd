@@ -39,6 +39,101 @@ cdef inline int row_view(const floating* data, RowIndex rows, Py_ssize_t i,
     return <int> (rows.indptr[i + 1] - start)
 
 
+# Prefetches of the passes that visit rows in random order (shared by
+# skgd._gd_fast and skgd._softmax_fast).
+cdef extern from *:
+    """
+    #define SKGD_PREFETCH(p) __builtin_prefetch((const void*)(p))
+    #define SKGD_PREFETCH_L2(p) __builtin_prefetch((const void*)(p), 0, 1)
+    """
+    void SKGD_PREFETCH(const void* p) noexcept nogil
+    void SKGD_PREFETCH_L2(const void* p) noexcept nogil  # (not into L1)
+
+#: rows ahead of the current one whose entries are prefetched into L2 (and
+#: twice as far, a CSR row's pointer), in data of more than FAR_BYTES of
+#: values.  Rows visited in random order are bound by their cache misses,
+#: and one core keeps only so many in flight into L1: asked for 8 rows
+#: ahead into L2 (the next row still into L1), sgd-mode epochs took 0.027 s
+#: instead of 0.038 (dense 200,000 x 100) and 0.115 instead of 0.143 (CSR
+#: 500,000 x 262,144, 50 per row); 6 to 24 rows ahead measured alike.  On
+#: data the caches hold they are wasted work: digits (0.9 MB) took 10%
+#: longer with them.
+cdef enum:
+    ROW_AHEAD = 8
+    FAR_BYTES = 4194304
+
+
+cdef inline void prefetch_row_start(RowIndex rows, Py_ssize_t i, const double* y,
+                                    const double* sample_weight) noexcept nogil:
+    """Prefetch the target, the weight and the CSR row pointer of row ``i``."""
+    SKGD_PREFETCH(y + i)
+    SKGD_PREFETCH(sample_weight + i)
+    if rows.stride == 0:
+        SKGD_PREFETCH(&rows.indptr[i])
+
+
+cdef inline void prefetch_row(const floating* data, RowIndex rows,
+                              Py_ssize_t i, bint far) noexcept nogil:
+    """Prefetch the values (and CSR column indices) of row ``i``, into L1
+    (``far`` False) or L2.
+
+    Reads the row pointer of a CSR row: prefetch it first
+    (:func:`prefetch_row_start`).
+    """
+    cdef const floating* x
+    cdef const int32_t* idx
+    cdef int k
+    cdef int nnz = row_view(data, rows, i, &x, &idx)
+    k = 0
+    while k < nnz:
+        if far:
+            SKGD_PREFETCH_L2(x + k)
+        else:
+            SKGD_PREFETCH(x + k)
+        k += 64 // sizeof(floating)
+    if rows.stride == 0:
+        k = 0
+        while k < nnz:
+            if far:
+                SKGD_PREFETCH_L2(idx + k)
+            else:
+                SKGD_PREFETCH(idx + k)
+            k += 16
+
+
+cdef inline void prefetch_ahead(const floating* data, RowIndex rows,
+                                const Py_ssize_t* order, Py_ssize_t k,
+                                Py_ssize_t n, const double* y,
+                                const double* sample_weight,
+                                bint far) noexcept nogil:
+    """The prefetches of a pass visiting ``order[k]`` (of ``order[:n]``):
+    the target, weight and row pointer of row ``k + 2`` and the entries of
+    row ``k + 1`` into L1; with ``far`` (:func:`far_prefetches`), the
+    entries of row ``k + ROW_AHEAD`` and the row pointer of row
+    ``k + 2 ROW_AHEAD`` into L2."""
+    if k + 2 < n:
+        prefetch_row_start(rows, order[k + 2], y, sample_weight)
+    if k + 1 < n:
+        prefetch_row(data, rows, order[k + 1], False)
+    if far and k + ROW_AHEAD < n:
+        prefetch_row(data, rows, order[k + ROW_AHEAD], True)
+        if rows.stride == 0 and k + 2 * ROW_AHEAD < n:
+            SKGD_PREFETCH_L2(&rows.indptr[order[k + 2 * ROW_AHEAD]])
+
+
+cdef inline void prefetch_entries(const double* v, const int32_t* idx,
+                                  int nnz) noexcept nogil:
+    """Prefetch ``v[idx[k]]`` for ``k < nnz`` (into L1)."""
+    cdef int k
+    for k in range(nnz):
+        SKGD_PREFETCH(v + idx[k])
+
+
+cdef inline bint far_prefetches(const floating[::1] data) noexcept nogil:
+    """Whether the passes over ``data`` prefetch rows far ahead."""
+    return data.shape[0] * sizeof(floating) > FAR_BYTES
+
+
 cdef class WeightState:
     cdef public double[::1] v
     cdef public double wscale
