@@ -489,3 +489,38 @@ def test_better_than_one_vs_rest_on_digits(mode):
                            random_state=0).fit(Xtr, ytr)
         losses[mc] = log_loss(yte, est.predict_proba(Xte))
     assert losses["multinomial"] < losses["ovr"]
+
+
+@pytest.mark.parametrize("container", ["dense", "csr"])
+@pytest.mark.parametrize("subset", [False, True])
+def test_objective_at_zero_weights_without_the_product(container, subset,
+                                                       monkeypatch):
+    """At W = 0 (where a fit starts) the objective takes each class's loss at
+    the intercepts instead of the scores' product: the same number, bit for
+    bit, as the product path gives, with sample weights and held-out rows;
+    and no product is computed."""
+    import skgd._multinomial as mn
+    from skgd._modes import Data
+    from skgd._penalties import dot, get_penalty
+
+    rng = np.random.default_rng(1)
+    n, d, K = 250, 30, 7
+    X = rng.standard_normal((n, d))
+    X = sp.csr_matrix(X * (rng.random((n, d)) < 0.3)) if container == "csr" else X
+    y = rng.integers(0, K, n).astype(np.float64)
+    sw = rng.uniform(0.1, 3.0, n)
+    train = np.sort(rng.choice(n, n - 40, replace=False)) if subset else np.arange(n)
+    pb = mn.SoftmaxProblem(Data(X), y, sw, get_penalty("elasticnet", 1e-3, 0.3),
+                           True, train, K)
+    b = 3.0 * rng.standard_normal(K)
+    W = np.zeros((K, d))
+    tr, s = mn.training_weights(pb)
+    Z = mn.class_scores(pb.data, W, b)[tr]
+    expected = float(dot(s, pb.loss.loss(pb.labels[tr], Z))
+                     + pb.penalty.value(np.ravel(W)))
+
+    def no_product(*args, **kwargs):
+        raise AssertionError("the objective at W = 0 computed the scores")
+
+    monkeypatch.setattr(mn, "class_scores", no_product)
+    assert pb.objective(W, b) == expected
