@@ -329,8 +329,9 @@ cdef inline double add_entry(Adds* d, Py_ssize_t j, double xk, double cv,
     per entry); returns the change of ``v[j] ** 2``, adds that of
     ``|v[j]|`` to ``l1_change`` if the L1 norm is tracked
     (:func:`add_entries` sums them) and stores the new ``v[j]`` in
-    ``new_value`` (read back from ``v``, it was loaded again after the
-    store to the averaged sum, which may alias it)."""
+    ``new_value`` for callers that need it (read back from ``v``, it had
+    to be loaded again after the store to the averaged sum, which may
+    alias ``v``)."""
     cdef double old = d.v[j]
     cdef double new = old + cv * xk
     d.v[j] = new
