@@ -192,3 +192,17 @@ def test_loss_conjugate_is_the_supremum(name):
                                      options={"xatol": 1e-12}).fun
             assert_allclose(loss_conjugate(loss, yy, np.array([u]))[0], found,
                             rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.parametrize("name", ALL_LOSSES)
+def test_steps_every_row_holds_where_the_derivative_vanishes_at_a_point(name):
+    """``CyLoss.steps_every_row`` (sgd mode then sums a dense row's dot
+    inside the add of the row before it) is set exactly for the losses whose
+    derivative is 0 at one point at most: on a grid of predictions, the
+    NumPy reference's derivative has at most one zero for those, an
+    interval of zeros for the others."""
+    loss = get_loss(name, EPSILON)
+    p = np.linspace(-4.0, 4.0, 8001)
+    zeros = max(np.count_nonzero(loss.dloss(np.full_like(p, y), p) == 0.0)
+                for y in (-1.0, 1.0))
+    assert loss.compiled().steps_every_row == (zeros <= 1)

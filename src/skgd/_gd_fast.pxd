@@ -72,6 +72,19 @@ cdef inline void prefetch_row_start(RowIndex rows, Py_ssize_t i, const double* y
         SKGD_PREFETCH(&rows.indptr[i])
 
 
+cdef inline void prefetch_span(const char* p, Py_ssize_t n_bytes,
+                               bint far) noexcept nogil:
+    """Prefetch ``n_bytes`` from ``p``, a cache line (64 bytes) at a time,
+    into L1 (``far`` False) or L2."""
+    cdef Py_ssize_t at = 0
+    while at < n_bytes:
+        if far:
+            SKGD_PREFETCH_L2(p + at)
+        else:
+            SKGD_PREFETCH(p + at)
+        at += 64
+
+
 cdef inline void prefetch_row(const floating* data, RowIndex rows,
                               Py_ssize_t i, bint far) noexcept nogil:
     """Prefetch the values (and CSR column indices) of row ``i``, into L1
@@ -82,23 +95,10 @@ cdef inline void prefetch_row(const floating* data, RowIndex rows,
     """
     cdef const floating* x
     cdef const int32_t* idx
-    cdef int k
     cdef int nnz = row_view(data, rows, i, &x, &idx)
-    k = 0
-    while k < nnz:
-        if far:
-            SKGD_PREFETCH_L2(x + k)
-        else:
-            SKGD_PREFETCH(x + k)
-        k += 64 // sizeof(floating)
+    prefetch_span(<const char*> x, nnz * sizeof(floating), far)
     if rows.stride == 0:
-        k = 0
-        while k < nnz:
-            if far:
-                SKGD_PREFETCH_L2(idx + k)
-            else:
-                SKGD_PREFETCH(idx + k)
-            k += 16
+        prefetch_span(<const char*> idx, nnz * sizeof(int32_t), far)
 
 
 cdef inline void prefetch_ahead(const floating* data, RowIndex rows,

@@ -23,7 +23,7 @@ cimport cython
 from cython.parallel cimport prange
 from cython cimport floating
 
-from skgd._loss_fast cimport CyLoss, Huber, LogLoss, SquaredError
+from skgd._loss_fast cimport CyLoss
 from skgd._optim_fast cimport (
     N_SLOTS,
     SLOT_G,
@@ -444,8 +444,8 @@ cdef inline double kept_dense_entries(Writes* w, const floating* x, int nnz,
     row's ``x.v`` at the new weights, summed in :func:`dot`'s order (the
     same number): the kept norm's running sum and the dot's, each an
     addition per entry that waits for the one before, run side by side
-    instead of one row after the other.  Call it with ``next_x`` NULL or
-    not as a constant (GCC then compiles a loop for each)."""
+    instead of one row after the other (0 without ``next_x``).  Called
+    with ``next_x`` NULL or not as a literal, GCC compiles a loop for each."""
     cdef double q = 0.0, a = 0.0, p = 0.0, old, new
     cdef int k
     for k in range(nnz):
@@ -591,6 +591,9 @@ cdef inline double add_row(WeightState st, const floating* x, const int32_t* idx
     # the coordinates of this row (of all the weights, for a dense row),
     # summed in its order in the same loop; its stopping objective uses them
     if idx == NULL:
+        # (each call with next_x NULL or not as a literal: one call passing
+        # next_x through compiled the loop with its test per entry, 51.5M ->
+        # 61.8M instructions for a dense sgd epoch, callgrind)
         if w.avg_c != 0.0:
             if next_x != NULL:
                 p = kept_dense_entries(&w, x, nnz, cv, &row_sq, &row_l1, True,
@@ -1094,7 +1097,6 @@ cdef void rows_in_chunks(bint gather, const floating* data, RowIndex rows,
             run_chunk(gather, data, rows, u, c)
 
 
-
 @cython.cdivision(True)
 cdef void add_chunks(WeightState st, Update* u) noexcept nogil:
     """The end of the update: the chunks' sums added to the weights (in chunk
@@ -1506,14 +1508,13 @@ cdef tuple row_epoch(WeightState st, CyLoss loss, const floating[::1] data,
     # the next row's dot: the add of a row also sums the next row's x.v at
     # the new weights (add_row's next_x), which that row then takes
     # (``fused``) instead of its own pass over v: the same number.  Only
-    # for the losses whose derivative is 0 nowhere but at a point, where
-    # every row steps (200,000 x 100, alternated builds: log loss 0.0600 ->
-    # 0.0492 s, squared error 0.0532 -> 0.0456): where some rows step and
-    # others do not (hinge, modified Huber: +3-4%), the test of ``fused``
-    # mispredicted more than the fused rows saved
+    # for the losses where every row steps (CyLoss.steps_every_row; 200,000
+    # x 100, alternated builds: log loss 0.0600 -> 0.0492 s, squared error
+    # 0.0532 -> 0.0456): where some rows step and others do not (hinge,
+    # modified Huber: +3-4%), the test of ``fused`` mispredicted more than
+    # the fused rows saved
     cdef bint fuse = (rows.stride > 0 and batch_size == 1 and not has_l1
-                      and st.row_norms
-                      and isinstance(loss, (LogLoss, SquaredError, Huber)))
+                      and st.row_norms and loss.steps_every_row)
     cdef bint fused = False
     cdef double next_dot = 0.0
     cdef const floating* next_x

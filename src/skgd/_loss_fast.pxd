@@ -6,6 +6,10 @@
 # respect to the raw prediction, not to the weights).
 
 cdef class CyLoss:
+    # dL/dp is 0 nowhere but at a point (log loss, squared error, Huber):
+    # every row of a pass steps (the sgd pass then sums a dense row's dot
+    # inside the add of the row before it; False by default)
+    cdef readonly bint steps_every_row
     cdef double loss(self, double y, double p) noexcept nogil
     cdef double dloss(self, double y, double p) noexcept nogil
     cdef double loss_dloss(self, double y, double p, double* d) noexcept nogil

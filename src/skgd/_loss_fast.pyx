@@ -168,6 +168,10 @@ cdef class LogLoss(CyLoss):
     sgd mode reproduces ``SGDClassifier`` to the last bit.
     """
 
+    def __cinit__(self, *args, **kwargs):
+        # (dloss is 0 at one point at most: see CyLoss.steps_every_row)
+        self.steps_every_row = True
+
     cdef double loss(self, double y, double p) noexcept nogil:
         cdef double y01 = 1.0 if y > 0 else 0.0
         return log1pexp(p) - y01 * p
@@ -212,6 +216,10 @@ cdef inline double log1pexp(double x) noexcept nogil:
 cdef class SquaredError(CyLoss):
     """L = (p - y)^2 / 2 (half squared error, as scikit-learn's SGD)."""
 
+    def __cinit__(self, *args, **kwargs):
+        # (dloss is 0 at one point at most: see CyLoss.steps_every_row)
+        self.steps_every_row = True
+
     cdef double loss(self, double y, double p) noexcept nogil:
         return 0.5 * (p - y) * (p - y)
 
@@ -224,6 +232,10 @@ cdef class SquaredError(CyLoss):
 
 cdef class Huber(CyLoss):
     """L = r^2 / 2 if |r| <= epsilon else epsilon (|r| - epsilon / 2), r = y - p."""
+
+    def __cinit__(self, *args, **kwargs):
+        # (dloss is 0 at one point at most: see CyLoss.steps_every_row)
+        self.steps_every_row = True
 
     def __init__(self, double epsilon):
         self.epsilon = epsilon
