@@ -14,7 +14,7 @@ import scipy.sparse as sp
 from sklearn.datasets import load_iris
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.preprocessing import MinMaxScaler
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_array, check_is_fitted
 
 from skgd import GDClassifier, GDRegressor
 
@@ -241,6 +241,118 @@ def test_keyboard_interrupt_keeps_previous_model(iris, mode):
         signal.signal(signal.SIGINT, handler)
     assert_same_state(before, fitted_state(clf))
     clf.predict(X)
+
+
+# ---------------------------------------------------------------------------
+# 4b. sgd mode checks the values of X in the epoch that reads them
+#: fits whose first epoch checks the values (the last one: up front, its
+#: validation rows are not in the epoch); hinge takes no step on a row
+#: whose margin is NaN, so only the check can catch it
+DEFERRED_CHECK_FITS = {
+    "hinge": (GDClassifier, dict(), "binary"),
+    "regressor": (GDRegressor, dict(), "continuous"),
+    "ovr threads": (GDClassifier, dict(n_jobs=2), "multiclass"),
+    "multinomial": (GDClassifier, dict(loss="log_loss", multi_class="multinomial"),
+                    "multiclass"),
+    "adam": (GDClassifier, dict(optimizer="adam"), "binary"),
+    "pa1 averaged": (GDClassifier, dict(learning_rate="pa1", average=True), "binary"),
+    "early stopping": (GDRegressor, dict(early_stopping=True), "continuous"),
+}
+
+
+def deferred_check_case(name, seed=0):
+    cls, params, target = DEFERRED_CHECK_FITS[name]
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((120, 6))
+    y = {"binary": (X[:, 0] > 0).astype(int), "multiclass": rng.integers(0, 3, 120),
+         "continuous": X[:, 0] + 0.1 * rng.standard_normal(120)}[target]
+    return cls(random_state=0, max_iter=5, tol=None, **params), X, y
+
+
+def expected_error(est, X):
+    """The error scikit-learn's check raises for these values."""
+    with pytest.raises(ValueError) as ref:
+        check_array(X, accept_sparse=True, estimator=est, input_name="X")
+    return str(ref.value)
+
+
+@pytest.mark.parametrize("name", list(DEFERRED_CHECK_FITS))
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("container", ["dense", "csr", "float32"])
+@pytest.mark.parametrize("row", [0, 77, 119])
+def test_sgd_mode_rejects_non_finite_values_as_validate_data(name, bad, container,
+                                                             row):
+    est, X, y = deferred_check_case(name)
+    Xb = X.copy()
+    Xb[row, 3] = bad
+    make = {"dense": np.asarray, "csr": sp.csr_matrix,
+            "float32": lambda A: A.astype(np.float32)}[container]
+    Xb = make(Xb)
+    message = expected_error(est, Xb)
+    with pytest.raises(ValueError) as err:
+        est.fit(Xb, y)
+    assert str(err.value) == message
+    assert fitted_state(est) == {}
+    # a fitted model stays as it was, in fit and in partial_fit
+    est.fit(make(X), y)
+    before = fitted_state(est)
+    for call in (est.fit, est.partial_fit):
+        with pytest.raises(ValueError) as err:
+            call(Xb, y)
+        assert str(err.value) == message
+        assert_same_state(before, fitted_state(est))
+
+
+@pytest.mark.parametrize("container", ["dense", "csr"])
+def test_sgd_mode_reads_finite_values_once(monkeypatch, container):
+    """sgd mode does not run validate_data's pass over the values of X (its
+    epoch checks them); minibatch mode's row norms do it, also in one pass."""
+    import sklearn.utils.validation as skv
+
+    X, y = sparse_problem(n=200, d=30)
+    X = X if container == "csr" else X.toarray()
+    values = X.data if container == "csr" else X
+    reads = []
+    original = skv._assert_all_finite
+
+    def counting(array, *args, **kwargs):
+        reads.append(np.shares_memory(array, values) or array.size == values.size)
+        return original(array, *args, **kwargs)
+
+    monkeypatch.setattr(skv, "_assert_all_finite", counting)
+    for mode in ("sgd", "minibatch"):
+        reads.clear()
+        GDClassifier(mode=mode, random_state=0).fit(X, y)
+        assert not any(reads), mode
+    reads.clear()
+    GDClassifier(early_stopping=True, random_state=0).fit(X, y)
+    assert any(reads)
+
+
+def test_sgd_mode_reports_non_finite_values_before_other_errors():
+    est, X, y = deferred_check_case("hinge")
+    X[5, 0] = np.nan
+    message = expected_error(est, X)
+    cases = [
+        (est.fit, (X, np.zeros_like(y)), {}),  # one class
+        (est.fit, (X, y), {"sample_weight": np.ones(3)}),
+        (est.partial_fit, (X, y), {}),  # no classes on the first call
+        (est.partial_fit, (X, y), {"classes": [0, 1], "sample_weight": np.zeros(120)}),
+        (GDRegressor().partial_fit, (X, y), {"sample_weight": np.zeros(120)}),
+    ]
+    for call, args, kwargs in cases:
+        with pytest.raises(ValueError) as err:
+            call(*args, **kwargs)
+        assert str(err.value).replace("GDRegressor", "GDClassifier") == message
+
+
+def test_sgd_mode_overflow_with_finite_values_keeps_its_error(iris):
+    """A margin that overflows on finite values is not reported as a
+    non-finite value: the fit goes on to its own overflow error."""
+    X, y = iris
+    X = X * 1e300
+    with pytest.raises(ValueError, match="Floating-point under-/overflow"):
+        GDClassifier(learning_rate="constant", eta0=1e10, random_state=0).fit(X, y)
 
 
 # ---------------------------------------------------------------------------

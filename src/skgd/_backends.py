@@ -16,7 +16,10 @@ drives it without knowing which one it has:
 * ``data(X, mode, sq_norms)``: the data object the runners read (``matvec``,
   ``rmatvec``), which builds the problems of its rows
   (``data.problem(...)``), and each problem names its runners
-  (``problem.runner_types()``).
+  (``problem.runner_types()``);
+* ``defers_finite_check(est)``: whether the values of ``X`` are checked by
+  the fit's first epoch instead of by ``validate`` (then the rest of the
+  fit runs in ``values_reported_first(est, X)``).
 
 Row vectors (targets, weights) are arrays of the backend's kind: NumPy
 arrays here, dask arrays with the row blocks of ``X`` for
@@ -24,6 +27,8 @@ arrays here, dask arrays with the row blocks of ``X`` for
 and weights from them with NumPy functions (``np.where``, ``==``, ``*``),
 which dask arrays implement lazily.
 """
+
+import contextlib
 
 import numpy as np
 import scipy.sparse as sp
@@ -58,14 +63,16 @@ class InMemoryBackend:
         refuses rows whose squares overflow, the pass that sums them also
         checks that the values are finite (:func:`checked_row_norms`,
         scikit-learn's error if not), in place of ``validate_data``'s own
-        pass; ``sq_norms`` is None in the other modes.  The errors are those
-        of ``validate_data``, in its order: when it fails, it runs again
-        with its check of the values.
+        pass; ``sq_norms`` is None in the other modes.  In sgd mode the
+        values are checked by the first epoch
+        (:meth:`defers_finite_check`).  The errors are those of
+        ``validate_data``, in its order: when it fails, it runs again with
+        its check of the values.
         """
         by_norms = getattr(est, "mode", None) in ("minibatch", "batch")
         kwargs = dict(accept_sparse="csr", dtype=float_dtypes(X), order="C",
                       accept_large_sparse=True, y_numeric=y_numeric, reset=reset)
-        if not by_norms:
+        if not (by_norms or self.defers_finite_check(est)):
             X, y = validate_data(est, X, y, **kwargs)
             check_sparse_structure(X)
             return X, y, None
@@ -82,7 +89,44 @@ class InMemoryBackend:
         except ValueError:
             check_finite(X, est)  # a non-finite value is reported first
             raise
-        return X, y, checked_row_norms(X, est)
+        return X, y, checked_row_norms(X, est) if by_norms else None
+
+    def defers_finite_check(self, est):
+        """Whether a fit of ``est`` checks that the values of ``X`` are
+        finite in its first epoch rather than before it: in sgd mode, whose
+        pass computes the margin of every training row (one NaN or infinite
+        value makes its row's margin, and the epoch's sum of them, not
+        finite: ``EpochResult.finite_margins``), so that the fit reads its
+        data once less (``validate_data``'s check: 7 ms of a 50 ms fit on
+        200,000 x 100).  Then scikit-learn's check runs, and raises its
+        error, when an epoch finds a margin that is not finite, when the
+        fit fails on its way (:meth:`values_reported_first`), and when a
+        ``partial_fit`` chunk is skipped.  Not with early stopping, whose
+        validation rows no epoch reads.
+        """
+        return (getattr(est, "mode", None) == "sgd"
+                and not getattr(est, "early_stopping", False))
+
+    @contextlib.contextmanager
+    def values_reported_first(self, est, X):
+        """The rest of a fit whose values' check was deferred
+        (:meth:`defers_finite_check`): any error on its way is preceded by
+        the check, so that a non-finite value is reported first, as
+        ``validate_data`` reports it before any later error."""
+        if not self.defers_finite_check(est):
+            yield
+            return
+        try:
+            yield
+        except Exception:
+            check_finite(X, est)
+            raise
+
+    def check_unread_values(self, est, X):
+        """The deferred check of a chunk that no epoch reads (a skipped
+        ``partial_fit`` chunk), if it was deferred."""
+        if self.defers_finite_check(est):
+            check_finite(X, est)
 
     def classes(self, y):
         """``np.unique(y)``, after scikit-learn's check of the targets.

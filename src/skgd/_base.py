@@ -58,7 +58,12 @@ from ._optimizers import (
 from ._penalties import get_penalty
 from ._schedules import Constant, InverseScaling, get_schedule
 from ._stopping import ValidationRule
-from ._validation import MIN_PARALLEL_VALUES, check_init_array, check_params
+from ._validation import (
+    MIN_PARALLEL_VALUES,
+    check_finite,
+    check_init_array,
+    check_params,
+)
 from ._warnings import user_stacklevel
 
 MAX_INT = np.iinfo(np.int32).max
@@ -461,6 +466,13 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                 task.call_on_fit_task_begin(estimator=self, X=problem.data.X,
                                             y=problem.y)
             result = runner.epoch()
+            if not (result.finite_margins or problem.data.finite_checked):
+                # sgd mode checks the values of X here, in the epoch that
+                # read them (InMemoryBackend.defers_finite_check): a margin
+                # that is not finite comes from a value that is not, unless
+                # the weights overflowed
+                check_finite(problem.data.X, self)
+                problem.data.finite_checked = True
             obj = result.objective
             if not (math.isfinite(obj) and runner.is_finite()):
                 raise ValueError(

@@ -414,10 +414,11 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
         backend.check_supported(self)
         coef_init, intercept_init = self._reset_for_fit(coef_init, intercept_init)
         X, y, sq_norms = backend.validate(self, X, y)
-        classes = backend.classes(y)
-        self._fit_chunk(X, y, classes, sample_weight, self.max_iter, coef_init,
-                        intercept_init, partial=False, backend=backend,
-                        sq_norms=sq_norms)
+        with backend.values_reported_first(self, X):
+            classes = backend.classes(y)
+            self._fit_chunk(X, y, classes, sample_weight, self.max_iter, coef_init,
+                            intercept_init, partial=False, backend=backend,
+                            sq_norms=sq_norms)
         self._warn_convergence(self.max_iter)
         return self
 
@@ -449,22 +450,24 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
         if first:
             self._validate_for_fit(for_partial_fit=True)
         X, y, sq_norms = IN_MEMORY.validate(self, X, y, reset=first)
-        if first:
-            # later chunks: every label must be one of classes_ (below),
-            # which rejects continuous targets too
-            check_classification_targets(y)
-        _check_partial_fit_first_call(self, classes)
-        unseen = _unseen_labels(y, self.classes_)
-        if unseen.size:
-            raise ValueError(
-                f"y contains labels {unseen.tolist()} that are not in classes_ "
-                f"{self.classes_.tolist()}; pass every label of the stream as "
-                "`classes` on the first call of partial_fit."
-            )
-        if self._skip_chunk(X, sample_weight, first):
-            return self
-        self._fit_chunk(X, y, self.classes_, sample_weight, 1, None, None, partial=True,
-                        sq_norms=sq_norms)
+        with IN_MEMORY.values_reported_first(self, X):
+            if first:
+                # later chunks: every label must be one of classes_ (below),
+                # which rejects continuous targets too
+                check_classification_targets(y)
+            _check_partial_fit_first_call(self, classes)
+            unseen = _unseen_labels(y, self.classes_)
+            if unseen.size:
+                raise ValueError(
+                    f"y contains labels {unseen.tolist()} that are not in classes_ "
+                    f"{self.classes_.tolist()}; pass every label of the stream as "
+                    "`classes` on the first call of partial_fit."
+                )
+            if self._skip_chunk(X, sample_weight, first):
+                IN_MEMORY.check_unread_values(self, X)
+                return self
+            self._fit_chunk(X, y, self.classes_, sample_weight, 1, None, None,
+                            partial=True, sq_norms=sq_norms)
         return self
 
     def _fit_chunk(self, X, y, classes, sample_weight, max_iter, coef_init,
@@ -486,6 +489,7 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
         self._expanded_class_weight = cw
         val_mask = self._validation_split(y, sample_weight)
         data = backend.data(X, self.mode, sq_norms)
+        data.finite_checked = not backend.defers_finite_check(self)
         # a multinomial fit is one problem over the n_classes rows
         n_problems = 1 if self._multinomial else n_outputs
         seeds = self._seeds(n_problems)

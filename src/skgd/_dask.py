@@ -46,6 +46,7 @@ task per row block calling the in-memory method on the workers, and
 dask is imported lazily: importing this module does not need it.
 """
 
+import contextlib
 import copy
 import sys
 
@@ -718,6 +719,13 @@ class DaskBackend:
 
     def data(self, X, mode, sq_norms=None):
         return DaskData(X)
+
+    def defers_finite_check(self, est):
+        """No: ``validate`` checks the blocks' values."""
+        return False
+
+    def values_reported_first(self, est, X):
+        return contextlib.nullcontext()
 
 
 def _dask_matrix(est, X, reset):

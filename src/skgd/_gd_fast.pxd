@@ -164,6 +164,11 @@ cdef class WeightState:
     cdef public double row_sq_norm
     cdef public double row_l1_norm
     cdef public double stop_penalty_sum
+    # the sum of the margins the last epoch computed (not kept: an epoch's
+    # report): not finite when a row held a NaN or an infinite value (or the
+    # weights overflowed), which is how sgd mode checks its input's values
+    # in the pass that reads them (skgd._base.BaseGD._epoch_loop)
+    cdef public double margin_sum
     # None: plain steps; else the optimizer's per-coordinate state
     cdef public Optimizer opt
 

@@ -131,6 +131,7 @@ cdef class WeightState:
         self.row_sq_norm = self.sq_norm
         self.row_l1_norm = self.l1_norm
         self.stop_penalty_sum = 0.0
+        self.margin_sum = 0.0
         self.opt = None
 
     # the whole state, for pickling and copying (a problem's state persists
@@ -1299,6 +1300,7 @@ def run_epoch(WeightState st, CyLoss loss, const floating[::1] data,
     cdef Py_ssize_t n_batches = (n + batch_size - 1) // batch_size
     cdef int32_t[::1] bounds
     st.stop_penalty_sum = 0.0
+    st.margin_sum = 0.0
     if n == 0:
         return 0.0, 0.0, 0.0, 0.0, 0
     if st.opt is not None and st.step_rule != STEP_GRADIENT:
@@ -1350,7 +1352,7 @@ cdef tuple minibatch_epoch(WeightState st, CyLoss loss, const floating[::1] data
     cdef int t
     cdef double pen, stop_pen, s, lv, c, ib, p, d, yi
     cdef double sum_loss = 0.0, sum_wloss = 0.0, sum_w = 0.0, sum_pen = 0.0
-    cdef double sum_stop_pen = 0.0
+    cdef double sum_stop_pen = 0.0, sum_p = 0.0
     cdef int64_t n_updates = 0
     cdef Update u
 
@@ -1424,6 +1426,7 @@ cdef tuple minibatch_epoch(WeightState st, CyLoss loss, const floating[::1] data
                 if not gathered:
                     p *= st.wscale
                 p += st.intercept
+                sum_p += p
                 yi = y[i]
                 s = sample_weight[i]
                 lv = loss.loss(yi, p)
@@ -1471,6 +1474,7 @@ cdef tuple minibatch_epoch(WeightState st, CyLoss loss, const floating[::1] data
             end_update(st, m)
             n_updates += 1
     st.stop_penalty_sum = sum_stop_pen
+    st.margin_sum = sum_p
     return sum_loss, sum_wloss, sum_w, sum_pen, n_updates
 
 
@@ -1492,7 +1496,7 @@ cdef tuple row_epoch(WeightState st, CyLoss loss, const floating[::1] data,
     cdef Py_ssize_t bi, k, start, end, i, m
     cdef double eta, p, yi, s, lv, d, pen, ib
     cdef double sum_loss = 0.0, sum_wloss = 0.0, sum_w = 0.0, sum_pen = 0.0
-    cdef double sum_stop_pen = 0.0, stop_pen
+    cdef double sum_stop_pen = 0.0, stop_pen, sum_p = 0.0
     cdef double l2_part = 1.0 - st.l1_ratio
     cdef bint has_l2 = st.penalty == PENALTY_L2 or st.penalty == PENALTY_ELASTICNET
     cdef bint has_l1 = st.penalty == PENALTY_L1 or st.penalty == PENALTY_ELASTICNET
@@ -1545,6 +1549,7 @@ cdef tuple row_epoch(WeightState st, CyLoss loss, const floating[::1] data,
                 else:
                     p = dot(st, x, idx, nnz)
                 p += st.intercept
+                sum_p += p
                 lv = loss.loss(yi, p)
                 sum_loss += lv
                 sum_wloss += s * lv
@@ -1615,4 +1620,5 @@ cdef tuple row_epoch(WeightState st, CyLoss loss, const floating[::1] data,
             end_update(st, m)
             n_updates += 1
     st.stop_penalty_sum = sum_stop_pen
+    st.margin_sum = sum_p
     return sum_loss, sum_wloss, sum_w, sum_pen, n_updates

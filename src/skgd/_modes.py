@@ -18,6 +18,7 @@ estimator's epoch loop (``_base.py``) drives runners and never sees rows.
 """
 
 import functools
+import math
 
 import numpy as np
 import scipy.linalg
@@ -62,9 +63,12 @@ class Data:
     returned by :func:`row_squared_norms`.
     """
 
-    def __init__(self, X, sq_norms=None):
+    def __init__(self, X, sq_norms=None, finite_checked=True):
         self.X = X
         self.sq_norms = sq_norms
+        # False: nothing has checked yet that the values of X are finite;
+        # sgd mode's first epoch does it (skgd._base.BaseGD._epoch_loop)
+        self.finite_checked = finite_checked
         self._XT = None
         self._products = False  # not made yet (see products)
         self.n_samples, self.n_features = X.shape
@@ -96,7 +100,7 @@ class Data:
 
     def __reduce__(self):
         # pickled (process-based joblib backends) as the matrix it views
-        return (Data, (self.X,))
+        return (Data, (self.X, None, self.finite_checked))
 
     @property
     def concurrent_fits(self):
@@ -515,7 +519,7 @@ class StochasticRunner:
         objective = sum_wloss / sum_w + sum_pen / n if sum_w > 0 else sum_pen / n
         # scikit-learn's stopping rule looks at the unweighted mean loss
         return EpochResult(objective, (sum_loss + self.state.stop_penalty_sum) / n,
-                           sum_loss / n)
+                           sum_loss / n, math.isfinite(self.state.margin_sum))
 
     def stopping_rule(self, tol, n_iter_no_change, schedule, start_scale, uncapped):
         """sgd mode: scikit-learn's rule on its running objective; minibatch

@@ -302,8 +302,10 @@ class GDRegressor(RegressorMixin, BaseGD):
         backend.check_supported(self)
         coef_init, intercept_init = self._reset_for_fit(coef_init, intercept_init)
         X, y, sq_norms = backend.validate(self, X, y, y_numeric=True)
-        self._fit_chunk(X, y, sample_weight, self.max_iter, coef_init, intercept_init,
-                        partial=False, backend=backend, sq_norms=sq_norms)
+        with backend.values_reported_first(self, X):
+            self._fit_chunk(X, y, sample_weight, self.max_iter, coef_init,
+                            intercept_init, partial=False, backend=backend,
+                            sq_norms=sq_norms)
         self._warn_convergence(self.max_iter)
         return self
 
@@ -330,10 +332,12 @@ class GDRegressor(RegressorMixin, BaseGD):
         if first:
             self._validate_for_fit(for_partial_fit=True)
         X, y, sq_norms = IN_MEMORY.validate(self, X, y, y_numeric=True, reset=first)
-        if self._skip_chunk(X, sample_weight, first):
-            return self
-        self._fit_chunk(X, y, sample_weight, 1, None, None, partial=True,
-                        sq_norms=sq_norms)
+        with IN_MEMORY.values_reported_first(self, X):
+            if self._skip_chunk(X, sample_weight, first):
+                IN_MEMORY.check_unread_values(self, X)
+                return self
+            self._fit_chunk(X, y, sample_weight, 1, None, None, partial=True,
+                            sq_norms=sq_norms)
         return self
 
     def _fit_chunk(self, X, y, sample_weight, max_iter, coef_init, intercept_init,
@@ -348,6 +352,7 @@ class GDRegressor(RegressorMixin, BaseGD):
         y = y.astype(np.float64, copy=False)
         val_mask = self._validation_split(y, sample_weight)
         data = backend.data(X, self.mode, sq_norms)
+        data.finite_checked = not backend.defers_finite_check(self)
         seed = self._seeds(1)[0]
         ctx = self._callback_context(max_subtasks=max_iter)
         ctx.call_on_fit_task_begin(

@@ -365,6 +365,7 @@ def run_softmax_epoch(SoftmaxState st, loss, const floating[::1] data,
     cdef Py_ssize_t bi, k, c, start, end, i, m, label, nt = 0
     cdef double eta, s, lv, pen, scale
     cdef double sum_loss = 0.0, sum_wloss = 0.0, sum_w = 0.0, sum_pen = 0.0
+    cdef double sum_z = 0.0
     cdef double l2_part = 1.0 - st.l1_ratio
     cdef bint has_l2 = st.penalty == PENALTY_L2 or st.penalty == PENALTY_ELASTICNET
     cdef bint has_l1 = st.penalty == PENALTY_L1 or st.penalty == PENALTY_ELASTICNET
@@ -383,6 +384,7 @@ def run_softmax_epoch(SoftmaxState st, loss, const floating[::1] data,
     cdef int nnz_ahead
 
     st.stop_penalty_sum = 0.0
+    st.margin_sum = 0.0
     if n == 0:
         return 0.0, 0.0, 0.0, 0.0, 0
     if st.step_rule != STEP_GRADIENT:
@@ -427,6 +429,8 @@ def run_softmax_epoch(SoftmaxState st, loss, const floating[::1] data,
                     caught_up_margins(st, x, idx, nnz, eta, &z[0], &touched[0], &nt)
                 else:
                     margins(st, x, idx, nnz, &z[0])
+                for c in range(K):
+                    sum_z += z[c]
                 lv = softmax_gradient(&z[0], K, label, &g[0])
                 sum_loss += lv
                 sum_wloss += s * lv
@@ -470,4 +474,5 @@ def run_softmax_epoch(SoftmaxState st, loss, const floating[::1] data,
             st.t += m
             n_updates += 1
     st.stop_penalty_sum = sum_pen
+    st.margin_sum = sum_z
     return sum_loss, sum_wloss, sum_w, sum_pen, n_updates

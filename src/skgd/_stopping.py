@@ -32,11 +32,17 @@ class EpochResult:
     mean_loss : float or None
         The mean unweighted loss of the epoch (verbose output), None where
         the runner does not compute it.
+    finite_margins : bool
+        False when a margin the epoch computed was NaN or infinite: a NaN or
+        an infinite value in the rows it read, or weights that overflowed
+        (the stochastic passes compute every row's margin; their input's
+        values are checked by it, see ``BaseGD._epoch_loop``).
     """
 
     objective: float
     stop_value: float | None = None
     mean_loss: float | None = None
+    finite_margins: bool = True
 
     def __post_init__(self):
         if self.stop_value is None:
