@@ -118,6 +118,51 @@ def _smoothness_oracle(X, sw, loss, alpha_l2, fit_intercept=True):
     return L, l_max, delta
 
 
+def symmetric_cases():
+    rng = np.random.default_rng(0)
+    for n in (1, 2, 3, 17, 65, 101, 513):
+        X = rng.standard_normal((max(2 * n, 8), n))
+        yield f"gaussian gram {n}", X.T @ X / len(X)  # close top eigenvalues
+        yield f"uncentred gram {n}", (X + 3.0).T @ (X + 3.0) / len(X)
+    yield "repeated top", np.diag([3.0, 3.0, 1.0, 0.0])
+    Q, _ = np.linalg.qr(rng.standard_normal((40, 40)))
+    yield "rank 2", Q[:, :2] @ np.diag([5.0, 4.999]) @ Q[:, :2].T
+    yield "zero", np.zeros((6, 6))
+    yield "tiny", 1e-200 * np.eye(5)
+    yield "large", 1e150 * np.diag([1.0, 2.0, 3.0])  # (beta^2 overflows unscaled)
+
+
+@pytest.mark.parametrize("name, A", list(symmetric_cases()),
+                         ids=[name for name, _ in symmetric_cases()])
+def test_compiled_lanczos_finds_the_top_eigenvalue(name, A):
+    """The step estimate's compiled Lanczos against LAPACK's eigenvalues, to
+    rounding (relative to the largest, 1e-12)."""
+    from skgd._lanczos_fast import symmetric_top_eigenvalue
+
+    v0 = np.random.RandomState(0).uniform(0.5, 1.5, len(A))
+    top = symmetric_top_eigenvalue(A, v0, 1e-13)
+    expected = np.linalg.eigvalsh(A)[-1]
+    assert abs(top - expected) <= 1e-12 * max(abs(expected), 1e-300)
+    # the same recursion as the Python one, which the other estimates use
+    from skgd._modes import lanczos_top_eigenvalue
+
+    if expected > 1e-12:
+        python = lanczos_top_eigenvalue(lambda v: A @ v, v0, len(A), rtol=1e-13)
+        assert_allclose(top, python, rtol=1e-12)
+
+
+def test_compiled_lanczos_reports_non_finite_products():
+    from skgd._lanczos_fast import symmetric_top_eigenvalue
+
+    A = np.diag([1.0, np.inf, 2.0])
+    assert np.isnan(symmetric_top_eigenvalue(A, np.ones(3), 1e-13))
+    # residuals whose squares overflow (the Python recursion raises there)
+    A = 1e200 * np.diag([1.0, 2.0, 3.0])
+    assert np.isnan(symmetric_top_eigenvalue(A, np.ones(3), 1e-13))
+    with pytest.raises(ValueError, match="square"):
+        symmetric_top_eigenvalue(np.ones((2, 3)), np.ones(2), 1e-13)
+
+
 @pytest.mark.parametrize("weights", ["varied", "equal"])
 @pytest.mark.parametrize("wide", [False, True])
 @pytest.mark.parametrize("scale", [1.0, 0.05])

@@ -26,6 +26,7 @@ import scipy.sparse as sp
 
 from ._batch import duality_gap, polish, polish_fits
 from ._gd_fast import RowIndex, WeightState, run_epoch, shuffle
+from ._lanczos_fast import symmetric_top_eigenvalue
 from ._optimizers import STEP_RULES
 from ._penalties import dot
 from ._products import Products
@@ -911,7 +912,9 @@ def _top_eigenvalue(A):
     """The largest eigenvalue of a small symmetric PSD matrix (0 for an
     empty one): Lanczos on ``A`` itself, run until its top Ritz value no
     longer moves (to rounding; at most ``len(A)`` steps, where it is
-    exact).
+    exact), compiled (:func:`skgd._lanczos_fast.symmetric_top_eigenvalue`:
+    the recursion of :func:`lanczos_top_eigenvalue`, 0.1-0.3 ms a call on
+    101 columns where its Python steps took 1.8 ms).
 
     Not LAPACK: its dense solvers cost 2-4 ms a call inside a fit on
     OpenBLAS's threads (see :func:`_tridiagonal_top`), and on one thread
@@ -924,7 +927,11 @@ def _top_eigenvalue(A):
     if n == 0:
         return 0.0
     v0 = np.random.RandomState(0).uniform(0.5, 1.5, n)
-    return lanczos_top_eigenvalue(lambda v: A @ v, v0, n, rtol=1e-13)
+    top = symmetric_top_eigenvalue(np.ascontiguousarray(A, dtype=np.float64), v0,
+                                   1e-13)
+    if not np.isfinite(top):
+        raise step_overflow_error()
+    return max(top, 1e-12)
 
 
 def _exact_gram_eigenvalue(sample, s, fit_intercept, balance, ridge=0.0):
