@@ -111,21 +111,15 @@ def symmetric_top_eigenvalue(const double[:, ::1] A, const double[::1] v0,
         return 0.0
     if A.shape[1] != n or v0.shape[0] != n:
         raise ValueError("A must be square and v0 as long as its side")
-    Q = <double*> malloc(k * n * sizeof(double))
-    alpha = <double*> malloc(k * sizeof(double))
-    beta = <double*> malloc(k * sizeof(double))
-    r = <double*> malloc(n * sizeof(double))
-    c = <double*> malloc(k * sizeof(double))
-    work = <double*> malloc(2 * k * sizeof(double))
-    if (Q == NULL or alpha == NULL or beta == NULL or r == NULL or c == NULL
-            or work == NULL):
-        free(Q)
-        free(alpha)
-        free(beta)
-        free(r)
-        free(c)
-        free(work)
+    # one block: Q (k x n), alpha, beta, c (k each), r (n), work (2 k)
+    Q = <double*> malloc((k * n + 5 * k + n) * sizeof(double))
+    if Q == NULL:
         raise MemoryError()
+    alpha = Q + k * n
+    beta = alpha + k
+    c = beta + k
+    work = c + k
+    r = work + 2 * k
     with nogil:
         s = 0.0
         for i in range(n):
@@ -170,9 +164,4 @@ def symmetric_top_eigenvalue(const double[:, ::1] A, const double[::1] v0,
             for i in range(n):
                 Q[(j + 1) * n + i] = r[i] / b
     free(Q)
-    free(alpha)
-    free(beta)
-    free(r)
-    free(c)
-    free(work)
     return top
