@@ -119,7 +119,10 @@ class InMemoryBackend:
         try:
             yield
         except Exception:
-            check_finite(X, est)
+            try:
+                check_finite(X, est)
+            except ValueError as err:
+                raise err from None  # (the later error is no context of it)
             raise
 
     def check_unread_values(self, est, X):
