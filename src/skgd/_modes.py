@@ -913,8 +913,8 @@ def _top_eigenvalue(A):
     empty one): Lanczos on ``A`` itself, run until its top Ritz value no
     longer moves (to rounding; at most ``len(A)`` steps, where it is
     exact), compiled (:func:`skgd._lanczos_fast.symmetric_top_eigenvalue`:
-    the recursion of :func:`lanczos_top_eigenvalue`, 0.1-0.3 ms a call on
-    101 columns where its Python steps took 1.8 ms).
+    the recursion of :func:`lanczos_top_eigenvalue`, 0.3-0.6 ms a call on
+    101 columns where its Python steps took 0.4-1.9 ms).
 
     Not LAPACK: its dense solvers cost 2-4 ms a call inside a fit on
     OpenBLAS's threads (see :func:`_tridiagonal_top`), and on one thread
