@@ -532,15 +532,20 @@ cdef inline double l1_coordinate(double* v, double* q, Py_ssize_t j, double u,
                                  double wscale) noexcept nogil:
     """The cumulative L1 step on coordinate ``j``: ``v[j]`` moved towards 0
     by the penalty ``u`` not yet applied to it (``q[j]`` records what was),
-    without crossing 0; returns the new ``v[j]``."""
-    cdef double z = v[j], new = z
-    if wscale * z > 0.0:
-        new = max(0.0, z - (u + q[j]) / wscale)
-    elif wscale * z < 0.0:
-        new = min(0.0, z + (u - q[j]) / wscale)
-    if new != z:
-        v[j] = new
-        q[j] += wscale * (new - z)
+    without crossing 0; returns the new ``v[j]``.
+
+    Written as selects on the sign of the weight, with ``v[j]`` and
+    ``q[j]`` always written back (unchanged where the weight stays), not as
+    branches around a conditional write: on dense rows every coordinate
+    takes the step, and the branches mispredicted (digits, L1: the sgd fit
+    0.176 -> 0.165 s).  The same numbers: ``q[j]`` then gains
+    ``wscale * 0``."""
+    cdef double z = v[j], qj = q[j], sz = wscale * z
+    cdef double t = ((u + qj) if sz > 0.0 else (u - qj)) / wscale
+    cdef double new = (max(0.0, z - t) if sz > 0.0
+                       else (min(0.0, z + t) if sz < 0.0 else z))
+    v[j] = new
+    q[j] = qj + wscale * (new - z)
     return new
 
 
@@ -627,18 +632,24 @@ cdef inline void l1_row(WeightState st, const floating* x, const int32_t* idx,
     end_state_writes(&w, st)
 
 
-cdef inline void l1_dense_row(WeightState st, const floating* x,
-                              int nnz) noexcept nogil:
+cdef inline double l1_dense_row(WeightState st, const floating* x, int nnz,
+                                const floating* next_x, bint fused) noexcept nogil:
     """:func:`l1_row` on a dense row (every coordinate, column ``k`` at
     entry ``k``), the norms summed afresh over all coordinates instead of
     tracked per write: in two independent sums each, whose additions
     overlap (a tracked norm chains one addition per written coordinate).
     The rounding of the norms differs from tracking's; the weights are the
     same.  In sgd mode (``st.row_norms``) every coordinate takes the step,
-    zero entries included, as in scikit-learn's dense rows."""
+    zero entries included, as in scikit-learn's dense rows.
+
+    With ``fused`` (pass it as a literal: the loop is compiled for each),
+    also returns the next row's ``x.v`` at the new weights (before the
+    scale), summed in :func:`dot`'s order, the same number: that row's dot
+    then costs no pass of its own, and its chain of additions overlaps the
+    steps' work instead of following it (0 without ``fused``)."""
     cdef double* v = &st.v[0]
     cdef double* q = &st.q[0]
-    cdef double u = st.u, wscale = st.wscale, a, b
+    cdef double u = st.u, wscale = st.wscale, a, b, p = 0.0
     cdef double sq_a = 0.0, sq_b = 0.0, l1_a = 0.0, l1_b = 0.0
     cdef bint every = st.row_norms
     cdef int k = 0
@@ -650,13 +661,19 @@ cdef inline void l1_dense_row(WeightState st, const floating* x,
         sq_b += b * b
         l1_a += fabs(a)
         l1_b += fabs(b)
+        if fused:
+            p += a * next_x[k]
+            p += b * next_x[k + 1]
         k += 2
     if k < nnz:
         a = l1_coordinate(v, q, k, u, wscale) if every or x[k] != 0 else v[k]
         sq_a += a * a
         l1_a += fabs(a)
+        if fused:
+            p += a * next_x[k]
     st.sq_norm = (sq_a + sq_b) * (wscale * wscale)
     st.l1_norm = (l1_a + l1_b) * wscale
+    return p
 
 
 cdef inline void end_update(WeightState st, Py_ssize_t m) noexcept nogil:
@@ -1519,6 +1536,13 @@ cdef tuple row_epoch(WeightState st, CyLoss loss, const floating[::1] data,
     # the fused rows saved
     cdef bint fuse = (rows.stride > 0 and batch_size == 1 and not has_l1
                       and st.row_norms and loss.steps_every_row)
+    # dense rows, one per update, with an L1 step: the step sums the next
+    # row's x.v at its new weights in the same way (l1_dense_row's
+    # ``fused``), for every loss: the step visits every row, stepping or not
+    # (standardised digits at the defaults, one-vs-rest fits, alternated
+    # builds with the branch-free L1 step: L1 0.171 -> 0.136 s, elastic-net
+    # 0.369 -> 0.294, where scikit-learn takes 0.171 and 0.366)
+    cdef bint fuse_l1 = dense_l1 and batch_size == 1
     cdef bint fused = False
     cdef double next_dot = 0.0
     cdef const floating* next_x
@@ -1611,8 +1635,12 @@ cdef tuple row_epoch(WeightState st, CyLoss loss, const floating[::1] data,
                 st.u += st.l1_ratio * eta * st.alpha
                 for k in range(start, end):
                     nnz = row_view(&data[0], rows, order[k], &x, &idx)
-                    if dense_l1:
-                        l1_dense_row(st, x, nnz)
+                    if fuse_l1 and k + 1 < n:
+                        next_dot = l1_dense_row(
+                            st, x, nnz, &data[0] + order[k + 1] * rows.stride, True)
+                        fused = True
+                    elif dense_l1:
+                        l1_dense_row(st, x, nnz, NULL, False)
                     else:
                         l1_row(st, x, idx, nnz)
             # (the L1 step leaves the averaged sum alone, so averaging after
