@@ -181,6 +181,23 @@ def test_one_and_two_threads_give_the_same_bits(layout, dtype):
         np.testing.assert_array_equal(p.rmatvec(r, n_threads=nt), out[1][1])
 
 
+@pytest.mark.parametrize("size", ["small", "large"])
+def test_rmatvec_into_a_used_array(size):
+    # one block (small) or several (large): the array handed in is written
+    # whole, whatever it held, with the numbers of a new one
+    X = make_matrix("csr", np.float64) if size == "small" else large_matrix(
+        "csr", np.float64)[0]
+    p = Products.from_csr(X)
+    _, r = vectors(X)
+    used = np.full(X.shape[1], np.nan)
+    got = p.rmatvec(r, out=used)
+    assert got is used
+    np.testing.assert_array_equal(got, p.rmatvec(r))
+    data = Data(X)
+    np.testing.assert_array_equal(data.rmatvec(r, out=np.full(X.shape[1], 7.0)),
+                                  data.rmatvec(r))
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("layout", LAYOUTS)
 def test_products_of_k_outputs(layout, dtype):

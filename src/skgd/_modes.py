@@ -212,14 +212,16 @@ class Data:
             return self.products.matvec(w, b if np.ndim(w) == 2 else _scalar(b))
         return matvec(self.X, w, b)
 
-    def rmatvec(self, r):
+    def rmatvec(self, r, out=None):
         """``X.T @ r`` in float64, the data read in their own precision.
 
         CSR data: summed in float64 on threads; dense data: NumPy's
         product in the data's precision.  ``r`` of shape ``(n_samples, K)``
-        gives the ``(n_features, K)`` products, in one pass."""
+        gives the ``(n_features, K)`` products, in one pass.  ``out``: an
+        array of that shape that CSR data's products write into (dense
+        data: ignored, a new array)."""
         if self.products is not None:
-            return self.products.rmatvec(r)
+            return self.products.rmatvec(r, out=out)
         if self._XT is None:  # a transposed view (no copy), made once
             self._XT = self.X.T
         return rmatvec_transposed(self._XT, r)
@@ -1002,11 +1004,13 @@ def _row_space_eigenvalue(sample, s, fit_intercept, n_iter=20, seed=0, ridge=0.0
     intercept's column.
     """
     root = np.sqrt(s)
+    # X' z, n_features long, into one array for all the products (CSR)
+    columns = np.empty(sample.n_features)
 
     def operator(delta):
         def product(u):
             z = root * u
-            out = sample.matvec(sample.rmatvec(z))
+            out = sample.matvec(sample.rmatvec(z, out=columns))
             if delta > 0.0:
                 out += delta * z.sum()
             return root * out

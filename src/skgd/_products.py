@@ -119,12 +119,18 @@ class Products:
         _products_fast.csr_matvec(self.data, self.indices, self.indptr, w, b, out, nt)
         return out
 
-    def rmatvec(self, r, n_threads=None):
+    def rmatvec(self, r, n_threads=None, out=None):
         """``X.T @ r``: ndarray of float64, shape (n_columns,); ``r`` of
-        shape (n_rows, K) gives shape (n_columns, K)."""
+        shape (n_rows, K) gives shape (n_columns, K).  ``out``: a float64
+        array of that shape to write it into (a caller's products in a loop
+        reuse one: a new array of a million columns is fresh pages each
+        time, 0.6 ms on 262,144 columns where zeroing a used one takes 0.05)."""
         r = np.ascontiguousarray(r, dtype=np.float64)
         K = 1 if r.ndim == 1 else r.shape[1]
-        out = np.zeros((self.n_columns,) + r.shape[1:])
+        if out is None:
+            out = np.zeros((self.n_columns,) + r.shape[1:])
+        else:
+            out.fill(0.0)
         if self.n_columns == 0 or self.n_rows == 0 or K == 0:
             return out
         nt = self.n_threads() if n_threads is None else n_threads
