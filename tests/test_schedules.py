@@ -72,6 +72,26 @@ def test_inverse_scaling_steps_are_sklearns_numbers(t, power_t):
     np.testing.assert_array_equal(s.steps(t, 40), expected)
 
 
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_long_epochs_steps_on_threads_are_the_same_numbers(n_threads):
+    # from MIN_PARALLEL_STEPS steps an epoch's are computed on the OpenMP
+    # threads, each step alone: the numbers of one thread, and scikit-learn's
+    from threadpoolctl import threadpool_limits
+
+    from skgd._schedules import MIN_PARALLEL_STEPS
+
+    n = MIN_PARALLEL_STEPS + 17
+    inv, opt = InverseScaling(0.01, 0.25), Optimal(1e-4, get_loss("hinge"))
+    with threadpool_limits(n_threads, user_api="openmp"):
+        steps = inv.steps(977, n), opt.steps(977, n)
+    for i in (0, 1, n // 2, n - 1):
+        assert steps[0][i] == 0.01 / math.pow(float(977 + i), 0.25)
+        assert steps[1][i] == 1.0 / (opt.alpha * (opt.t0 + float(977 + i) - 1.0))
+    with threadpool_limits(1, user_api="openmp"):
+        np.testing.assert_array_equal(inv.steps(977, n), steps[0])
+        np.testing.assert_array_equal(opt.steps(977, n), steps[1])
+
+
 def test_optimal_known_value():
     # alpha = 1e-4: typw = 1e-4 ** -0.25 = 10, hinge dL(1, -10) = -1 -> eta_1 = 10
     s = Optimal(1e-4, get_loss("hinge"))

@@ -9,7 +9,19 @@ and are driven by the estimator's epoch loop.
 
 import numpy as np
 
+from ._compat import effective_n_threads
 from ._gd_fast import inverse_scaling_steps, optimal_steps
+
+#: from this many steps an epoch's are computed on every OpenMP thread
+#: (fewer: the threads' start costs more than they save; each step is
+#: computed alone, so the numbers do not depend on the threads)
+MIN_PARALLEL_STEPS = 100_000
+
+
+def _threads(n):
+    # (a test of n first: effective_n_threads costs 0.5 us, most of a small
+    # epoch's steps)
+    return effective_n_threads() if n >= MIN_PARALLEL_STEPS else 1
 
 
 class Schedule:
@@ -45,7 +57,8 @@ class InverseScaling(Schedule):
         self.power_t = power_t
 
     def steps(self, t, n):
-        return inverse_scaling_steps(float(t), n, self.eta0, self.power_t)
+        return inverse_scaling_steps(float(t), n, self.eta0, self.power_t,
+                                     _threads(n))
 
 
 class Optimal(Schedule):
@@ -63,7 +76,7 @@ class Optimal(Schedule):
         self.t0 = 1.0 / (initial_eta0 * alpha)
 
     def steps(self, t, n):
-        return optimal_steps(float(t), n, self.t0, self.alpha)
+        return optimal_steps(float(t), n, self.t0, self.alpha, _threads(n))
 
 
 class Adaptive(Schedule):
