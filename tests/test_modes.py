@@ -1220,3 +1220,68 @@ def test_sgd_dense_rows_equal_csr_rows_storing_every_entry(loss, average, dtype)
     assert np.all(X != 0)
     assert_array_equal(dense.coef_, csr.coef_)
     assert dense.n_iter_ == csr.n_iter_
+
+
+# ----------------------------------------------------------------------------
+# batch mode on the stored columns of CSR data (ColumnSubsetRunner)
+
+
+def _text_with_unused_columns(n=300, d=4000, used=250, seed=0):
+    rng = np.random.RandomState(seed)
+    cols = np.sort(rng.choice(d, used, replace=False))
+    rows = np.repeat(np.arange(n), 8)
+    X = sp.csr_matrix((rng.rand(n * 8), (rows, rng.choice(cols, n * 8))), shape=(n, d))
+    X.sum_duplicates()
+    w = np.zeros(d)
+    w[cols] = rng.randn(used)
+    margin = X @ w
+    return X, np.digitize(margin, np.quantile(margin, [1 / 3, 2 / 3])), margin
+
+
+@pytest.mark.parametrize(
+    "Est, loss, params",
+    [(GDClassifier, "log_loss", {}), (GDClassifier, "hinge", {}),
+     (GDClassifier, "log_loss", {"penalty": "elasticnet"}),
+     (GDClassifier, "log_loss", {"average": True}),
+     (GDRegressor, "squared_error", {}), (GDRegressor, "huber", {})],
+)
+def test_batch_runs_on_the_stored_columns_of_csr_data(Est, loss, params, monkeypatch):
+    # the model is that of a fit on the stored columns alone, bit for bit,
+    # with zeros elsewhere; the problems of a one-vs-rest fit share the
+    # renumbered data
+    X, y3, margin = _text_with_unused_columns()
+    y = y3 if Est is GDClassifier else margin
+    stored = np.flatnonzero(np.bincount(X.indices, minlength=X.shape[1]))
+    assert len(stored) <= 0.5 * X.shape[1]
+    calls = []
+    original = Data.on_columns
+
+    def counted(self):
+        calls.append(self._on_columns is None)
+        return original(self)
+
+    monkeypatch.setattr(Data, "on_columns", counted)
+    est = Est(mode="batch", loss=loss, random_state=0, **params).fit(X, y)
+    assert calls and sum(calls) == 1  # renumbered once, for every problem
+    sub = Est(mode="batch", loss=loss, random_state=0, **params).fit(
+        X[:, stored], y)
+    coef = np.atleast_2d(est.coef_)
+    assert_array_equal(coef[:, stored], np.atleast_2d(sub.coef_))
+    assert not np.any(np.delete(coef, stored, axis=1))
+    assert_array_equal(est.intercept_, sub.intercept_)
+    assert est.n_iter_ == sub.n_iter_
+    assert_array_equal(est.predict(X), sub.predict(X[:, stored]))
+
+
+def test_batch_keeps_all_columns_where_the_start_is_not_zero_on_them():
+    # a start with weights on columns without entries: only the penalty
+    # acts there, so the full problem is solved (they go to their optimum,
+    # 0; on the stored columns alone they would have stayed at 1)
+    X, y3, _ = _text_with_unused_columns()
+    y = (y3 == 2).astype(int)
+    empty = np.flatnonzero(np.bincount(X.indices, minlength=X.shape[1]) == 0)[:5]
+    coef = np.zeros((1, X.shape[1]))
+    coef[0, empty] = 1.0
+    est = GDClassifier(mode="batch", loss="log_loss", alpha=1e-2, max_iter=50,
+                       tol=None).fit(X, y, coef_init=coef)
+    assert np.all(np.abs(est.coef_[0, empty]) < 1e-6)

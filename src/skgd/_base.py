@@ -42,6 +42,7 @@ from ._callbacks import CallbackSupportMixin, NullContext, has_callbacks
 from ._compat import Interval, StrOptions, blas_on_one_thread
 from ._losses import get_loss
 from ._modes import (
+    ColumnSubsetRunner,
     check_total_weight,
     expected_smoothness,
     minibatch_smoothness,
@@ -302,11 +303,22 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                 L, mu, n_calls = steps
                 if mu is not None:
                     mu = batch_runner.MU_START / np.sqrt(n_calls + 1.0)
+            # on CSR data with few stored columns, on those only (the
+            # others' weights stay 0: ColumnSubsetRunner)
+            columns = ColumnSubsetRunner.columns_for(problem, coef,
+                                                     averaging.get("avg_coef"))
+            if columns is not None:
+                problem, coef = problem.on_columns(), coef[columns]
+                if "avg_coef" in averaging:
+                    averaging["avg_coef"] = averaging["avg_coef"][columns]
             runner = batch_runner(
                 problem, coef, intercept, schedule, self.t_, accelerate=not partial,
                 L=L, mu=mu, **averaging,
             )
             runner.n_calls = steps[2] if partial and steps is not None else 0
+            if columns is not None:
+                runner = ColumnSubsetRunner(runner, columns,
+                                            self._standard_coef.shape[1])
             return runner
         pa = self.learning_rate in ("pa1", "pa2")
         max_step, intercept_decay = np.inf, 1.0
