@@ -1285,3 +1285,41 @@ def test_batch_keeps_all_columns_where_the_start_is_not_zero_on_them():
     est = GDClassifier(mode="batch", loss="log_loss", alpha=1e-2, max_iter=50,
                        tol=None).fit(X, y, coef_init=coef)
     assert np.all(np.abs(est.coef_[0, empty]) < 1e-6)
+
+
+def test_batch_nonsmooth_warns_where_it_stops_short_of_tol():
+    # hinge at the defaults on all of breast cancer: beyond the exact
+    # polish's size, the continuation stops about 1% above the optimum
+    # (oracle: libsvm's dual solution, SVC); the fit says so, with a bound
+    # of the gap that holds
+    import re
+
+    from sklearn.svm import SVC
+
+    X, y = load_breast_cancer(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    yy = np.where(y == 1, 1.0, -1.0)
+    alpha = 1e-4
+
+    def F(w, b):
+        return (np.maximum(0.0, 1.0 - yy * (X @ w + b)).mean()
+                + 0.5 * alpha * w @ w)
+
+    svc = SVC(kernel="linear", C=1.0 / (len(y) * alpha), tol=1e-10).fit(X, y)
+    F_star = F(svc.coef_[0], svc.intercept_[0])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        est = GDClassifier(mode="batch", alpha=alpha).fit(X, y)
+    F_fit = F(est.coef_[0], est.intercept_[0])
+    assert F_fit > F_star * (1 + 1e-4)  # (the case this test is about)
+    messages = [str(w.message) for w in caught
+                if issubclass(w.category, ConvergenceWarning)]
+    found = [re.search(r"at most ([0-9.e+-]+)% above the optimum", m)
+             for m in messages]
+    bounds = [float(m.group(1)) / 100 for m in found if m]
+    assert len(bounds) == 1 and "'hinge'" in messages[0]
+    assert F_fit - F_star <= bounds[0] * F_fit
+    # a smooth loss is solved to tol: no such warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        GDClassifier(mode="batch", loss="squared_hinge", alpha=alpha).fit(X, y)

@@ -796,6 +796,23 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                 ConvergenceWarning,
                 stacklevel=user_stacklevel(),
             )
+        uncertified = [c["uncertified"] for c in found if "uncertified" in c]
+        if uncertified and self.tol is not None:
+            loss, worst = max(uncertified, key=lambda found: found[1])
+            smooth = ("'squared_hinge', 'modified_huber' or 'log_loss'"
+                      if self._is_classifier()
+                      else "'huber' or 'squared_epsilon_insensitive'")
+            warnings.warn(
+                f"Batch mode stopped short of tol on the non-smooth loss {loss!r}: "
+                "its smoothing continuation no longer lowered the training "
+                "objective, which its duality gap bounds at most "
+                f"{100 * worst:.2g}% above the optimum (tol={self.tol:g} asks for "
+                f"{10 * self.tol:.2g}%). The exact polish that closes this gap "
+                "runs on small problems only. Batch mode solves the smooth losses "
+                f"({smooth}) to tol; a larger alpha also helps.",
+                ConvergenceWarning,
+                stacklevel=user_stacklevel(),
+            )
         if self.tol is not None and self.n_iter_ == max_iter:
             remedy = ""
             if self.mode == "batch":

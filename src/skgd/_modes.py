@@ -1318,6 +1318,9 @@ class BatchRunner:
         self._polish, self._after_polish, self._polish_attempts = None, None, 0
         # the continuation: best dual value, best objective at the last stage end
         self._dual, self._stage_best = -np.inf, np.inf
+        # a smoothed fit that stopped without a certificate of tol: the
+        # bound of F - F* it had, relative to F (see converged)
+        self.uncertified = None
         self._stage_start = self.t_
         # the last iteration whose duality gap was computed (_certified)
         self._certify_at = -np.inf
@@ -1430,6 +1433,7 @@ class BatchRunner:
             self._polish = "failed"
             return self.w, self.b, self.p
         self._polish = "exact"
+        self.uncertified = None
         w, b = found
         p = pb.data.matvec(w, b)
         self.work_obj = self._objective(w, p)
@@ -1647,11 +1651,18 @@ class BatchRunner:
             return False
         # the stage is over
         best = self.best[0]
-        if stop and self._dual_bound(best) <= target:
+        bound = self._dual_bound(best) if stop else np.inf
+        if bound <= target:
             return self._finish(stop, "stop")  # certified by the duality gap
-        if (share + stage_gap <= target or self.mu <= self.MU_MIN
-                or (stop and self._stage_best - best <= target)):
-            # solved, or the narrower smoothing no longer lowers F
+        if share + stage_gap <= target:
+            return self._finish(stop, "stop")  # certified by the stage's bound
+        if self.mu <= self.MU_MIN or (stop and self._stage_best - best <= target):
+            # the narrower smoothing no longer lowers F: stop, with what
+            # bounds F - F* (the estimator warns, unless the polish then
+            # finds the exact optimum)
+            if stop:
+                self.uncertified = min(bound, share + stage_gap) / max(abs(best),
+                                                                       1e-300)
             return self._finish(stop, "stop")
         self._stage_best = best
         self._next_stage()
@@ -1740,7 +1751,10 @@ class BatchRunner:
         """The step estimate (and smoothing) a later ``partial_fit`` keeps;
         None if this fit took none (L-BFGS needs no power iteration: the
         first ``partial_fit`` call after it runs one)."""
-        return {"_curvature": {"batch": (self._L, self.mu, self.n_calls + 1)}}
+        state = {"batch": (self._L, self.mu, self.n_calls + 1)}
+        if self.uncertified is not None:
+            state["uncertified"] = (self.problem.loss.name, self.uncertified)
+        return {"_curvature": state}
 
 
 #: batch mode on CSR data whose stored columns are at most this share of
