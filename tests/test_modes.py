@@ -1243,6 +1243,8 @@ def _text_with_unused_columns(n=300, d=4000, used=250, seed=0):
     [(GDClassifier, "log_loss", {}), (GDClassifier, "hinge", {}),
      (GDClassifier, "log_loss", {"penalty": "elasticnet"}),
      (GDClassifier, "log_loss", {"average": True}),
+     (GDClassifier, "log_loss", {"multi_class": "multinomial"}),
+     (GDClassifier, "log_loss", {"multi_class": "multinomial", "penalty": "l1"}),
      (GDRegressor, "squared_error", {}), (GDRegressor, "huber", {})],
 )
 def test_batch_runs_on_the_stored_columns_of_csr_data(Est, loss, params, monkeypatch):

@@ -308,9 +308,9 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             columns = ColumnSubsetRunner.columns_for(problem, coef,
                                                      averaging.get("avg_coef"))
             if columns is not None:
-                problem, coef = problem.on_columns(), coef[columns]
+                problem, coef = problem.on_columns(), coef[..., columns]
                 if "avg_coef" in averaging:
-                    averaging["avg_coef"] = averaging["avg_coef"][columns]
+                    averaging["avg_coef"] = averaging["avg_coef"][..., columns]
             runner = batch_runner(
                 problem, coef, intercept, schedule, self.t_, accelerate=not partial,
                 L=L, mu=mu, **averaging,

@@ -1773,9 +1773,10 @@ class ColumnSubsetRunner:
     zeros: on hashed text, 262,144 columns of which 3,000 hold words, it
     was nearly all of a fit.  So the runner works on the stored columns
     only (:meth:`Data.on_columns`), and its weights are spread back to all
-    columns (zeros elsewhere) when read.  The same model, up to the
-    rounding of sums over fewer zeros.  Made by :meth:`wrap` where it
-    applies.
+    columns (zeros elsewhere) when read: the model of a fit on the stored
+    columns, bit for bit (the sums over all columns differed from it by
+    rounding).  One-vs-rest and multinomial problems alike; the estimator
+    chooses it with :meth:`columns_for`.
     """
 
     def __init__(self, runner, columns, n_features):
@@ -1787,23 +1788,25 @@ class ColumnSubsetRunner:
     def columns_for(cls, problem, *weights):
         """The stored columns to run ``problem`` on, or None: in-memory CSR
         data with at most ``COLUMN_SUBSET_SHARE`` of its columns stored
-        (and one at least), a problem of one output, and starting
-        ``weights`` (the coefficients, the averaged ones) zero elsewhere."""
+        (and one at least), and starting ``weights`` (the coefficients, the
+        averaged ones; a multinomial problem's rows) zero elsewhere."""
         data = problem.data
-        if problem.n_outputs != 1 or not isinstance(data, Data):
+        if not isinstance(data, Data):
             return None
         columns = data.stored_columns()
         if (columns is None or len(columns) == 0
                 or len(columns) > COLUMN_SUBSET_SHARE * data.n_features):
             return None
         for w in weights:
-            if w is not None and np.count_nonzero(w) != np.count_nonzero(w[columns]):
+            if (w is not None
+                    and np.count_nonzero(w) != np.count_nonzero(w[..., columns])):
                 return None
         return columns
 
     def _spread(self, w):
-        full = np.zeros(self.n_features)
-        full[self.columns] = w
+        # (a multinomial problem's weights: one row per class)
+        full = np.zeros(np.shape(w)[:-1] + (self.n_features,))
+        full[..., self.columns] = w
         return full
 
     def coef(self):

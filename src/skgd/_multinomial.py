@@ -159,6 +159,13 @@ class SoftmaxProblem(Problem):
     def n_coords(self):
         return (self.data.n_features + 1) * self.n_outputs
 
+    def on_columns(self):
+        """The same problem over the stored columns of its CSR data
+        (:meth:`skgd._modes.Data.on_columns`)."""
+        return SoftmaxProblem(self.data.on_columns(), self.y, self.sample_weight,
+                              self.penalty, self.fit_intercept, self.train,
+                              self.n_outputs)
+
     def runner_types(self):
         return SoftmaxRunner, SoftmaxBatchRunner
 
