@@ -798,7 +798,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             )
         uncertified = [c["uncertified"] for c in found if "uncertified" in c]
         if uncertified and self.tol is not None:
-            loss, worst = max(uncertified, key=lambda found: found[1])
+            loss, worst = max(uncertified, key=lambda entry: entry[1])
             smooth = ("'squared_hinge', 'modified_huber' or 'log_loss'"
                       if self._is_classifier()
                       else "'huber' or 'squared_epsilon_insensitive'")

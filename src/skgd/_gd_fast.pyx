@@ -1050,9 +1050,10 @@ cdef void run_parts(Phase phase, WeightState st, const floating* data,
 # 0.0198 -> 0.0178 s with hinge, 0.0243 -> 0.0224 with squared error, where
 # the derivatives were computed between the phases on one thread), then
 # their rows' c_i x_i / wscale summed in row order into the chunk's own
-# buffer, while the rows are still in its cache.  Then one pass over the columns adds the chunks' sums to the
-# weights in chunk order, keeps the averaged sum, applies the cumulative L1
-# step to the columns the batch's rows touch (a nonzero entry) and sums the
+# buffer, while the rows are still in its cache.  Then one pass over the
+# columns adds the chunks' sums to the weights in chunk order, keeps the
+# averaged sum, applies the cumulative L1 step to the columns the batch's
+# rows touch (a nonzero entry) and sums the
 # norms afresh: O(n_features) per update, where tracking them cost
 # O(n_features) per row.  The model does not depend on the number of
 # threads (bit for bit); a one-row update is add_row's, bit for bit.
