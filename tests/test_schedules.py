@@ -74,13 +74,13 @@ def test_inverse_scaling_steps_are_sklearns_numbers(t, power_t):
 
 @pytest.mark.parametrize("n_threads", [1, 2])
 def test_long_epochs_steps_on_threads_are_the_same_numbers(n_threads):
-    # from MIN_PARALLEL_STEPS steps an epoch's are computed on the OpenMP
+    # from MIN_PARALLEL_VALUES steps an epoch's are computed on the OpenMP
     # threads, each step alone: the numbers of one thread, and scikit-learn's
     from threadpoolctl import threadpool_limits
 
-    from skgd._schedules import MIN_PARALLEL_STEPS
+    from skgd._validation import MIN_PARALLEL_VALUES
 
-    n = MIN_PARALLEL_STEPS + 17
+    n = MIN_PARALLEL_VALUES + 17
     inv, opt = InverseScaling(0.01, 0.25), Optimal(1e-4, get_loss("hinge"))
     with threadpool_limits(n_threads, user_api="openmp"):
         steps = inv.steps(977, n), opt.steps(977, n)

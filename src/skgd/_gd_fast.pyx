@@ -39,6 +39,17 @@ from skgd._optim_fast cimport (
 
 # A derivative larger than this is clipped (guards against overflow).
 cdef double MAX_DLOSS = 1e12
+
+
+cdef inline double clipped_dloss(CyLoss loss, double y, double p) noexcept nogil:
+    """``dL(y, p)/dp`` clipped to ``[-MAX_DLOSS, MAX_DLOSS]``, as
+    scikit-learn's SGD clips it."""
+    cdef double d = loss.dloss(y, p)
+    if d < -MAX_DLOSS:
+        return -MAX_DLOSS
+    if d > MAX_DLOSS:
+        return MAX_DLOSS
+    return d
 cdef enum:
     # Entries of a row whose optimizer slots are prefetched ahead of their
     # use (a compile-time constant: a global would be reloaded after every
@@ -1105,11 +1116,7 @@ cdef inline void chunk_dots(const floating* data, RowIndex rows, Update* u,
         p = row_dot(u.v, x, NULL, 0, nnz) * u.wscale + u.intercept
         yi = u.y[i]
         s = u.sample_weight[i]
-        d = loss.dloss(yi, p)
-        if d < -MAX_DLOSS:
-            d = -MAX_DLOSS
-        elif d > MAX_DLOSS:
-            d = MAX_DLOSS
+        d = clipped_dloss(loss, yi, p)
         u.dots[k - u.start] = p
         u.losses[k - u.start] = loss.loss(yi, p)
         u.row_weights[k - u.start] = s
@@ -1537,11 +1544,7 @@ cdef tuple minibatch_epoch(WeightState st, CyLoss loss, const floating[::1] data
                     yi = y[i]
                     s = sample_weight[i]
                     lv = loss.loss(yi, p)
-                    d = loss.dloss(yi, p)
-                    if d < -MAX_DLOSS:
-                        d = -MAX_DLOSS
-                    elif d > MAX_DLOSS:
-                        d = MAX_DLOSS
+                    d = clipped_dloss(loss, yi, p)
                     if not gathered:
                         d = -u.eta * d
                     sum_loss += lv
@@ -1671,11 +1674,7 @@ cdef tuple row_epoch(WeightState st, CyLoss loss, const floating[::1] data,
                 sum_pen += pen
                 sum_stop_pen += stop_pen
                 if st.step_rule == STEP_GRADIENT:
-                    d = loss.dloss(yi, p)
-                    if d < -MAX_DLOSS:
-                        d = -MAX_DLOSS
-                    elif d > MAX_DLOSS:
-                        d = MAX_DLOSS
+                    d = clipped_dloss(loss, yi, p)
                     d = -eta * d
                 else:
                     # passive-aggressive (batch_size 1 only, checked in Python)

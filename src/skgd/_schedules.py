@@ -9,19 +9,10 @@ and are driven by the estimator's epoch loop.
 
 import numpy as np
 
-from ._compat import effective_n_threads
 from ._gd_fast import inverse_scaling_steps, optimal_steps
-
-#: from this many steps an epoch's are computed on every OpenMP thread
-#: (fewer: the threads' start costs more than they save; each step is
-#: computed alone, so the numbers do not depend on the threads)
-MIN_PARALLEL_STEPS = 100_000
-
-
-def _threads(n):
-    # (a test of n first: effective_n_threads costs 0.5 us, most of a small
-    # epoch's steps)
-    return effective_n_threads() if n >= MIN_PARALLEL_STEPS else 1
+# (long epochs' steps on every OpenMP thread: each step is computed alone,
+# so the numbers do not depend on the threads)
+from ._validation import threads_for as _threads
 
 
 class Schedule:

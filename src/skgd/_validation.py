@@ -132,8 +132,17 @@ def check_sparse_structure(X):
         )
 
 
-#: below this many values, the rows' norms are summed on one thread
+#: below this many values (or steps), a simple compiled loop runs on one
+#: thread: the threads' start costs more than they save (:func:`threads_for`)
 MIN_PARALLEL_VALUES = 100_000
+
+
+def threads_for(n_items):
+    """The OpenMP threads of a simple compiled loop over ``n_items``
+    independent items (the rows' norms, an epoch's steps): scikit-learn's
+    count from ``MIN_PARALLEL_VALUES`` items, else 1 (tested first:
+    ``effective_n_threads`` costs 0.5 us, most of a small epoch's steps)."""
+    return effective_n_threads() if n_items >= MIN_PARALLEL_VALUES else 1
 
 
 def row_norms(X):
@@ -144,7 +153,7 @@ def row_norms(X):
     numbers do not depend on their count)."""
     norms = np.empty(X.shape[0])
     values = X.data.size if sp.issparse(X) else X.size
-    n_threads = effective_n_threads() if values >= MIN_PARALLEL_VALUES else 1
+    n_threads = threads_for(values)
     if sp.issparse(X):
         _products_fast.csr_row_norms(np.ascontiguousarray(X.data),
                                      np.ascontiguousarray(X.indptr), norms, n_threads)
