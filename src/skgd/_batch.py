@@ -39,6 +39,8 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.special import xlogy
 
+from ._hinge_newton import hinge_newton, routes_hinge
+
 #: the polish accepts a point whose optimality conditions hold to this
 #: relative residual
 POLISH_RTOL = 1e-9
@@ -59,9 +61,12 @@ POLISH_MAX_LP_ENTRIES = 1e5
 
 
 def polish_fits(n_rows, n_features, loss, penalty):
-    """Whether :func:`polish` runs on a problem of this size: the linear
-    program within ``POLISH_MAX_LP_ENTRIES``, the other routes within
-    ``POLISH_MAX_FLOPS``."""
+    """Whether :func:`polish` runs on a problem of this size: the hinge with
+    a pure L2 penalty at any size (:func:`skgd._hinge_newton.hinge_newton`
+    bounds its own work), the linear program within
+    ``POLISH_MAX_LP_ENTRIES``, the other routes within ``POLISH_MAX_FLOPS``."""
+    if routes_hinge(loss, penalty):
+        return True
     if (staircase(loss, np.zeros(0)) is not None and penalty.l2_strength == 0.0
             and penalty.l1_strength > 0.0):
         return n_rows * (n_features + 1) <= POLISH_MAX_LP_ENTRIES
@@ -321,7 +326,7 @@ class _Subproblem:
         return worst
 
 
-def polish(X, y, s, loss, penalty, fit_intercept, w, b):
+def polish(X, y, s, loss, penalty, fit_intercept, w, b, mu=None):
     """The exact optimum of a small problem from a nearby iterate, or None.
 
     ``s`` are the normalised sample weights (0 on held-out rows), ``(w, b)``
@@ -353,7 +358,7 @@ def polish(X, y, s, loss, penalty, fit_intercept, w, b):
     with np.errstate(all="ignore"):
         # trial steps of the line searches may overflow: they are rejected
         try:
-            return _polish(X, y, s, loss, penalty, fit_intercept, w, b)
+            return _polish(X, y, s, loss, penalty, fit_intercept, w, b, mu)
         except _NotFinite:
             return None
 
@@ -376,7 +381,7 @@ def _svd(M):
     return np.linalg.svd(M)
 
 
-def _polish(X, y, s, loss, penalty, fit_intercept, w, b):
+def _polish(X, y, s, loss, penalty, fit_intercept, w, b, mu=None):
     sub = _Subproblem(X, y, s, loss, penalty, fit_intercept)
     if len(sub.y) == 0:
         return None
@@ -389,7 +394,11 @@ def _polish(X, y, s, loss, penalty, fit_intercept, w, b):
         # a linear program (piecewise-linear loss, pure L1 penalty)
         found = _linear_program(sub, f_start)
     else:
-        found = _quadratic_program(sub)
+        found = None
+        if routes_hinge(loss, penalty):
+            found = hinge_newton(sub, w, b, p, mu, POLISH_RTOL)
+        if found is None:
+            found = _quadratic_program(sub)
         if found is None:
             found = _smoothing_path(sub, w, b, p)
     if found is None:
