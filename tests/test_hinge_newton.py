@@ -7,7 +7,7 @@ import scipy.sparse as sp
 from numpy.testing import assert_allclose
 
 from skgd._batch import _Subproblem
-from skgd._hinge_newton import line_search, newton_direction
+from skgd._hinge_newton import HingeView, line_search, newton_direction
 from skgd._losses import get_loss
 from skgd._penalties import get_penalty
 
@@ -82,7 +82,7 @@ def test_newton_direction_is_the_dense_newton_step(shape, sparse, fit_intercept)
     p = sub.predictions(w, b)
     band = np.sum((1.0 - y * p > 0.0) & (1.0 - y * p < mu))
     assert 0 < band < n
-    dw, db, decrement, value = newton_direction(sub, w, p, mu)
+    dw, db, decrement, value = newton_direction(HingeView(sub), w, p, mu)
     ref_w, ref_b = _dense_newton(X, y, s, w, b, l2, mu, fit_intercept)
     assert_allclose(dw, ref_w, rtol=1e-8, atol=1e-10 * np.abs(ref_w).max())
     assert_allclose(db, ref_b, rtol=1e-8, atol=1e-12)

@@ -1368,6 +1368,53 @@ def test_batch_hinge_reaches_the_optimum_at_the_defaults(case):
         assert F(w, b) <= F(w_svc.ravel(), svc.intercept_[0]) * (1 + 1e-9)
 
 
+def _epsilon_insensitive_kkt_residual(X, y, s, w, b, l2, epsilon, fit_intercept):
+    """:func:`_hinge_kkt_residual` for ``sum_i s_i max(0, |y_i - p_i| -
+    epsilon) + l2 / 2 ||w||^2``: the derivatives ``u`` (-1 above the tube,
+    1 below, 0 inside, between on its edges) for ``l2 w = -X' S u`` and
+    ``(S u).sum() = 0``."""
+    from scipy.optimize import lsq_linear
+
+    r = y - (X @ w + b)
+    edge = 1e-7
+    lo = np.where(r > epsilon - edge, -1.0, 0.0)
+    hi = np.where(r < -epsilon + edge, 1.0, 0.0)
+    lo[r < -epsilon - edge] = 1.0
+    hi[r > epsilon + edge] = -1.0
+    A = -(X * s[:, None]).T
+    target = l2 * w
+    if fit_intercept:
+        A = np.vstack([A, -s])
+        target = np.append(target, 0.0)
+    free = lo < hi
+    rest = target - A[:, ~free] @ lo[~free]
+    if free.any():
+        rest = rest - A[:, free] @ lsq_linear(A[:, free], rest,
+                                              bounds=(lo[free], hi[free]),
+                                              tol=1e-14).x
+    return np.linalg.norm(rest) / (l2 * np.linalg.norm(w))
+
+
+@pytest.mark.parametrize("fit_intercept", [True, False])
+@pytest.mark.parametrize("bias", [0.0, 100.0])
+def test_batch_epsilon_insensitive_reaches_the_optimum(bias, fit_intercept):
+    # the epsilon-insensitive loss with an L2 penalty is the hinge on each
+    # row twice: the same route solves it (the continuation alone stopped
+    # above the optimum, with a warning, on these data); oracle: the
+    # optimality conditions, the derivatives found by SciPy's bounded least
+    # squares
+    X, y = make_regression(500, 20, noise=1.0, bias=bias, random_state=0)
+    y = y / y.std()
+    sw = np.random.RandomState(0).uniform(0.2, 2.0, len(y))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        est = GDRegressor(mode="batch", loss="epsilon_insensitive",
+                          fit_intercept=fit_intercept).fit(X, y, sample_weight=sw)
+    b = est.intercept_[0] if fit_intercept else 0.0
+    assert _epsilon_insensitive_kkt_residual(X, y, sw / sw.sum(), est.coef_, b,
+                                             1e-4, 0.1, fit_intercept) <= 1e-7
+
+
 def test_batch_nonsmooth_warns_where_it_stops_short_of_tol(monkeypatch):
     # without the exact polish (its Newton steps given no budget), the
     # continuation stops about 1% above the optimum on breast cancer: the

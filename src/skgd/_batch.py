@@ -61,9 +61,10 @@ POLISH_MAX_LP_ENTRIES = 1e5
 
 
 def polish_fits(n_rows, n_features, loss, penalty):
-    """Whether :func:`polish` runs on a problem of this size: the hinge with
-    a pure L2 penalty at any size (:func:`skgd._hinge_newton.hinge_newton`
-    bounds its own work), the linear program within
+    """Whether :func:`polish` runs on a problem of this size: the hinge and
+    the epsilon-insensitive loss with a pure L2 penalty at any size
+    (:func:`skgd._hinge_newton.hinge_newton` bounds its own work), the
+    linear program within
     ``POLISH_MAX_LP_ENTRIES``, the other routes within ``POLISH_MAX_FLOPS``."""
     if routes_hinge(loss, penalty):
         return True
@@ -326,7 +327,7 @@ class _Subproblem:
         return worst
 
 
-def polish(X, y, s, loss, penalty, fit_intercept, w, b, mu=None):
+def polish(X, y, s, loss, penalty, fit_intercept, w, b):
     """The exact optimum of a small problem from a nearby iterate, or None.
 
     ``s`` are the normalised sample weights (0 on held-out rows), ``(w, b)``
@@ -358,7 +359,7 @@ def polish(X, y, s, loss, penalty, fit_intercept, w, b, mu=None):
     with np.errstate(all="ignore"):
         # trial steps of the line searches may overflow: they are rejected
         try:
-            return _polish(X, y, s, loss, penalty, fit_intercept, w, b, mu)
+            return _polish(X, y, s, loss, penalty, fit_intercept, w, b)
         except _NotFinite:
             return None
 
@@ -381,7 +382,7 @@ def _svd(M):
     return np.linalg.svd(M)
 
 
-def _polish(X, y, s, loss, penalty, fit_intercept, w, b, mu=None):
+def _polish(X, y, s, loss, penalty, fit_intercept, w, b):
     sub = _Subproblem(X, y, s, loss, penalty, fit_intercept)
     if len(sub.y) == 0:
         return None
@@ -396,7 +397,7 @@ def _polish(X, y, s, loss, penalty, fit_intercept, w, b, mu=None):
     else:
         found = None
         if routes_hinge(loss, penalty):
-            found = hinge_newton(sub, w, b, p, mu, POLISH_RTOL)
+            found = hinge_newton(sub, w, b, POLISH_RTOL)
         if found is None:
             found = _quadratic_program(sub)
         if found is None:

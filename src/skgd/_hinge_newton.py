@@ -31,6 +31,12 @@ the primal") does:
 Every product is one pass over the rows, so a step costs two products, a
 sort of the rows' breakpoints and a solve of at most ``MAX_SYSTEM``
 unknowns.
+
+The epsilon-insensitive loss is two hinges per row, ``max(0, |y - p| - e)
+= max(0, (y - e) - p) + max(0, p - (y + e))`` (at most one of them is
+positive): :class:`HingeView` solves it as the hinge on each row twice,
+with labels +1 and -1 and thresholds ``y - e`` and ``-(y + e)``, without
+copying the rows (a product of the doubled rows is one of the rows).
 """
 
 import numpy as np
@@ -57,23 +63,78 @@ MAX_KINK_ROWS = 1000
 
 def routes_hinge(loss, penalty):
     """Whether :func:`hinge_newton` solves this loss and penalty."""
-    return (loss.name in ("hinge", "perceptron") and penalty.l1_strength == 0.0
-            and penalty.l2_strength > 0.0)
+    return (loss.name in ("hinge", "perceptron", "epsilon_insensitive")
+            and penalty.l1_strength == 0.0 and penalty.l2_strength > 0.0)
 
 
-def hinge_newton(sub, w, b, p, mu, rtol):
+class HingeView:
+    """A polish subproblem (:class:`skgd._batch._Subproblem`) as rows of the
+    hinge ``s_i max(0, t_i - y_i p_i)``, ``y_i = +-1``: its own rows for the
+    hinge and the perceptron (``t_i`` their threshold), each row twice for
+    the epsilon-insensitive loss (see the module's docstring).  Vectors
+    over the view's rows are ``copies`` vectors over the data's rows, one
+    after the other."""
+
+    def __init__(self, sub):
+        self.sub = sub
+        n = len(sub.y)
+        self.n = n
+        if sub.loss.name == "epsilon_insensitive":
+            e = sub.loss.epsilon
+            self.copies = 2
+            self.y = np.concatenate([np.ones(n), -np.ones(n)])
+            self.t = np.concatenate([sub.y - e, -(sub.y + e)])
+            self.s = np.concatenate([sub.s, sub.s])
+        else:
+            self.copies = 1
+            self.y = sub.y
+            self.t = np.full(n, float(sub.loss.threshold))
+            self.s = sub.s
+        self.fit_intercept = sub.fit_intercept
+        self.l2 = sub.penalty.l2_strength
+        # the kink of each row, at p = t y, and the derivative of its loss
+        # below and above it
+        self.kinks = (self.t * self.y)[:, None]
+        self.levels = np.stack([np.minimum(-self.y, 0.0), np.maximum(-self.y, 0.0)],
+                               axis=1)
+
+    def predictions(self, w, b):
+        return np.tile(self.sub.predictions(w, b), self.copies)
+
+    def rmatvec(self, r):
+        """``X' r`` of the view's rows (the copies' parts of ``r`` summed)."""
+        return self.sub.rmatvec(self.on_data(r))
+
+    def on_data(self, r):
+        """A vector over the view's rows summed onto the data's rows (the
+        loss's derivative of the data's rows from those of the view's)."""
+        return r.reshape(self.copies, self.n).sum(axis=0)
+
+    def rows(self, index):
+        """The view's rows ``index`` in float64 (CSR stays CSR)."""
+        Xr = self.sub.X[index % self.n]
+        if sp.issparse(Xr):
+            return sp.csr_matrix(Xr, dtype=np.float64)
+        return np.asarray(Xr, dtype=np.float64)
+
+
+def hinge_newton(sub, w, b, rtol):
     """``(w, b, p)`` at the exact optimum, or None.
 
-    ``sub`` is the polish's :class:`skgd._batch._Subproblem` (hinge or
-    perceptron loss, pure L2 penalty), ``(w, b)`` the iterate and ``p`` its
-    predictions, ``mu`` the smoothing width to start from (the runner's;
-    None: 1); the result's optimality conditions hold to ``rtol``.
+    ``sub`` is the polish's :class:`skgd._batch._Subproblem` (hinge,
+    perceptron or epsilon-insensitive loss, pure L2 penalty: see
+    :func:`routes_hinge`), ``(w, b)`` the iterate to start from; the
+    result's optimality conditions hold to ``rtol``, ``p`` are its
+    predictions.  The smoothing starts at ``MU_START`` whatever the
+    iterate's: a narrow one from a point off its optimum took a Newton
+    step per row joining the band (unscaled breast cancer: 30 steps and
+    no optimum at 1e-4, where the widths from 1 find it).
     """
     from ._batch import resolve  # (which imports this module)
 
-    t = sub.loss.threshold
-    kinks, levels = sub.stairs
-    l2 = sub.penalty.l2_strength
+    view = HingeView(sub)
+    l2 = view.l2
+    p = view.predictions(w, b)
     mu = MU_START
     budget = MAX_ITER
     last = None  # the optimum of the wider smoothing before
@@ -82,24 +143,28 @@ def hinge_newton(sub, w, b, p, mu, rtol):
             if budget <= 0:
                 return None
             budget -= 1
-            step = newton_direction(sub, w, p, mu)
+            step = newton_direction(view, w, p, mu)
             if step is None:
                 return None
             dw, db, decrement, value = step
             if decrement <= 1e-15 * max(abs(value), 1e-300):
                 break  # the smoothed problem's optimum, to rounding
-            q = sub.predictions(dw, db)
-            tau = line_search(t - sub.y * p, sub.y * q, sub.s, mu,
+            q = view.predictions(dw, db)
+            tau = line_search(view.t - view.y * p, view.y * q, view.s, mu,
                               l2 * float(w @ dw), l2 * float(dw @ dw))
             if not tau > 0.0:
                 break
             w, b = w + tau * dw, b + tau * db
             p = p + tau * q
-        p = sub.predictions(w, b)
-        z = t - sub.y * p
-        u = -sub.y * np.clip(z / mu, 0.0, 1.0)
-        kink, level, _, _ = resolve(p, u, kinks, levels)
-        found = kink_solve(sub, kink, level, kinks, rtol)
+        p = view.predictions(w, b)
+        u = -view.y * np.clip((view.t - view.y * p) / mu, 0.0, 1.0)
+        kink, level, _, _ = resolve(p, u, view.kinks, view.levels)
+        if mu <= 1e-2 and np.count_nonzero(kink >= 0) > MAX_KINK_ROWS:
+            # the margin holds more rows than the exact system takes (rows
+            # repeated on the margin: a9a's binary rows as a regression
+            # target, 2,750 of 8,000 within 1e-2 of the tube's edges)
+            return None
+        found = kink_solve(view, kink, level, rtol)
         if found is not None:
             return found
         # the smoothed optima move linearly in mu while the band keeps its
@@ -109,18 +174,10 @@ def hinge_newton(sub, w, b, p, mu, rtol):
         optimum = (w, b)
         if last is not None:
             w, b = w + 0.1 * (w - last[0]), b + 0.1 * (b - last[1])
-            p = sub.predictions(w, b)
+            p = view.predictions(w, b)
         last = optimum
         mu /= 10.0
     return None
-
-
-def _rows(X, rows):
-    """The rows ``rows`` of ``X`` in float64 (CSR stays CSR)."""
-    Xr = X[rows]
-    if sp.issparse(Xr):
-        return sp.csr_matrix(Xr, dtype=np.float64)
-    return np.asarray(Xr, dtype=np.float64)
 
 
 def _dense(A):
@@ -137,7 +194,7 @@ def _spd_solver(G):
     return lambda r: scipy.linalg.cho_solve(factor, r, check_finite=False)
 
 
-def newton_direction(sub, w, p, mu):
+def newton_direction(view, w, p, mu):
     """``(dw, db, decrement, F_mu)``: the Newton direction of the hinge
     smoothed over ``mu`` at the point with predictions ``p``, ``-g'd``
     (twice the decrease the quadratic model predicts) and the smoothed
@@ -152,26 +209,25 @@ def newton_direction(sub, w, p, mu):
     intercept has no curvature: its step takes ``l2`` as one (the line
     search then finds its length).
     """
-    y, s, X = sub.y, sub.s, sub.X
-    l2 = sub.penalty.l2_strength
-    z = sub.loss.threshold - y * p
+    y, s, l2 = view.y, view.s, view.l2
+    z = view.t - y * p
     slope = np.clip(z / mu, 0.0, 1.0)
     value = (float(s @ np.where(z < mu, 0.5 * slope * np.maximum(z, 0.0),
                                 z - 0.5 * mu))
              + 0.5 * l2 * float(w @ w))
     r = -s * y * slope  # dF/dp
-    rw = -(sub.rmatvec(r) + l2 * w)
-    rb = -float(r.sum()) if sub.fit_intercept else 0.0
+    rw = -(view.rmatvec(r) + l2 * w)
+    rb = -float(r.sum()) if view.fit_intercept else 0.0
     band = np.flatnonzero((z > 0.0) & (z < mu))
     n_band, d = len(band), len(w)
     curv = s[band] / mu
-    q = d + 1 if sub.fit_intercept else d
+    q = d + 1 if view.fit_intercept else d
     if n_band > MAX_SYSTEM and q > MAX_SYSTEM:
         return None
     if n_band == 0:
         dw, db = rw / l2, rb / l2
     elif n_band < q:
-        XB = _rows(X, band)
+        XB = view.rows(band)
         K = _dense(XB @ XB.T)
         solve = _spd_solver(K + np.diag(l2 / curv))
 
@@ -182,7 +238,7 @@ def newton_direction(sub, w, p, mu):
         Xrw = XB @ rw
         dw = inverse(rw, Xrw)
         db = 0.0
-        if sub.fit_intercept:
+        if view.fit_intercept:
             Kd = K @ curv
             den = float(curv.sum() - solve(Kd).sum())
             if not den > 1e-12 * float(curv.sum()):
@@ -190,19 +246,19 @@ def newton_direction(sub, w, p, mu):
             db = (rb - float(solve(Xrw).sum())) / den
             dw = dw - db * inverse(np.asarray(XB.T @ curv).ravel(), Kd)
     else:
-        XB = _rows(X, band)
+        XB = view.rows(band)
         if sp.issparse(XB):
             H = _dense(XB.T @ sp.diags(curv) @ XB)
         else:
             H = XB.T @ (curv[:, None] * XB)
         H[np.arange(d), np.arange(d)] += l2
         rhs = rw
-        if sub.fit_intercept:
+        if view.fit_intercept:
             e = np.asarray(XB.T @ curv).ravel()
             H = np.block([[H, e[:, None]], [e[None, :], np.array([[curv.sum()]])]])
             rhs = np.append(rw, rb)
         step = _spd_solver(H)(rhs)
-        dw, db = step[:d], (float(step[d]) if sub.fit_intercept else 0.0)
+        dw, db = step[:d], (float(step[d]) if view.fit_intercept else 0.0)
     decrement = float(rw @ dw) + rb * db
     return dw, db, decrement, value
 
@@ -282,32 +338,30 @@ def line_search(z, a, s, mu, c1, c2):
 LINE_SEARCH_SORTED = 1024
 
 
-def kink_solve(sub, kink, level, kinks, rtol):
-    """The exact optimum with the rows at a kink (``kink >= 0``) on the
-    margin and the others at their level of the loss's derivative, or None
-    if its optimality conditions do not hold to ``rtol``.
+def kink_solve(view, kink, level, rtol):
+    """The exact optimum with the view's rows at a kink (``kink >= 0``) on
+    the margin and the others at their level of the loss's derivative, or
+    None if the data's optimality conditions do not hold to ``rtol``.
 
     With ``u`` the dual values (``dL/dp``; the kink rows' ``v = s_K u_K``
     unknown) the conditions are ``w = -(X' S u) / l2``, ``x_i.w + b =
     kink_i`` on the kink rows and ``sum_i s_i u_i = 0`` with an
     intercept: a system in ``(v, b)`` with the Gram matrix of the kink
-    rows (least squares, minimum norm).
+    rows.  The check is the data's (:meth:`skgd._batch._Subproblem.residual`,
+    its loss's derivatives summed from the view's).
     """
-    l2 = sub.penalty.l2_strength
-    s = sub.s
+    l2, s = view.l2, view.s
     K = np.flatnonzero(kink >= 0)
     if len(K) > MAX_KINK_ROWS:
         return None
     u = np.where(kink < 0, np.nan_to_num(level), 0.0)
-    c = sub.rmatvec(s * u)
-    XK = _rows(sub.X, K)
-    target = kinks[K, kink[K]]
+    c = view.rmatvec(s * u)
+    XK = view.rows(K)
+    target = view.kinks[K, kink[K]]
     if not len(K):
-        if sub.fit_intercept:
+        if view.fit_intercept:
             return None  # no margin row: the intercept is not determined
-        w = -c / l2
-        p = sub.predictions(w, 0.0)
-        return (w, 0.0, p) if sub.residual(w, 0.0, p, u) <= rtol else None
+        return _verified(view, -c / l2, 0.0, u, rtol)
     # the bordered system [G, -1; 1', 0] [v; b] = [rhs; total] (no border
     # without an intercept), G = X_K X_K' / l2 scaled to a unit diagonal
     # at most: by Cholesky's factor of G, then (up to SVD_ROWS kink rows)
@@ -319,15 +373,15 @@ def kink_solve(sub, kink, level, kinks, rtol):
     if not np.all(np.isfinite(G)):
         return None
     rhs = -(target + np.asarray(XK @ c).ravel() / l2)
-    system, singular = _cholesky_system(G / scale, sub.fit_intercept)
+    system, singular = _cholesky_system(G / scale, view.fit_intercept)
     if system is not None:
-        found = _refined(sub, system, scale, XK, c, u, target, rhs, K, rtol)
+        found = _refined(view, system, scale, XK, c, u, target, rhs, K, rtol)
         if found is not None or not singular:
             return found  # (a wrong set of kink rows: the SVD would not help)
-    system = _svd_system(G / scale, sub.fit_intercept)
+    system = _svd_system(G / scale, view.fit_intercept)
     if system is None:
         return None
-    return _refined(sub, system, scale, XK, c, u, target, rhs, K, rtol)
+    return _refined(view, system, scale, XK, c, u, target, rhs, K, rtol)
 
 
 def _cholesky_system(M, bordered):
@@ -379,12 +433,12 @@ def _svd_system(M, bordered):
     return solve
 
 
-def _refined(sub, solve, scale, XK, c, u, target, rhs, K, rtol):
+def _refined(view, solve, scale, XK, c, u, target, rhs, K, rtol):
     """The optimum from the system's solution, refined twice on the
     conditions' residuals (from fresh products: G squares the condition of
-    the kink rows, 3e10 on unscaled breast cancer), if its optimality
-    conditions hold to ``rtol``; else None."""
-    l2, s = sub.penalty.l2_strength, sub.s
+    the kink rows, 3e10 on unscaled breast cancer), if it is verified
+    (:func:`_verified`); else None."""
+    l2, s = view.l2, view.s
     total = -float(s @ u)
 
     def scaled(r, t):
@@ -402,10 +456,16 @@ def _refined(sub, solve, scale, XK, c, u, target, rhs, K, rtol):
         v, b = v + dv, b + db
     if not (np.all(np.isfinite(v)) and np.isfinite(b)):
         return None
-    w = -(c + np.asarray(XK.T @ v).ravel()) / l2
     u = u.copy()
     u[K] = v / s[K]
+    return _verified(view, -(c + np.asarray(XK.T @ v).ravel()) / l2, b, u, rtol)
+
+
+def _verified(view, w, b, u, rtol):
+    """``(w, b, p)`` if the data's optimality conditions hold to ``rtol``
+    at ``(w, b)`` with the view's dual values ``u``, else None."""
+    sub = view.sub
     p = sub.predictions(w, b)
-    if sub.residual(w, b, p, u) > rtol:
+    if sub.residual(w, b, p, view.on_data(u)) > rtol:
         return None
     return w, b, p

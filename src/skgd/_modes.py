@@ -1432,7 +1432,7 @@ class BatchRunner:
         pb = self.problem
         self._polish_attempts += 1
         found = polish(pb.data.X, pb.y, self.s, pb.loss, pb.penalty,
-                       pb.fit_intercept, self.w, self.b, self.mu)
+                       pb.fit_intercept, self.w, self.b)
         if found is None:
             self._polish = "failed"
             return self.w, self.b, self.p
