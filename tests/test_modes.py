@@ -1368,6 +1368,22 @@ def test_batch_hinge_reaches_the_optimum_at_the_defaults(case):
         assert F(w, b) <= F(w_svc.ravel(), svc.intercept_[0]) * (1 + 1e-9)
 
 
+def test_batch_hinge_optimum_of_float32_data():
+    # float32 stays float32, and the polish verifies its optimum in float64
+    # (float32 predictions cannot meet its tolerance: the fit warned): the
+    # model is that of the same numbers in float64, rounded to float32
+    X, y = load_breast_cancer(return_X_y=True)
+    X32 = StandardScaler().fit_transform(X).astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        est32 = GDClassifier(mode="batch").fit(X32, y)
+        est64 = GDClassifier(mode="batch").fit(X32.astype(np.float64), y)
+    assert est32.coef_.dtype == np.float32
+    assert_allclose(est32.coef_, est64.coef_, rtol=1e-6,
+                    atol=1e-6 * np.abs(est64.coef_).max())
+    assert_allclose(est32.intercept_, est64.intercept_, rtol=1e-6)
+
+
 def _epsilon_insensitive_kkt_residual(X, y, s, w, b, l2, epsilon, fit_intercept):
     """:func:`_hinge_kkt_residual` for ``sum_i s_i max(0, |y_i - p_i| -
     epsilon) + l2 / 2 ||w||^2``: the derivatives ``u`` (-1 above the tube,

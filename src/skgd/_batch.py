@@ -281,7 +281,11 @@ class _Subproblem:
 
     def __init__(self, X, y, s, loss, penalty, fit_intercept):
         rows = np.flatnonzero(s > 0)
-        self.X = X[rows] if len(rows) < X.shape[0] else X
+        X = X[rows] if len(rows) < X.shape[0] else X
+        # in float64: predictions of float32 data in float32 cannot meet the
+        # optimality conditions to POLISH_RTOL (one copy of the data while
+        # the polish runs)
+        self.X = X.astype(np.float64) if X.dtype != np.float64 else X
         self.y, self.s = y[rows], s[rows]
         self.loss, self.penalty = loss, penalty
         self.fit_intercept = fit_intercept
