@@ -61,13 +61,11 @@ POLISH_MAX_LP_ENTRIES = 1e5
 
 
 def polish_fits(n_rows, n_features, loss, penalty):
-    """Whether :func:`polish` runs on a problem of this size: the hinge and
-    the epsilon-insensitive loss with a pure L2 penalty at any size
-    (:func:`skgd._hinge_newton.hinge_newton` bounds its own work), the
-    linear program within
-    ``POLISH_MAX_LP_ENTRIES``, the other routes within ``POLISH_MAX_FLOPS``."""
-    if routes_hinge(loss, penalty):
-        return True
+    """Whether :func:`polish` runs on a problem of this size: the linear
+    program within ``POLISH_MAX_LP_ENTRIES``, the other routes within
+    ``POLISH_MAX_FLOPS``.  (Batch mode also runs the hinge's route at any
+    size where its continuation is short of tol: its
+    ``_polishable(uncertified=True)``.)"""
     if (staircase(loss, np.zeros(0)) is not None and penalty.l2_strength == 0.0
             and penalty.l1_strength > 0.0):
         return n_rows * (n_features + 1) <= POLISH_MAX_LP_ENTRIES
