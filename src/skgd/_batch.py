@@ -22,7 +22,10 @@ things that do not depend on how the iterate was found:
   on its active sets (:func:`_linear_program`); the squared error and
   Huber losses with an L1 part are a lasso, solved by its homotopy
   (:func:`_quadratic_program`, :func:`_lasso_path`), which also minimises
-  the proximal Newton models of the other smooth losses.
+  the proximal Newton models of the other smooth losses.  The hinge and
+  the epsilon-insensitive loss with a pure L2 penalty have a route that
+  runs at any size (:mod:`skgd._hinge_newton`: Newton steps on the
+  smoothed hinge, then the margin rows' linear system).
 
 The optimality conditions, with ``u_i`` the dual variable of sample ``i``:
 
@@ -357,6 +360,8 @@ def polish(X, y, s, loss, penalty, fit_intercept, w, b):
     is solved as a linear program instead (:func:`_linear_program`), and
     the squared error and Huber losses with an L1 part as a quadratic
     program, by the homotopy of the lasso (:func:`_quadratic_program`).
+    The hinge, perceptron and epsilon-insensitive losses with a pure L2
+    penalty try :func:`skgd._hinge_newton.hinge_newton` first, at any size.
     """
     with np.errstate(all="ignore"):
         # trial steps of the line searches may overflow: they are rejected
