@@ -1290,29 +1290,39 @@ def test_batch_keeps_all_columns_where_the_start_is_not_zero_on_them():
     assert np.all(np.abs(est.coef_[0, empty]) < 1e-6)
 
 
+def _dual_residual(A, target, lo, hi, scale):
+    """``min ||A u - target||`` over ``lo <= u <= hi`` (SciPy's bounded
+    least squares), relative to ``scale``: 0 where the dual values that
+    the optimality conditions ask for exist."""
+    from scipy.optimize import lsq_linear
+
+    free = lo < hi
+    rest = target - A[:, ~free] @ lo[~free]
+    if free.any():
+        rest = rest - A[:, free] @ lsq_linear(A[:, free], rest,
+                                              bounds=(lo[free], hi[free]),
+                                              tol=1e-14).x
+    return np.linalg.norm(rest) / scale
+
+
 def _hinge_kkt_residual(X, y, s, w, b, l2, fit_intercept):
     """How far ``(w, b)`` is from the optimality conditions of the hinge
     with an L2 penalty, ``sum_i s_i max(0, 1 - y_i p_i) + l2 / 2 ||w||^2``
-    (``s`` summing to 1), relative to ``l2 ||w||``: the best dual values
-    ``a`` (1 on rows inside the margin, 0 beyond it, in [0, 1] on it) for
-    ``l2 w = X' S Y a`` and ``(S Y a).sum() = 0``, by SciPy's bounded least
-    squares."""
-    from scipy.optimize import lsq_linear
-
+    (``s`` summing to 1), relative to ``l2 ||w||``: the dual values ``a``
+    (1 on rows inside the margin, 0 beyond it, in [0, 1] on it) of
+    ``l2 w = X' S Y a`` and ``(S Y a).sum() = 0``."""
     Xd = X.toarray() if sp.issparse(X) else np.asarray(X)
     margin = y * (Xd @ w + b)
     on = np.abs(margin - 1.0) <= 1e-7
-    fixed = np.where(margin < 1.0, 1.0, 0.0)
+    lo = np.where(margin < 1.0, 1.0, 0.0)
+    hi = np.where(on, 1.0, lo)
+    lo[on] = 0.0
     A = (Xd * (s * y)[:, None]).T
     target = l2 * w
     if fit_intercept:
         A = np.vstack([A, s * y])
         target = np.append(target, 0.0)
-    rest = target - A[:, ~on] @ fixed[~on]
-    if on.any():
-        rest = rest - A[:, on] @ lsq_linear(A[:, on], rest, bounds=(0.0, 1.0),
-                                            tol=1e-14).x
-    return np.linalg.norm(rest) / (l2 * np.linalg.norm(w))
+    return _dual_residual(A, target, lo, hi, l2 * np.linalg.norm(w))
 
 
 def _hinge_cases():
@@ -1387,10 +1397,8 @@ def test_batch_hinge_optimum_of_float32_data():
 def _epsilon_insensitive_kkt_residual(X, y, s, w, b, l2, epsilon, fit_intercept):
     """:func:`_hinge_kkt_residual` for ``sum_i s_i max(0, |y_i - p_i| -
     epsilon) + l2 / 2 ||w||^2``: the derivatives ``u`` (-1 above the tube,
-    1 below, 0 inside, between on its edges) for ``l2 w = -X' S u`` and
+    1 below, 0 inside, between on its edges) of ``l2 w = -X' S u`` and
     ``(S u).sum() = 0``."""
-    from scipy.optimize import lsq_linear
-
     r = y - (X @ w + b)
     edge = 1e-7
     lo = np.where(r > epsilon - edge, -1.0, 0.0)
@@ -1402,13 +1410,7 @@ def _epsilon_insensitive_kkt_residual(X, y, s, w, b, l2, epsilon, fit_intercept)
     if fit_intercept:
         A = np.vstack([A, -s])
         target = np.append(target, 0.0)
-    free = lo < hi
-    rest = target - A[:, ~free] @ lo[~free]
-    if free.any():
-        rest = rest - A[:, free] @ lsq_linear(A[:, free], rest,
-                                              bounds=(lo[free], hi[free]),
-                                              tol=1e-14).x
-    return np.linalg.norm(rest) / (l2 * np.linalg.norm(w))
+    return _dual_residual(A, target, lo, hi, l2 * np.linalg.norm(w))
 
 
 @pytest.mark.parametrize("fit_intercept", [True, False])
