@@ -808,8 +808,10 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                 "objective, which its duality gap bounds at most "
                 f"{100 * worst:.2g}% above the optimum (tol={self.tol:g} asks for "
                 f"{10 * self.tol:.2g}%). The exact polish that closes this gap "
-                "runs on small problems only. Batch mode solves the smooth losses "
-                f"({smooth}) to tol; a larger alpha also helps.",
+                "did not run or did not verify an optimum: with a pure L2 penalty "
+                "it runs at any size on in-memory data (up to 1,000 rows on the "
+                "margin), otherwise on small problems only. Batch mode solves the "
+                f"smooth losses ({smooth}) to tol; a larger alpha also helps.",
                 ConvergenceWarning,
                 stacklevel=user_stacklevel(),
             )

@@ -240,7 +240,8 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
     (minibatch: the mean of their gradients, by the sum of their steps
     capped at ``1 / L_B``) or all rows (batch: L-BFGS with a Wolfe line
     search, FISTA with an L1 part, and smoothing with continuation on the
-    non-smooth losses).  In sgd and minibatch modes a row's step is scaled by its
+    non-smooth losses, the hinge with a pure L2 penalty then solved exactly
+    by Newton steps).  In sgd and minibatch modes a row's step is scaled by its
     weight as in scikit-learn, which is a step on ``F`` when the weights
     average to 1.  The L2 part shrinks the weights, the L1 part is applied by
     the cumulative penalty of Tsuruoka et al. (2009), both in O(nnz) per
