@@ -75,6 +75,11 @@ def polish_fits(n_rows, n_features, loss, penalty):
     return n_rows * (n_features + 1) ** 2 <= POLISH_MAX_FLOPS
 
 
+#: stored values per block of float32 rows that the polish's products read
+#: in float64 (:meth:`_Subproblem.predictions`)
+POLISH_BLOCK_VALUES = 1 << 20
+
+
 #: active-set (Newton) iterations of the polish
 POLISH_MAX_ITER = 30
 
@@ -278,15 +283,12 @@ def loss_conjugate(loss, y, u):
 # ----------------------------------------------------------------------
 # the polish
 class _Subproblem:
-    """The weighted rows (s_i > 0) of a problem in float64, for the polish."""
+    """The weighted rows (s_i > 0) of a problem, for the polish: its
+    products are float64 whatever the rows' precision."""
 
     def __init__(self, X, y, s, loss, penalty, fit_intercept):
         rows = np.flatnonzero(s > 0)
-        X = X[rows] if len(rows) < X.shape[0] else X
-        # in float64: predictions of float32 data in float32 cannot meet the
-        # optimality conditions to POLISH_RTOL (one copy of the data while
-        # the polish runs)
-        self.X = X.astype(np.float64) if X.dtype != np.float64 else X
+        self.X = X[rows] if len(rows) < X.shape[0] else X
         self.y, self.s = y[rows], s[rows]
         self.loss, self.penalty = loss, penalty
         self.fit_intercept = fit_intercept
@@ -294,13 +296,34 @@ class _Subproblem:
         # coordinate-descent updates left to the polish (Python loops)
         self.cd_budget = POLISH_MAX_CD_UPDATES
 
+    def _row_blocks(self):
+        """Row ranges of about ``POLISH_BLOCK_VALUES`` stored values each."""
+        n = self.X.shape[0]
+        values = self.X.nnz if sp.issparse(self.X) else self.X.size
+        step = max(1, POLISH_BLOCK_VALUES * n // max(values, 1))
+        return [(a, min(a + step, n)) for a in range(0, n, step)]
+
     def predictions(self, w, b):
-        p = self.X @ w.astype(self.X.dtype, copy=False)
-        return np.asarray(p, dtype=np.float64).ravel() + b
+        """``X w + b`` in float64 (float32 rows are read by blocks in
+        float64: products in float32 cannot meet the optimality conditions
+        to ``POLISH_RTOL``, and a float64 copy of the data would double it)."""
+        w = np.asarray(w, dtype=np.float64)
+        if self.X.dtype == np.float64:
+            return np.asarray(self.X @ w).ravel() + b
+        p = np.empty(self.X.shape[0])
+        for a, e in self._row_blocks():
+            p[a:e] = np.asarray(self.X[a:e].astype(np.float64) @ w).ravel()
+        return p + b
 
     def rmatvec(self, r):
-        out = self.X.T @ r.astype(self.X.dtype, copy=False)
-        return np.asarray(out, dtype=np.float64).ravel()
+        """``X' r`` in float64 (float32 rows by blocks, see :meth:`predictions`)."""
+        r = np.asarray(r, dtype=np.float64)
+        if self.X.dtype == np.float64:
+            return np.asarray(self.X.T @ r).ravel()
+        out = np.zeros(self.X.shape[1])
+        for a, e in self._row_blocks():
+            out += np.asarray(self.X[a:e].astype(np.float64).T @ r[a:e]).ravel()
+        return out
 
     def columns(self, J):
         A = self.X[:, J]
