@@ -20,7 +20,7 @@ from libc.string cimport memset
 import numpy as np
 
 cimport cython
-from cython.parallel cimport prange
+from cython.parallel cimport prange, threadid
 from cython cimport floating
 
 from skgd._loss_fast cimport CyLoss
@@ -55,6 +55,8 @@ cdef enum:
     # use (a compile-time constant: a global would be reloaded after every
     # store of the loops that use it).
     PREFETCH_AHEAD = 8
+    # Rows of an update whose slots are prefetched ahead (into L2)
+    SLOT_ROWS_AHEAD = 2
 # Below this weight scale, the scale is folded into v (O(n_features), rare).
 cdef double MIN_WSCALE = 1e-9
 
@@ -715,6 +717,114 @@ cdef inline void end_update(WeightState st, Py_ssize_t m) noexcept nogil:
 # margins (and of the tracked norms, summed per part): one part is the
 # pass on one thread, bit for bit.
 
+# ----------------------------------------------------------------------
+# The threads' guard.
+#
+# An update's phases are short (tens of microseconds), and each is an
+# OpenMP parallel region.  Where another process keeps a core busy, a
+# thread of ours waits for that core at every region (libgomp's threads
+# spin between regions, which costs them the scheduler's favour): on two
+# cores with one busy process, a minibatch(256) epoch of CSR 500,000 x
+# 262,144 took 35-47 s on two threads instead of 0.13-0.21 s, and a dense
+# 200,000 x 100 epoch 7.6 s instead of 0.04.  So the passes time their
+# regions: where a region's wall-clock time exceeds what the calling
+# thread's share of the work, times the threads, would take on it alone,
+# the threads are not paying, and the phases run on the calling thread (the
+# parts, or chunks, one after the other: the same arithmetic, bit for bit)
+# for GUARD_BACKOFF regions, then threads are tried again, after twice as
+# many regions each time they fail.  The guard lives for one epoch.
+
+cdef extern from *:
+    """
+    #ifdef _OPENMP
+    #include <omp.h>
+    static double skgd_wall_time(void) { return omp_get_wtime(); }
+    #else
+    static double skgd_wall_time(void) { return 0.0; }
+    #endif
+    """
+    double skgd_wall_time() noexcept nogil
+
+#: the guard falls back where two regions in a row wait GUARD_SLACK seconds
+#: more than their serial estimate, or the regions since the last probe
+#: (more than GUARD_MIN_REGIONS; the first, which wakes the threads, left
+#: out) take 1.25 times theirs; it runs GUARD_BACKOFF regions serially before threads are
+#: tried again (doubled at each failure, up to GUARD_MAX_BACKOFF)
+cdef enum:
+    GUARD_MIN_REGIONS = 64
+    GUARD_BACKOFF = 256
+    GUARD_MAX_BACKOFF = 1 << 20
+    GUARD_MAX_THREADS = 64
+cdef double GUARD_SLACK = 1e-3
+
+
+cdef struct ThreadGuard:
+    bint serial                 # run the phases on the calling thread
+    Py_ssize_t serial_left      # regions to run serially before a probe
+    Py_ssize_t backoff          # the serial regions after the next failure
+    Py_ssize_t n_regions        # parallel regions timed since the last probe
+    int n_late                  # the last regions in a row that waited GUARD_SLACK
+    double wall                 # their wall-clock time
+    double estimate             # the calling thread's work in them, times the threads
+    double thread_time[GUARD_MAX_THREADS]  # per thread, its work in the region
+
+
+cdef inline void guard_init(ThreadGuard* g) noexcept nogil:
+    g.serial = False
+    g.serial_left = 0
+    g.backoff = GUARD_BACKOFF
+    g.n_regions = 0
+    g.n_late = 0
+    g.wall = 0.0
+    g.estimate = 0.0
+
+
+cdef inline bint guard_parallel(ThreadGuard* g, int n_threads) noexcept nogil:
+    """Whether the next region runs on ``n_threads`` threads (if so, its
+    per-thread times are zeroed)."""
+    cdef int t
+    if n_threads <= 1 or n_threads > GUARD_MAX_THREADS:
+        return n_threads > 1
+    if g.serial:
+        g.serial_left -= 1
+        if g.serial_left > 0:
+            return False
+        # try the threads again
+        g.serial = False
+        g.n_regions = 0
+        g.n_late = 0
+        g.wall = g.estimate = 0.0
+    for t in range(n_threads):
+        g.thread_time[t] = 0.0
+    return True
+
+
+cdef inline void guard_judge(ThreadGuard* g, double wall, int n_threads) noexcept nogil:
+    """After a parallel region of ``wall`` seconds: fall back to the calling
+    thread if the regions since the last probe took longer than their
+    serial estimate."""
+    if n_threads > GUARD_MAX_THREADS:
+        return
+    cdef double estimate = n_threads * g.thread_time[0]
+    g.n_regions += 1
+    if g.n_regions == 1:
+        return  # (the first region of a probe wakes the threads)
+    g.wall += wall
+    g.estimate += estimate
+    # two regions in a row that waited GUARD_SLACK for a thread (a thread
+    # that lost its core keeps losing it; one can be a hiccup), or the
+    # regions since the probe clearly slower than on one thread
+    if wall > estimate + GUARD_SLACK:
+        g.n_late += 1
+    else:
+        g.n_late = 0
+    if (g.n_late >= 2
+            or (g.n_regions > GUARD_MIN_REGIONS and g.wall > 1.25 * g.estimate)):
+        g.serial = True
+        g.serial_left = g.backoff
+        g.backoff = min(2 * g.backoff, <Py_ssize_t> GUARD_MAX_BACKOFF)
+
+
 cdef struct Update:
     # What the phases of one update share; set before each phase.
     const Py_ssize_t* order     # the update's rows are order[start:end]
@@ -738,6 +848,14 @@ cdef struct Update:
     double* l1_norms            # (part 0 starts from the state's, others from 0)
     int32_t* touched            # part t lists its touched columns from touched[bounds[t]]
     Py_ssize_t* n_touched       # per part
+    # CSR rows with an optimizer (NULL otherwise): per part, from
+    # entry_pos[part * pos_stride], the position in the part's touched list
+    # of each entry of the update's rows in the part's columns (-1: a zero
+    # entry), and from gsum[bounds[part]] the gathered gradients, by position
+    # (see step_part)
+    int32_t* entry_pos
+    Py_ssize_t pos_stride
+    double* gsum
     # plain steps on dense rows (by row chunks, see rows_in_chunks)
     double* losses              # per row of the batch: L(y_i, p_i), and s_i
     double* row_weights         # (the chunks' derivatives, summed serially)
@@ -762,6 +880,7 @@ cdef struct Update:
     bint has_l1                 # plain steps: the cumulative L1 step
     double step                 # the optimizer's update counter T (exact in a double)
     OptConsts oc                # the optimizer's constants
+    ThreadGuard guard           # whether the update's phases run on threads
 
 
 cdef inline int lower_bound(const int32_t* idx, int n, int32_t key) noexcept nogil:
@@ -898,6 +1017,26 @@ cdef void scatter_part(const floating* data, RowIndex rows, Update* u,
     end_writes(&w, u, part)
 
 
+cdef inline void prefetch_slots_of_row(const floating* data, RowIndex rows,
+                                      Update* u, Py_ssize_t k, int part,
+                                      int n_parts) noexcept nogil:
+    """Find the entries of row ``order[k]`` in the columns of ``part``
+    (:func:`batch_row`, kept for :func:`kept_row`) and prefetch their slots
+    and weights into L2."""
+    cdef const floating* x
+    cdef const int32_t* idx
+    cdef int a, kk
+    cdef int b = batch_row(data, rows, u, k, part, n_parts, &x, &idx, &a)
+    if rows.stride > 0:
+        return  # (a dense row reads its slots in order)
+    for kk in range(a, b):
+        SKGD_PREFETCH_L2(u.slots + idx[kk] * N_SLOTS)
+        SKGD_PREFETCH_L2(u.v + idx[kk])
+    if u.avg_c != 0.0:
+        for kk in range(a, b):
+            SKGD_PREFETCH_L2(u.avg_sum + idx[kk])
+
+
 cdef void catch_up_part(const floating* data, RowIndex rows, Update* u,
                         int part, int n_parts) noexcept nogil:
     """An optimizer update, the first phase of ``part``: each coordinate of
@@ -918,15 +1057,21 @@ cdef void catch_up_part(const floating* data, RowIndex rows, Update* u,
     cdef double* slot
     cdef double* v = u.v
     cdef int32_t* touched = u.touched + u.bounds[part]
+    cdef int32_t* pos = (u.entry_pos + part * u.pos_stride
+                         if u.entry_pos != NULL else NULL)
     cdef double eta = u.eta, dT = u.step
     cdef double l1_part = u.l1_part, l2_part = u.l2_part
     cdef int64_t T = <int64_t> u.step, missed
     cdef double new, p
-    cdef Py_ssize_t k, j, nt = 0, ahead
+    cdef Py_ssize_t k, j, nt = 0, ahead, e = 0
     cdef int kk, a, b
+    for k in range(u.start, min(u.end, u.start + SLOT_ROWS_AHEAD)):
+        prefetch_slots_of_row(data, rows, u, k, part, n_parts)
     for k in range(u.start, u.end):
         prefetch_batch_row(rows, data, u, k, part)
-        b = batch_row(data, rows, u, k, part, n_parts, &x, &idx, &a)
+        if k + SLOT_ROWS_AHEAD < u.end:
+            prefetch_slots_of_row(data, rows, u, k + SLOT_ROWS_AHEAD, part, n_parts)
+        b = kept_row(data, rows, u, k, part, &x, &idx, &a)
         p = 0.0
         # the slots of a sparse row are random accesses into a table larger
         # than the cache: ask for those a few entries ahead, so that their
@@ -940,6 +1085,9 @@ cdef void catch_up_part(const floating* data, RowIndex rows, Update* u,
             SKGD_PREFETCH(slots + ahead * N_SLOTS)
             SKGD_PREFETCH(v + ahead)
             if x[kk] == 0:
+                if pos != NULL:
+                    pos[e] = -1
+                    e += 1
                 continue
             j = idx[kk]
             slot = slots + j * N_SLOTS
@@ -950,9 +1098,14 @@ cdef void catch_up_part(const floating* data, RowIndex rows, Update* u,
                                               l1_part, l2_part)
                     write(&w, j, v[j], new, True)
                 slot[SLOT_LAST] = dT
-                slot[SLOT_G] = 0.0
+                # the gathered gradient starts at 0 (with positions: where
+                # the coordinate's gradient is gathered)
+                slot[SLOT_G] = <double> nt if pos != NULL else 0.0
                 touched[nt] = <int32_t> j
                 nt += 1
+            if pos != NULL:
+                pos[e] = <int32_t> slot[SLOT_G]
+                e += 1
             # the part's share of x.w at the caught-up weights (zero
             # entries skipped, as the catch-up skips them)
             p += v[j] * x[kk]
@@ -981,27 +1134,51 @@ cdef void step_part(const floating* data, RowIndex rows, Update* u,
     cdef double* slot
     cdef double* v = u.v
     cdef const int32_t* touched = u.touched + u.bounds[part]
+    cdef const int32_t* pos = (u.entry_pos + part * u.pos_stride
+                               if u.entry_pos != NULL else NULL)
+    cdef double* gsum = u.gsum + u.bounds[part]
     cdef Py_ssize_t nt = u.n_touched[part]
     cdef double eta = u.eta
     cdef double l1_part = u.l1_part, l2_part = u.l2_part
     cdef double ck, new
-    cdef Py_ssize_t k, j
-    cdef int kk, a, b
-    for k in range(u.start, u.end):
-        ck = u.coefs[k - u.start]
-        if ck == 0.0:
-            continue
-        b = kept_row(data, rows, u, k, part, &x, &idx, &a)
-        for kk in range(a, b):
-            g[idx[kk] * N_SLOTS] += ck * x[kk]
+    cdef Py_ssize_t k, j, e = 0
+    cdef int kk, a, b, at
+    if pos != NULL:
+        # by the positions the catch-up recorded: the sums are a table of
+        # the update's touched coordinates, which the cache holds, where
+        # the slots' lines (of the whole table) had left it
+        for k in range(nt):
+            gsum[k] = 0.0
+        for k in range(u.start, u.end):
+            ck = u.coefs[k - u.start]
+            b = kept_row(data, rows, u, k, part, &x, &idx, &a)
+            if ck == 0.0:
+                e += b - a
+                continue
+            for kk in range(a, b):
+                at = pos[e]
+                e += 1
+                if at >= 0:
+                    gsum[at] += ck * x[kk]
+    else:
+        for k in range(u.start, u.end):
+            ck = u.coefs[k - u.start]
+            if ck == 0.0:
+                continue
+            b = kept_row(data, rows, u, k, part, &x, &idx, &a)
+            for kk in range(a, b):
+                g[idx[kk] * N_SLOTS] += ck * x[kk]
     for k in range(nt):
         if k + PREFETCH_AHEAD < nt:
             SKGD_PREFETCH(slots + touched[k + PREFETCH_AHEAD] * N_SLOTS)
             SKGD_PREFETCH(v + touched[k + PREFETCH_AHEAD])
+            if w.avg_c != 0.0:
+                SKGD_PREFETCH(w.avg_sum + touched[k + PREFETCH_AHEAD])
         j = touched[k]
         slot = slots + j * N_SLOTS
-        new = opt_step_weight(&c, kind, slot, slot[SLOT_G], v[j], eta, l1_part,
-                              l2_part)
+        new = opt_step_weight(&c, kind, slot,
+                              gsum[k] if pos != NULL else slot[SLOT_G], v[j],
+                              eta, l1_part, l2_part)
         write(&w, j, v[j], new, True)
     end_writes(&w, u, part)
 
@@ -1025,6 +1202,14 @@ cdef inline void run_part(Phase phase, const floating* data, RowIndex rows,
         step_part(data, rows, u, part, n_parts)
 
 
+cdef inline void timed_part(Phase phase, const floating* data, RowIndex rows,
+                            Update* u, int part, int n_parts) noexcept nogil:
+    """:func:`run_part` on a thread of a region, timed for the guard."""
+    cdef double start = skgd_wall_time()
+    run_part(phase, data, rows, u, part, n_parts)
+    u.guard.thread_time[threadid()] += skgd_wall_time() - start
+
+
 cdef void run_parts(Phase phase, WeightState st, const floating* data,
                     RowIndex rows, Update* u, int n_parts) noexcept nogil:
     """One column phase of the update on ``n_parts`` parts (a thread each),
@@ -1035,10 +1220,14 @@ cdef void run_parts(Phase phase, WeightState st, const floating* data,
     for t in range(1, n_parts):
         u.sq_norms[t] = 0.0
         u.l1_norms[t] = 0.0
-    if n_parts == 1:
-        run_part(phase, data, rows, u, 0, 1)
-    else:
+    cdef double start
+    if guard_parallel(&u.guard, n_parts):
+        start = skgd_wall_time()
         for t in prange(n_parts, num_threads=n_parts, schedule="static", chunksize=1):
+            timed_part(phase, data, rows, u, t, n_parts)
+        guard_judge(&u.guard, skgd_wall_time() - start, n_parts)
+    else:
+        for t in range(n_parts):
             run_part(phase, data, rows, u, t, n_parts)
     st.sq_norm = u.sq_norms[0]
     st.l1_norm = u.l1_norms[0]
@@ -1160,15 +1349,26 @@ cdef inline void run_chunk(bint gather, const floating* data, RowIndex rows,
         chunk_dots(data, rows, u, chunk, loss)
 
 
+cdef inline void timed_chunk(bint gather, const floating* data, RowIndex rows,
+                             Update* u, Py_ssize_t chunk, CyLoss loss) noexcept nogil:
+    """:func:`run_chunk` on a thread of a region, timed for the guard."""
+    cdef double start = skgd_wall_time()
+    run_chunk(gather, data, rows, u, chunk, loss)
+    u.guard.thread_time[threadid()] += skgd_wall_time() - start
+
+
 cdef void rows_in_chunks(bint gather, const floating* data, RowIndex rows,
                          Update* u, int n_threads, CyLoss loss) noexcept nogil:
     """A phase of the update (``gather``: the second) on each of its chunks,
     on ``n_threads`` threads."""
     cdef Py_ssize_t n_chunks = n_chunks_of(u)
     cdef Py_ssize_t c
-    if n_threads > 1 and n_chunks > 1:
+    cdef double start
+    if n_chunks > 1 and guard_parallel(&u.guard, n_threads):
+        start = skgd_wall_time()
         for c in prange(n_chunks, num_threads=n_threads, schedule="static"):
-            run_chunk(gather, data, rows, u, c, loss)
+            timed_chunk(gather, data, rows, u, c, loss)
+        guard_judge(&u.guard, skgd_wall_time() - start, n_threads)
     else:
         for c in range(n_chunks):
             run_chunk(gather, data, rows, u, c, loss)
@@ -1408,6 +1608,22 @@ def run_epoch(WeightState st, CyLoss loss, const floating[::1] data,
     return row_epoch(st, loss, data, rows, y, sample_weight, order, batch_size, etas)
 
 
+#: the most entries (over the parts) whose positions an optimizer's update on
+#: CSR rows records (4 bytes each); beyond, it gathers into the slots
+DEF COMPACT_MAX_ENTRIES = 1 << 23
+
+
+cdef Py_ssize_t batch_entry_bound(RowIndex rows, Py_ssize_t n_rows) noexcept:
+    """A bound on the stored entries of ``n_rows`` CSR rows: ``n_rows``
+    times the longest row, at most all of them."""
+    cdef Py_ssize_t i, n = rows.indptr.shape[0] - 1, longest = 0
+    cdef const int64_t* ptr = &rows.indptr[0]
+    with nogil:
+        for i in range(n):
+            longest = max(longest, <Py_ssize_t> (ptr[i + 1] - ptr[i]))
+    return min(n_rows * longest, <Py_ssize_t> (ptr[n] - ptr[0]))
+
+
 @cython.cdivision(True)
 cdef tuple minibatch_epoch(WeightState st, CyLoss loss, const floating[::1] data,
                            RowIndex rows, const double[::1] y,
@@ -1442,6 +1658,14 @@ cdef tuple minibatch_epoch(WeightState st, CyLoss loss, const floating[::1] data
     cdef double[::1] sq_norms = np.zeros(n_parts), l1_norms = np.zeros(n_parts)
     cdef Py_ssize_t[::1] n_touched = np.zeros(n_parts, dtype=np.intp)
     cdef int32_t[::1] touched = np.zeros(n_coef if gathered else 1, dtype=np.int32)
+    # CSR rows with an optimizer: the gradient gathered by positions (see
+    # step_part), where the batch's entries fit in COMPACT_MAX_ENTRIES
+    cdef Py_ssize_t pos_stride = (batch_entry_bound(rows, n_rows)
+                                  if gathered and rows.stride == 0 else 0)
+    cdef bint compact = 0 < pos_stride * n_parts <= COMPACT_MAX_ENTRIES
+    cdef int32_t[::1] entry_pos = np.zeros(pos_stride * n_parts if compact else 1,
+                                           dtype=np.int32)
+    cdef double[::1] gsum = np.zeros(n_coef if compact else 1)
     cdef double l2_share = 1.0 - st.l1_ratio
     cdef bint has_l2 = st.penalty == PENALTY_L2 or st.penalty == PENALTY_ELASTICNET
     cdef Py_ssize_t bi, k, m, i
@@ -1476,6 +1700,10 @@ cdef tuple minibatch_epoch(WeightState st, CyLoss loss, const floating[::1] data
     u.sq_norms = &sq_norms[0]
     u.l1_norms = &l1_norms[0]
     u.touched = &touched[0]
+    guard_init(&u.guard)
+    u.entry_pos = &entry_pos[0] if compact else NULL
+    u.pos_stride = pos_stride
+    u.gsum = &gsum[0]
     u.grads = &grads[0]
     u.hits = &hits[0]
     u.n_cols = n_coef
