@@ -439,7 +439,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         * minibatch mode: the weighted running objective it reports in
           ``loss_curve_`` (with class or sample weights the unweighted loss
           can rise while the objective falls) has not decreased by ``tol``
-          times the objective at the start (``tol`` if that is 0); on such a
+          times its best value so far (``tol`` while that is 0); on such a
           plateau the step cap is divided first, while the last division
           paid off (``StochasticRunner.reduce_step``).
 
@@ -549,6 +549,13 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                     # travels back from process-based workers)
                     self._curvature[k].update(rule.diagnosis)
                 break
+        else:
+            if max_iter > 1 and self.tol is not None and curve:
+                # max_iter epochs and still improving: what held it back
+                # (minibatch mode; not per partial_fit call)
+                found = rule.diagnose_at_max_iter()
+                if found is not None:
+                    self._curvature[k].update(found)
         if max_iter > 1 and curve and curve[-1] > DIVERGENCE_FACTOR * start_obj:
             self._check_far_from_start(curve, start_obj, epoch + 1)
         return epoch + 1, curve, scores
@@ -762,21 +769,28 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         found = [c for c in self._curvature if c is not None]
         small = [c["small_steps"] for c in found if "small_steps" in c]
         improvable = [c["improvable"] for c in found if "improvable" in c]
+        at_max_iter = self.tol is not None and self.n_iter_ == max_iter
+        remedy = "scale the features (StandardScaler), or use mode='batch'."
+        if self.optimizer in NORMALISED and not self._is_classifier():
+            remedy = (
+                "scale the features (StandardScaler) and, as "
+                f"optimizer={self.optimizer!r} steps in units of the "
+                "weights, the target (TransformedTargetRegressor with "
+                "StandardScaler); or use mode='batch'."
+            )
+        held_back = improvable
+        if at_max_iter:
+            # (the plateau's warnings are for a fit the rule stopped; what
+            # held back a fit at max_iter joins its own warning, below)
+            improvable, small = [], []
         if improvable and not small:
-            remedy = "scale the features (StandardScaler), or use mode='batch'."
-            if self.optimizer in NORMALISED and not self._is_classifier():
-                remedy = (
-                    "scale the features (StandardScaler) and, as "
-                    f"optimizer={self.optimizer!r} steps in units of the "
-                    "weights, the target (TransformedTargetRegressor with "
-                    "StandardScaler); or use mode='batch'."
-                )
             warnings.warn(
                 "Minibatch mode stopped on a plateau of the training objective "
                 "far from the optimum: one gradient step from the fitted model, "
                 "the step a first-order method takes on standardised features, "
                 f"lowers the objective by {100 * max(improvable):.2g}% of the "
-                "decrease the fit achieved. The data's scales or offsets, "
+                "decrease the fit achieved or of the objective itself, whichever "
+                "is smaller. The data's scales or offsets, "
                 "not the noise of the minibatches, held the fit back: " + remedy,
                 ConvergenceWarning,
                 stacklevel=user_stacklevel(),
@@ -815,20 +829,36 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                 ConvergenceWarning,
                 stacklevel=user_stacklevel(),
             )
-        if self.tol is not None and self.n_iter_ == max_iter:
-            remedy = ""
-            if self.mode == "batch":
-                # (its smooth problems stop on a duality gap: far from the
-                # optimum they go on, however slowly)
-                remedy = (" Batch mode's iterations slow down on badly scaled "
-                          "features: scaling the data (StandardScaler) usually "
-                          "helps.")
-            warnings.warn(
-                "Maximum number of iteration reached before convergence. Consider "
-                "increasing max_iter to improve the fit." + remedy,
-                ConvergenceWarning,
-                stacklevel=user_stacklevel(),
+        if at_max_iter:
+            self._warn_max_iter(held_back, remedy)
+
+    def _warn_max_iter(self, improvable, remedy):
+        """The warning of a fit that ran ``max_iter`` epochs still improving
+        (scikit-learn's words first), with what held it back where known:
+        in minibatch mode, one preconditioned step from the model that
+        improves it much (``improvable``, see :meth:`_warn_convergence`)."""
+        extra = ""
+        if self.mode == "batch":
+            # (its smooth problems stop on a duality gap: far from the
+            # optimum they go on, however slowly)
+            extra = (" Batch mode's iterations slow down on badly scaled "
+                     "features: scaling the data (StandardScaler) usually "
+                     "helps.")
+        elif improvable:
+            extra = (
+                " One gradient step from the fitted model, the step a "
+                "first-order method takes on standardised features, lowers the "
+                f"objective by {100 * max(improvable):.2g}% of the decrease the "
+                "fit achieved or of the objective itself, whichever is smaller: "
+                "the data's scales or offsets, not the noise of "
+                "the minibatches, hold the fit back: " + remedy
             )
+        warnings.warn(
+            "Maximum number of iteration reached before convergence. Consider "
+            "increasing max_iter to improve the fit." + extra,
+            ConvergenceWarning,
+            stacklevel=user_stacklevel(),
+        )
 
     def _seeds(self, n):
         """The shuffling seed of each of the ``n`` outputs.

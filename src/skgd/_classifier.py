@@ -262,7 +262,7 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
 
     Stopping rules: sgd mode, scikit-learn's (the running objective has
     not decreased by ``tol`` for ``n_iter_no_change`` epochs); minibatch
-    mode, a decrease of ``tol`` times the starting objective, and on a
+    mode, a decrease of ``tol`` times the best objective so far, and on a
     plateau the step is divided by 5 while that pays off; batch mode, the
     last ``n_iter_no_change`` iterations moved ``(w, b)`` by less than
     ``tol`` relative.  A fit whose objective ends far above its start and

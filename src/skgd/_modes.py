@@ -532,9 +532,13 @@ class StochasticRunner:
             found["small_steps"] = small
         now, decrease = diagonal_step_decrease(self.problem, self.coef(),
                                                self.intercept())
-        achieved = start_objective - now
-        if achieved > 0 and decrease >= FAR_FROM_OPTIMUM * achieved:
-            found["improvable"] = decrease / achieved
+        # the share of the smaller of the fit's own decrease and the
+        # objective itself: the step proves the model at least that far above
+        # the optimum (diabetes with its target as shipped, RMSprop after
+        # max_iter epochs: 0.9% of the decrease, 7% of the objective)
+        scale = min(start_objective - now, now)
+        if scale > 0 and decrease >= FAR_FROM_OPTIMUM * scale:
+            found["improvable"] = decrease / scale
         return found
 
     def epoch(self):
@@ -645,7 +649,8 @@ def objective_at(problem, coef, intercept):
 
 
 #: a minibatch fit that one diagonally preconditioned step from its end
-#: improves by this share of its own decrease is far from the optimum
+#: improves by this share of its own decrease, or of its objective, is far
+#: from the optimum
 #: (:meth:`StochasticRunner.diagnose`)
 FAR_FROM_OPTIMUM = 0.01
 
