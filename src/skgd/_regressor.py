@@ -314,6 +314,13 @@ class GDRegressor(RegressorMixin, BaseGD):
     def partial_fit(self, X, y, sample_weight=None):
         """Run one epoch over the given chunk, continuing from the current state.
 
+        Weights, the update counter ``t_`` and the averaging state carry over
+        between calls.  An epoch is one update per row (sgd mode), per
+        ``batch_size`` rows (minibatch mode), or one gradient step on the
+        whole chunk (batch mode, which moves slowly on a stream: stream in
+        sgd or minibatch mode; see the user guide, "Streaming with
+        partial_fit").
+
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
