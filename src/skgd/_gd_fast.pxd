@@ -171,6 +171,12 @@ cdef class WeightState:
     cdef public double margin_sum
     # None: plain steps; else the optimizer's per-coordinate state
     cdef public Optimizer opt
+    # the threads' guard of the minibatch passes, carried from one epoch to
+    # the next (the machine's load, not the model's state: not pickled):
+    # the regions still to run on one thread, and those after the next
+    # failure (0: none yet)
+    cdef public int64_t guard_serial_left
+    cdef public int64_t guard_backoff
 
     cdef void scale(self, double c) noexcept nogil
 

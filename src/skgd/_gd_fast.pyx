@@ -146,6 +146,8 @@ cdef class WeightState:
         self.stop_penalty_sum = 0.0
         self.margin_sum = 0.0
         self.opt = None
+        self.guard_serial_left = 0
+        self.guard_backoff = 0
 
     # the whole state, for pickling and copying (a problem's state persists
     # on the estimator between partial_fit calls)
@@ -732,7 +734,9 @@ cdef inline void end_update(WeightState st, Py_ssize_t m) noexcept nogil:
 # the threads are not paying, and the phases run on the calling thread (the
 # parts, or chunks, one after the other: the same arithmetic, bit for bit)
 # for GUARD_BACKOFF regions, then threads are tried again, after twice as
-# many regions each time they fail.  The guard lives for one epoch.
+# many regions each time they fail (back to GUARD_BACKOFF once they pay
+# for GUARD_MIN_REGIONS regions).  The guard carries over from one epoch
+# to the next (WeightState.guard_serial_left, guard_backoff).
 
 cdef extern from *:
     """
@@ -753,7 +757,7 @@ cdef extern from *:
 cdef enum:
     GUARD_MIN_REGIONS = 64
     GUARD_BACKOFF = 256
-    GUARD_MAX_BACKOFF = 1 << 20
+    GUARD_MAX_BACKOFF = 1 << 14
     GUARD_MAX_THREADS = 64
 cdef double GUARD_SLACK = 1e-3
 
@@ -818,6 +822,8 @@ cdef inline void guard_judge(ThreadGuard* g, double wall, int n_threads) noexcep
         g.n_late += 1
     else:
         g.n_late = 0
+    if g.n_regions == GUARD_MIN_REGIONS and g.n_late == 0 and g.wall <= g.estimate:
+        g.backoff = GUARD_BACKOFF  # (the threads pay again)
     if (g.n_late >= 2
             or (g.n_regions > GUARD_MIN_REGIONS and g.wall > 1.25 * g.estimate)):
         g.serial = True
@@ -1701,6 +1707,11 @@ cdef tuple minibatch_epoch(WeightState st, CyLoss loss, const floating[::1] data
     u.l1_norms = &l1_norms[0]
     u.touched = &touched[0]
     guard_init(&u.guard)
+    if st.guard_backoff > 0:
+        # (where the last epoch left it)
+        u.guard.backoff = st.guard_backoff
+        u.guard.serial = st.guard_serial_left > 0
+        u.guard.serial_left = st.guard_serial_left
     u.entry_pos = &entry_pos[0] if compact else NULL
     u.pos_stride = pos_stride
     u.gsum = &gsum[0]
@@ -1813,6 +1824,8 @@ cdef tuple minibatch_epoch(WeightState st, CyLoss loss, const floating[::1] data
             n_updates += 1
     st.stop_penalty_sum = sum_stop_pen
     st.margin_sum = sum_p
+    st.guard_serial_left = u.guard.serial_left if u.guard.serial else 0
+    st.guard_backoff = u.guard.backoff
     return sum_loss, sum_wloss, sum_w, sum_pen, n_updates
 
 
