@@ -89,3 +89,29 @@ def test_newton_direction_is_the_dense_newton_step(shape, sparse, fit_intercept)
     z = 1.0 - y * p
     assert_allclose(value, s @ _smoothed(z, mu) + 0.5 * l2 * w @ w, rtol=1e-12)
     assert decrement > 0.0
+
+
+@pytest.mark.parametrize("loss", ["hinge", "epsilon_insensitive"])
+@pytest.mark.parametrize("sparse", [False, True])
+def test_gram_blocks_are_the_rows_products(loss, sparse):
+    # a system of fewer than half the data rows takes their own product; a
+    # larger one makes the view keep the data rows' whole Gram matrix, whose
+    # blocks later systems take (the epsilon-insensitive view's rows are
+    # the data's twice: view row i + n is data row i)
+    rng = np.random.RandomState(0)
+    n, d = 50, 80
+    X = rng.normal(size=(n, d)) * (rng.rand(n, d) < 0.2)
+    X = sp.csr_matrix(X) if sparse else X
+    Xd = X.toarray() if sparse else X
+    y = rng.normal(size=n) if loss == "epsilon_insensitive" else np.sign(rng.normal(size=n))
+    sub = _Subproblem(X, y, np.full(n, 1.0 / n), get_loss(loss, 0.1),
+                      get_penalty("l2", 1e-3, 0.15), True)
+    view = HingeView(sub)
+    n_view = len(view.y)
+    small = np.sort(rng.choice(n_view, n // 4, replace=False))
+    large = np.sort(rng.choice(n_view, n, replace=False))
+    for index, cached in ((small, False), (large, True), (small, True)):
+        G = view.gram(index, view.rows(index))
+        assert (view._gram is not None) == cached
+        rows = Xd[index % n]
+        assert_allclose(G, rows @ rows.T, rtol=1e-12, atol=1e-12)
