@@ -74,6 +74,19 @@ SPARSE_INTERCEPT_DECAY = 0.01
 DIVERGENCE_FACTOR = 1e4
 
 
+def _held_back(improvable, remedy):
+    """What a minibatch fit's diagnosis found (``improvable``: the shares
+    :meth:`skgd._modes.StochasticRunner.diagnose` reported), and ``remedy``,
+    for a ``ConvergenceWarning``."""
+    return (
+        "one gradient step from the fitted model, the step a first-order "
+        "method takes on standardised features, lowers the objective by "
+        f"{100 * max(improvable):.2g}% of the decrease the fit achieved or of "
+        "the objective itself, whichever is smaller. The data's scales or "
+        "offsets, not the noise of the minibatches, held the fit back: " + remedy
+    )
+
+
 class BaseGD(CallbackSupportMixin, BaseEstimator):
     """Base class of the gradient-descent linear models (not public)."""
 
@@ -553,7 +566,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
             if max_iter > 1 and self.tol is not None and curve:
                 # max_iter epochs and still improving: what held it back
                 # (minibatch mode; not per partial_fit call)
-                found = rule.diagnose_at_max_iter()
+                found = rule.diagnose()
                 if found is not None:
                     self._curvature[k].update(found)
         if max_iter > 1 and curve and curve[-1] > DIVERGENCE_FACTOR * start_obj:
@@ -786,12 +799,7 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
         if improvable and not small:
             warnings.warn(
                 "Minibatch mode stopped on a plateau of the training objective "
-                "far from the optimum: one gradient step from the fitted model, "
-                "the step a first-order method takes on standardised features, "
-                f"lowers the objective by {100 * max(improvable):.2g}% of the "
-                "decrease the fit achieved or of the objective itself, whichever "
-                "is smaller. The data's scales or offsets, "
-                "not the noise of the minibatches, held the fit back: " + remedy,
+                "far from the optimum: " + _held_back(improvable, remedy),
                 ConvergenceWarning,
                 stacklevel=user_stacklevel(),
             )
@@ -845,14 +853,8 @@ class BaseGD(CallbackSupportMixin, BaseEstimator):
                      "features: scaling the data (StandardScaler) usually "
                      "helps.")
         elif improvable:
-            extra = (
-                " One gradient step from the fitted model, the step a "
-                "first-order method takes on standardised features, lowers the "
-                f"objective by {100 * max(improvable):.2g}% of the decrease the "
-                "fit achieved or of the objective itself, whichever is smaller: "
-                "the data's scales or offsets, not the noise of "
-                "the minibatches, hold the fit back: " + remedy
-            )
+            held = _held_back(improvable, remedy)
+            extra = " " + held[0].upper() + held[1:]
         warnings.warn(
             "Maximum number of iteration reached before convergence. Consider "
             "increasing max_iter to improve the fit." + extra,

@@ -805,8 +805,9 @@ cdef inline bint guard_parallel(ThreadGuard* g, int n_threads) noexcept nogil:
 
 cdef inline void guard_judge(ThreadGuard* g, double wall, int n_threads) noexcept nogil:
     """After a parallel region of ``wall`` seconds: fall back to the calling
-    thread if the regions since the last probe took longer than their
-    serial estimate."""
+    thread where two regions in a row waited ``GUARD_SLACK`` beyond their
+    serial estimate, or the regions since the last probe took 1.25 times
+    theirs (see the comment above ``skgd_wall_time``)."""
     if n_threads > GUARD_MAX_THREADS:
         return
     cdef double estimate = n_threads * g.thread_time[0]

@@ -69,9 +69,10 @@ class PatienceRule:
     #: nothing to report; minibatch mode: :meth:`PlateauRule.should_stop`)
     diagnosis = None
 
-    def diagnose_at_max_iter(self):
-        """What held back a fit that ran ``max_iter`` epochs (None: nothing
-        to report; minibatch mode: :meth:`PlateauRule.diagnose_at_max_iter`)."""
+    def diagnose(self):
+        """What held back the fit, asked when the rule stops it and after
+        ``max_iter`` epochs it did not stop (None: nothing to report;
+        minibatch mode: :meth:`PlateauRule.diagnose`)."""
         return None
 
     def on_plateau(self):
@@ -170,12 +171,11 @@ class PlateauRule(ObjectiveRule):
         not the noise floor)."""
         stop = super().should_stop(result, score)
         if stop:
-            self.diagnosis = self.runner.diagnose(self.start_scale) or None
+            self.diagnosis = self.diagnose()
         return stop
 
-    def diagnose_at_max_iter(self):
-        """What ``runner.diagnose`` finds after ``max_iter`` epochs that
-        the rule did not stop (None: nothing)."""
+    def diagnose(self):
+        """What ``runner.diagnose`` finds (None: nothing)."""
         return self.runner.diagnose(self.start_scale) or None
 
 
@@ -192,5 +192,5 @@ class ConvergedRule:
     def should_stop(self, result, score=None):
         return bool(self.runner.converged(self.tol, self.n_iter_no_change))
 
-    def diagnose_at_max_iter(self):
+    def diagnose(self):
         return None
