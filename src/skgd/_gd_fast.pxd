@@ -179,6 +179,7 @@ cdef class WeightState:
     cdef public int64_t guard_backoff
 
     cdef void scale(self, double c) noexcept nogil
+    cdef double scaled(self, double c) noexcept nogil
 
 
 cdef inline void set_v(WeightState st, Py_ssize_t j, double new,

@@ -230,6 +230,12 @@ cdef class WeightState:
             self.avg_c = 0.0
             self.wscale = 1.0
 
+    cdef double scaled(self, double c) noexcept nogil:
+        """The ``wscale`` that :meth:`scale` ``(c)`` leaves (1 where it folds
+        the scale into ``v``), without scaling."""
+        cdef double w = self.wscale * c
+        return 1.0 if w < MIN_WSCALE else w
+
 
 cdef inline double stop_penalty_value(WeightState st) noexcept nogil:
     """The penalty in the stopping objective: as scikit-learn computes it.
@@ -867,7 +873,8 @@ cdef struct Update:
     double* losses              # per row of the batch: L(y_i, p_i), and s_i
     double* row_weights         # (the chunks' derivatives, summed serially)
     double intercept
-    double* grads               # per chunk: its rows' sum of c_i x_i / wscale
+    double* grads               # per chunk: its rows' sum of c_i x_i / wscale_after
+    double wscale_after         # the scale after the update's L2 step
     uint8_t* hits               # per chunk (L1 only): columns with a nonzero entry
     Py_ssize_t n_cols
     Py_ssize_t chunk_rows
@@ -1251,13 +1258,15 @@ cdef void run_parts(Phase phase, WeightState st, const floating* data,
 # order (a 800-byte row costs 130-180 ns, as NumPy's gather of rows in
 # random order: the arithmetic is a fraction of it).  So the batch's rows
 # are cut into chunks of u.chunk_rows (a fixed cut, whatever the number of
-# threads) and a thread takes whole chunks: first their rows' margins,
-# losses and derivatives (the calling thread then only sums them, in row
-# order: dense 200,000 x 100, minibatch(256), alternated builds, an epoch
-# 0.0198 -> 0.0178 s with hinge, 0.0243 -> 0.0224 with squared error, where
-# the derivatives were computed between the phases on one thread), then
-# their rows' c_i x_i / wscale summed in row order into the chunk's own
-# buffer, while the rows are still in its cache.  Then one pass over the
+# threads) and a thread takes whole chunks, in one parallel region an
+# update: for each chunk, first its rows' margins, losses and derivatives
+# (the calling thread then only sums them, in row order: dense 200,000 x
+# 100, minibatch(256), alternated builds, an epoch 0.0198 -> 0.0178 s with
+# hinge, 0.0243 -> 0.0224 with squared error, where the derivatives were
+# computed between the phases on one thread), then its rows' c_i x_i /
+# wscale summed in row order into the chunk's own buffer, while the rows
+# are still in its cache (wscale: the one the update's L2 step leaves,
+# known before the step, WeightState.scaled).  Then one pass over the
 # columns adds the chunks' sums to the weights in chunk order, keeps the
 # averaged sum, applies the cumulative L1 step to the columns the batch's
 # rows touch (a nonzero entry) and sums the
@@ -1322,7 +1331,9 @@ cdef inline void chunk_dots(const floating* data, RowIndex rows, Update* u,
 cdef inline void chunk_gather(const floating* data, RowIndex rows, Update* u,
                               Py_ssize_t chunk) noexcept nogil:
     """Second phase of a chunk: the sum of its rows' ``c_i x_i / wscale``
-    into its buffer (and, with an L1 step, the columns its rows touch)."""
+    into its buffer (and, with an L1 step, the columns its rows touch), with
+    the scale the update's L2 step leaves (``u.wscale_after``: the buffer is
+    added to the weights after that step)."""
     cdef const floating* x
     cdef const int32_t* idx
     cdef Py_ssize_t n_cols = u.n_cols
@@ -1334,7 +1345,7 @@ cdef inline void chunk_gather(const floating* data, RowIndex rows, Update* u,
     cdef int nnz
     memset(g, 0, n_cols * sizeof(double))
     for k in range(a, b):
-        cv = u.coefs[k - u.start] / u.wscale
+        cv = u.coefs[k - u.start] / u.wscale_after
         if cv != 0.0:
             nnz = row_view(data, rows, u.order[k], &x, &idx)
             for j in range(nnz):
@@ -1348,37 +1359,37 @@ cdef inline void chunk_gather(const floating* data, RowIndex rows, Update* u,
                 hit[j] |= x[j] != 0
 
 
-cdef inline void run_chunk(bint gather, const floating* data, RowIndex rows,
+cdef inline void run_chunk(const floating* data, RowIndex rows,
                            Update* u, Py_ssize_t chunk, CyLoss loss) noexcept nogil:
-    if gather:
-        chunk_gather(data, rows, u, chunk)
-    else:
-        chunk_dots(data, rows, u, chunk, loss)
+    """Both phases of a chunk, one after the other: its gather needs only its
+    own rows' factors."""
+    chunk_dots(data, rows, u, chunk, loss)
+    chunk_gather(data, rows, u, chunk)
 
 
-cdef inline void timed_chunk(bint gather, const floating* data, RowIndex rows,
+cdef inline void timed_chunk(const floating* data, RowIndex rows,
                              Update* u, Py_ssize_t chunk, CyLoss loss) noexcept nogil:
     """:func:`run_chunk` on a thread of a region, timed for the guard."""
     cdef double start = skgd_wall_time()
-    run_chunk(gather, data, rows, u, chunk, loss)
+    run_chunk(data, rows, u, chunk, loss)
     u.guard.thread_time[threadid()] += skgd_wall_time() - start
 
 
-cdef void rows_in_chunks(bint gather, const floating* data, RowIndex rows,
+cdef void rows_in_chunks(const floating* data, RowIndex rows,
                          Update* u, int n_threads, CyLoss loss) noexcept nogil:
-    """A phase of the update (``gather``: the second) on each of its chunks,
-    on ``n_threads`` threads."""
+    """The update's chunks, each in both phases, on ``n_threads`` threads
+    (one parallel region an update)."""
     cdef Py_ssize_t n_chunks = n_chunks_of(u)
     cdef Py_ssize_t c
     cdef double start
     if n_chunks > 1 and guard_parallel(&u.guard, n_threads):
         start = skgd_wall_time()
         for c in prange(n_chunks, num_threads=n_threads, schedule="static"):
-            timed_chunk(gather, data, rows, u, c, loss)
+            timed_chunk(data, rows, u, c, loss)
         guard_judge(&u.guard, skgd_wall_time() - start, n_threads)
     else:
         for c in range(n_chunks):
-            run_chunk(gather, data, rows, u, c, loss)
+            run_chunk(data, rows, u, c, loss)
 
 
 @cython.cdivision(True)
@@ -1751,9 +1762,13 @@ cdef tuple minibatch_epoch(WeightState st, CyLoss loss, const floating[::1] data
                 u.oc = st.opt.c
                 run_parts(PHASE_CATCH_UP, st, &data[0], rows, &u, n_parts)
             elif chunked:
-                # (with the rows' losses and derivatives, on the threads)
+                # (with the rows' losses and derivatives, and their sum
+                # c_i x_i, on the threads: that sum is added after the L2
+                # step, whose scale is known in advance)
                 u.intercept = st.intercept
-                rows_in_chunks(False, &data[0], rows, &u, n_threads, loss)
+                u.wscale_after = (st.scaled(max(0.0, 1.0 - l2_share * u.eta * st.alpha))
+                                  if has_l2 else st.wscale)
+                rows_in_chunks(&data[0], rows, &u, n_threads, loss)
             else:
                 run_parts(PHASE_DOTS, st, &data[0], rows, &u, n_parts)
             # 2. the rows' losses and derivatives; the parts' shares of x.w
@@ -1815,7 +1830,6 @@ cdef tuple minibatch_epoch(WeightState st, CyLoss loss, const floating[::1] data
                 u.avg_c = st.avg_c
                 u.u = st.u
                 if chunked:
-                    rows_in_chunks(True, &data[0], rows, &u, n_threads, loss)
                     add_chunks(st, &u)
                 else:
                     run_parts(PHASE_SCATTER, st, &data[0], rows, &u, n_parts)
