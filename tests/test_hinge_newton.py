@@ -115,3 +115,126 @@ def test_gram_blocks_are_the_rows_products(loss, sparse):
         assert (view._gram is not None) == cached
         rows = Xd[index % n]
         assert_allclose(G, rows @ rows.T, rtol=1e-12, atol=1e-12)
+
+
+def _dual_problem(n, d, twins, seed):
+    """A hinge dual: the Gram matrix of ``n`` rows of ``d`` columns, its
+    variables (each data row twice, with labels +1 and -1, as the
+    epsilon-insensitive view has them, if ``twins``), labels, thresholds
+    and bounds."""
+    rng = np.random.RandomState(seed)
+    X = rng.normal(size=(n, d))
+    K = X @ X.T
+    if twins:
+        rows = np.arange(2 * n) % n
+        target = X @ rng.normal(size=d)
+        y = np.concatenate([np.ones(n), -np.ones(n)])
+        t = np.concatenate([target - 0.1, -(target + 0.1)])
+    else:
+        rows = np.arange(n)
+        y = np.where(rng.rand(n) < 0.5, 1.0, -1.0)
+        t = np.ones(n)
+    upper = rng.uniform(0.5, 1.5, len(rows)) / n
+    return K, rows, y, t, upper
+
+
+@pytest.mark.parametrize("equality", [True, False])
+@pytest.mark.parametrize("twins", [False, True])
+@pytest.mark.parametrize("d", [60, 4])
+def test_smo_solves_the_hinge_dual(d, twins, equality):
+    # min 1/2 b'Qb - t'b on 0 <= b <= upper (and y'b = 0), Q = yy' K / l2:
+    # the result is feasible, its kept gradient is Q b - t, and its value
+    # is SciPy's SLSQP optimum of the same program (wide rows, and 4
+    # columns: a Gram matrix of rank 4, many optima)
+    from scipy.optimize import minimize
+
+    from skgd._dual_fast import smo
+
+    l2 = 1e-2
+    K, rows, y, t, upper = _dual_problem(30, d, twins, seed=d)
+    Q = np.outer(y, y) * K[np.ix_(rows, rows)] / l2
+    beta, grad = np.zeros(len(y)), -t.copy()
+    steps, violation = smo(K, rows, y, upper, 1.0 / l2, equality, beta, grad,
+                           1e-10, 10**6)
+    assert 0 < steps < 10**6 and violation < 1e-10
+    assert np.all(beta >= 0.0) and np.all(beta <= upper)
+    if equality:
+        assert abs(y @ beta) <= 1e-12
+    assert_allclose(grad, Q @ beta - t, rtol=0, atol=1e-9 * np.abs(t).max())
+
+    def f(b):
+        return 0.5 * b @ Q @ b - t @ b
+
+    constraints = [{"type": "eq", "fun": lambda b: y @ b, "jac": lambda b: y}]
+    ref = minimize(f, np.zeros(len(y)), jac=lambda b: Q @ b - t, method="SLSQP",
+                   bounds=list(zip(np.zeros(len(y)), upper)),
+                   constraints=constraints if equality else [],
+                   options={"ftol": 1e-15, "maxiter": 1000})
+    assert f(beta) <= ref.fun + 1e-9 * abs(ref.fun)
+
+
+def test_smo_stops_after_its_steps():
+    # a budget of steps, then the violation of where it stopped
+    from skgd._dual_fast import smo
+
+    K, rows, y, t, upper = _dual_problem(40, 60, False, seed=0)
+    beta, grad = np.zeros(len(y)), -t.copy()
+    steps, violation = smo(K, rows, y, upper, 100.0, True, beta, grad, 1e-12, 5)
+    assert steps == 5 and violation > 1e-3
+    assert np.count_nonzero(beta) <= 10
+
+
+@pytest.mark.parametrize("loss", ["hinge", "epsilon_insensitive"])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+@pytest.mark.parametrize("sparse", [False, True])
+def test_hinge_dual_finds_the_newton_routes_optimum(sparse, fit_intercept, loss):
+    # wide rows: the dual's margin rows and their system give the optimum
+    # that the Newton steps on the smoothed hinge find (verified by both on
+    # the optimality conditions)
+    from skgd._hinge_newton import hinge_dual, hinge_newton
+
+    rng = np.random.RandomState(1)
+    n, d = 80, 300
+    X = rng.normal(size=(n, d)) * (rng.rand(n, d) < 0.1)
+    X = sp.csr_matrix(X) if sparse else X
+    scores = X @ rng.normal(size=d)
+    y = scores if loss == "epsilon_insensitive" else np.sign(scores + 0.5 * rng.normal(size=n))
+    s = rng.uniform(0.5, 1.5, n)
+    sub = _Subproblem(X, y, s / s.sum(), get_loss(loss, 0.1), get_penalty("l2", 1e-3, 0.15),
+                      fit_intercept)
+    found = hinge_dual(HingeView(sub), 1e-9)
+    assert found is not None
+    import skgd._hinge_newton as hn
+
+    w0 = np.zeros(d)
+    saved = hn.DUAL_ROWS
+    try:
+        hn.DUAL_ROWS = 0  # the Newton route alone
+        ref = hinge_newton(sub, w0, 0.0, 1e-9)
+    finally:
+        hn.DUAL_ROWS = saved
+    assert ref is not None
+    assert_allclose(found[0], ref[0], rtol=1e-6, atol=1e-8 * np.abs(ref[0]).max())
+    assert_allclose(found[1], ref[1], rtol=1e-6, atol=1e-8)
+
+
+def test_problems_of_the_same_rows_share_the_gram_matrix():
+    # the one-vs-rest problems of a fit: one Gram matrix for all of them,
+    # through the polish's memo; another set of weighted rows has its own
+    rng = np.random.RandomState(0)
+    n, d = 40, 90
+    X = rng.normal(size=(n, d))
+    s = np.full(n, 1.0 / n)
+    memo = {}
+
+    def view(y, s):
+        return HingeView(_Subproblem(X, y, s, get_loss("hinge", 0.1),
+                                     get_penalty("l2", 1e-3, 0.15), True, memo))
+
+    G = view(np.sign(rng.normal(size=n)), s).data_gram()
+    assert_allclose(G, X @ X.T, rtol=1e-12)
+    assert view(np.sign(rng.normal(size=n)), s).data_gram() is G
+    fewer = s.copy()
+    fewer[:5] = 0.0
+    G_fewer = view(np.sign(rng.normal(size=n)), fewer).data_gram()
+    assert_allclose(G_fewer, X[5:] @ X[5:].T, rtol=1e-12)

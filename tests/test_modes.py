@@ -1336,6 +1336,10 @@ def _hinge_cases():
     Xt = sp.random(200, 1000, density=0.02, format="csr", random_state=1)
     scores = Xt @ rng.normal(size=1000) + rng.normal(0, 0.1, 200)
     yt = scores > np.median(scores)
+    # more columns than rows, two thirds of them on the margin: the Newton
+    # steps took 3.7 s and stopped short (their systems are of the band's
+    # rows, which grows by a few dozen rows a step); the dual finds them
+    Xw, yw = make_classification(400, 1500, n_informative=20, random_state=0)
     return {
         "breast cancer, standardised": (Xs, y, None, True),
         "breast cancer as shipped": (X, y, None, True),
@@ -1344,6 +1348,8 @@ def _hinge_cases():
         "redundant columns, weighted": (Xg, yg, rng.uniform(0.2, 2.0, 300), True),
         "no intercept": (Xs, y, None, False),
         "wide CSR": (Xt, yt.astype(int), None, True),
+        "wide dense, weighted": (Xw, yw, rng.uniform(0.2, 2.0, 400), True),
+        "wide dense, no intercept": (Xw, yw, None, False),
     }
 
 
@@ -1414,14 +1420,21 @@ def _epsilon_insensitive_kkt_residual(X, y, s, w, b, l2, epsilon, fit_intercept)
 
 
 @pytest.mark.parametrize("fit_intercept", [True, False])
-@pytest.mark.parametrize("bias", [0.0, 100.0])
-def test_batch_epsilon_insensitive_reaches_the_optimum(bias, fit_intercept):
+@pytest.mark.parametrize("case", ["500 x 20", "500 x 20, bias 100", "300 x 1000"])
+def test_batch_epsilon_insensitive_reaches_the_optimum(case, fit_intercept):
     # the epsilon-insensitive loss with an L2 penalty is the hinge on each
     # row twice: the same route solves it (the continuation alone stopped
-    # above the optimum, with a warning, on these data); oracle: the
-    # optimality conditions, the derivatives found by SciPy's bounded least
-    # squares
-    X, y = make_regression(500, 20, noise=1.0, bias=bias, random_state=0)
+    # above the optimum, with a warning, on these data).  With more columns
+    # than rows, the Newton steps' systems are of the band's rows, and they
+    # stopped short of tol too (300 x 1000: 0.9 s and a warning; 800 x
+    # 2000: 8.4 s): the dual (each row a pair of hinges) finds the rows on
+    # the tube's edges.  Oracle: the optimality conditions, the derivatives
+    # found by SciPy's bounded least squares
+    if case == "300 x 1000":
+        X, y = make_regression(300, 1000, n_informative=20, noise=1.0, random_state=0)
+    else:
+        X, y = make_regression(500, 20, noise=1.0, bias=100.0 * ("bias" in case),
+                               random_state=0)
     y = y / y.std()
     sw = np.random.RandomState(0).uniform(0.2, 2.0, len(y))
     with warnings.catch_warnings():

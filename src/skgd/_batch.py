@@ -284,10 +284,13 @@ def loss_conjugate(loss, y, u):
 # the polish
 class _Subproblem:
     """The weighted rows (s_i > 0) of a problem, for the polish: its
-    products are float64 whatever the rows' precision."""
+    products are float64 whatever the rows' precision.  ``rows``: their
+    positions in the data; ``memo``: see :func:`polish` (None: nothing
+    shared)."""
 
-    def __init__(self, X, y, s, loss, penalty, fit_intercept):
+    def __init__(self, X, y, s, loss, penalty, fit_intercept, memo=None):
         rows = np.flatnonzero(s > 0)
+        self.rows, self.memo = rows, memo
         self.X = X[rows] if len(rows) < X.shape[0] else X
         self.y, self.s = y[rows], s[rows]
         self.loss, self.penalty = loss, penalty
@@ -355,7 +358,7 @@ class _Subproblem:
         return worst
 
 
-def polish(X, y, s, loss, penalty, fit_intercept, w, b):
+def polish(X, y, s, loss, penalty, fit_intercept, w, b, memo=None):
     """The exact optimum of a small problem from a nearby iterate, or None.
 
     ``s`` are the normalised sample weights (0 on held-out rows), ``(w, b)``
@@ -385,11 +388,14 @@ def polish(X, y, s, loss, penalty, fit_intercept, w, b):
     program, by the homotopy of the lasso (:func:`_quadratic_program`).
     The hinge, perceptron and epsilon-insensitive losses with a pure L2
     penalty try :func:`skgd._hinge_newton.hinge_newton` first, at any size.
+    ``memo``: a dict that the polishes of the same rows share (the
+    one-vs-rest problems of a fit), for what depends on the rows only
+    (:meth:`skgd._hinge_newton.HingeView.data_gram`).
     """
     with np.errstate(all="ignore"):
         # trial steps of the line searches may overflow: they are rejected
         try:
-            return _polish(X, y, s, loss, penalty, fit_intercept, w, b)
+            return _polish(X, y, s, loss, penalty, fit_intercept, w, b, memo)
         except _NotFinite:
             return None
 
@@ -412,8 +418,8 @@ def _svd(M):
     return np.linalg.svd(M)
 
 
-def _polish(X, y, s, loss, penalty, fit_intercept, w, b):
-    sub = _Subproblem(X, y, s, loss, penalty, fit_intercept)
+def _polish(X, y, s, loss, penalty, fit_intercept, w, b, memo):
+    sub = _Subproblem(X, y, s, loss, penalty, fit_intercept, memo)
     if len(sub.y) == 0:
         return None
     w, b = np.array(w, dtype=np.float64), float(b)

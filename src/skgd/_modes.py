@@ -97,6 +97,9 @@ class Data:
         # fits of this data running side by side (one-vs-rest problems on
         # joblib threads): they share the cores, see pass_parts
         self._concurrent_fits = 1
+        # what the polishes of this data's problems share (see
+        # skgd._batch.polish)
+        self.polish_memo = {}
         # minibatch step estimates of this data (see minibatch_smoothness)
         self.smoothness_memo = {}
         # batch mode on CSR data: its columns with a stored entry, and the
@@ -1439,7 +1442,7 @@ class BatchRunner:
         pb = self.problem
         self._polish_attempts += 1
         found = polish(pb.data.X, pb.y, self.s, pb.loss, pb.penalty,
-                       pb.fit_intercept, self.w, self.b)
+                       pb.fit_intercept, self.w, self.b, pb.data.polish_memo)
         if found is None:
             self._polish = "failed"
             return self.w, self.b, self.p
