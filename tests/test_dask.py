@@ -27,6 +27,9 @@ from skgd._dask import is_dask_collection  # noqa: E402
 
 N, D, CHUNK = 300, 5, 100
 N_BLOCKS = N // CHUNK
+# the most numbers a computation of batch mode brings back to the client:
+# the blocks' shares of a Hessian (Newton steps on few columns)
+PARTIAL_SUMS = N_BLOCKS * (D + 1) ** 2
 RTOL = 1e-10
 
 
@@ -151,8 +154,9 @@ def test_classifier_batch_equals_in_memory(client, gathered, n_classes):
     # X was made once on the workers (persisted), never again ...
     assert src.calls == {start: 1 for start in range(0, N, CHUNK)}
     # ... and nothing of the size of a row vector came back to the client:
-    # only per-block partial sums (n_blocks x (n_features + 1)) and scalars
-    assert gathered and max(gathered) <= N_BLOCKS * (D + 1) < N
+    # only per-block partial sums (n_blocks x (n_features + 1), and of the
+    # Newton steps' Hessians, n_blocks x (n_features + 1)^2) and scalars
+    assert gathered and max(gathered) <= PARTIAL_SUMS < N
 
 
 def test_badly_scaled_batch_is_not_left_far_from_the_optimum(client, gathered):
@@ -173,7 +177,7 @@ def test_badly_scaled_batch_is_not_left_far_from_the_optimum(client, gathered):
         est = GDClassifier(loss="log_loss", mode="batch", alpha=alpha).fit(
             BlockSource(X).dask(), da.from_array(y, CHUNK))
     warned = any(issubclass(w.category, ConvergenceWarning) for w in caught)
-    assert gathered and max(gathered) <= N_BLOCKS * (D + 1) < N
+    assert gathered and max(gathered) <= PARTIAL_SUMS < N
     best = LogisticRegression(C=1 / (N * alpha), tol=1e-12, max_iter=100_000).fit(X, y)
 
     def objective(w, b):
@@ -215,9 +219,10 @@ def test_regressor_batch_equals_in_memory(client, gathered, monkeypatch, partial
     assert_same_fit(est, ref)
     assert est.coef_.shape == (D,)
     assert src.calls == {start: 1 for start in range(0, N, CHUNK)}
-    assert gathered and max(gathered) <= N_BLOCKS * (D + 1) < N
+    assert gathered and max(gathered) <= PARTIAL_SUMS < N
     if partials == "tree-summed":
-        assert max(gathered) <= D + 1
+        # (a gradient, or a Hessian)
+        assert max(gathered) <= (D + 1) ** 2
     np.testing.assert_allclose(
         est.predict(X), ref.predict(X), rtol=1e-10, atol=1e-10
     )
@@ -326,7 +331,7 @@ def test_fit_dispatches_dask_input(client, gathered):
     reg = GDRegressor(mode="batch", tol=None, max_iter=3).fit(Xd, yd * 1.5)
     ref = GDRegressor(mode="batch", tol=None, max_iter=3).fit(X, y * 1.5)
     assert_same_fit(reg, ref)
-    assert max(gathered) <= N_BLOCKS * (D + 1) < N
+    assert max(gathered) <= PARTIAL_SUMS < N
     for est in (GDClassifier(mode="sgd"), GDRegressor(mode="minibatch")):
         with pytest.raises(ValueError, match=r"mode='batch'.*Incremental"):
             est.fit(Xd, yd)

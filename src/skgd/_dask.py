@@ -57,13 +57,20 @@ from sklearn.base import is_classifier
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._batch import CONJUGATES, intercept_scales, loss_conjugate, penalty_conjugate
+from ._batch import (
+    CONJUGATES,
+    curvature,
+    intercept_scales,
+    loss_conjugate,
+    penalty_conjugate,
+)
 from ._modes import (
     BatchRunner,
     check_total_weight,
     matvec,
     power_iteration,
     rmatvec_transposed,
+    weighted_gram,
 )
 from ._multinomial import (
     SoftmaxBatchRunner,
@@ -179,6 +186,13 @@ def _block_gradient(X, y, s, *p_blocks, tree, loss, fit_intercept):
     out[0, :-1] = _block_rmatvec(X, r)
     out[0, -1] = r.sum() if fit_intercept else 0.0
     return out
+
+
+def _block_hessian(X, y, s, *p_blocks, tree, loss, fit_intercept):
+    """One block's share of the loss's Hessian ``A' S h A``, flattened to
+    one row (:func:`skgd._modes.weighted_gram`)."""
+    c = s * curvature(loss, y, _evaluate(tree, p_blocks))
+    return weighted_gram(X, c, fit_intercept).reshape(1, -1)
 
 
 def _block_objective(y, s, *p_blocks, tree, loss):
@@ -491,6 +505,15 @@ class DaskBatchRunner(DaskRowWeights, BatchRunner):
         gw = g[:-1] + pb.penalty.gradient_smooth(w)
         gb = float(g[-1]) if pb.fit_intercept else 0.0
         return gw, gb, self._objective(w, p)
+
+    def _hessian(self):
+        # the blocks' shares, summed: (n_features + 1)^2 numbers a block
+        pb = self.problem
+        q = pb.data.n_features + (1 if pb.fit_intercept else 0)
+        return _sum_blocks(_row_blockwise(
+            _block_hessian, q * q, pb.data.X, pb.y, self.s, *self.p.arrays,
+            tree=self.p.tree, loss=self.work_loss, fit_intercept=pb.fit_intercept,
+        )).reshape(q, q)
 
     def _line_values(self, p, Xd):
         pb = self.problem
