@@ -1396,6 +1396,25 @@ def test_batch_runs_on_the_stored_columns_of_csr_data(Est, loss, params, monkeyp
     assert_array_equal(est.predict(X), sub.predict(X[:, stored]))
 
 
+def test_stored_columns_stop_counting_past_their_limit():
+    # the columns holding a stored entry, sorted, or None past ``at_most``
+    # (the pass stops there; nothing partial is kept)
+    from skgd._modes import Data
+
+    X = sp.random(50, 40, density=0.05, format="csr", random_state=0)
+    X.indices[:] = X.indices[::-1].copy()  # (rows' indices in any order)
+    X.has_sorted_indices = False
+    expected = np.unique(X.indices)
+    k = len(expected)
+    assert Data(X).stored_columns(at_most=k - 1) is None
+    data = Data(X)
+    assert data.stored_columns(at_most=k - 1) is None
+    assert_array_equal(data.stored_columns(), expected)
+    assert_array_equal(data.stored_columns(at_most=k), expected)
+    assert data.stored_columns(at_most=k - 1) is None
+    assert Data(X.toarray()).stored_columns() is None
+
+
 def test_batch_keeps_all_columns_where_the_start_is_not_zero_on_them():
     # a start with weights on columns without entries: only the penalty
     # acts there, so the full problem is solved (they go to their optimum,

@@ -27,7 +27,7 @@ Without OpenMP (a compiler without it) the loops run on one thread.
 """
 
 from cython.parallel cimport prange
-from libc.stdint cimport int32_t, int64_t
+from libc.stdint cimport int32_t, int64_t, uint8_t
 
 from cython cimport floating
 
@@ -333,3 +333,21 @@ def csr_weighted_gram(const floating[::1] data, const int32_t[::1] indices,
             for k in range(j):
                 out[j, k] = out[k, j]
 
+
+def mark_stored_columns(const int32_t[::1] indices, uint8_t[::1] stored,
+                        Py_ssize_t stop_above):
+    """Set ``stored[j]`` for the column ``j`` of each of ``indices``, in
+    order, until more than ``stop_above`` distinct columns are marked.
+    Returns how many are marked: at most ``stop_above`` only if every index
+    was read (then ``stored`` marks exactly the columns they hold)."""
+    cdef Py_ssize_t n = indices.shape[0], k, count = 0
+    cdef int32_t j
+    with nogil:
+        for k in range(n):
+            j = indices[k]
+            if not stored[j]:
+                stored[j] = 1
+                count += 1
+                if count > stop_above:
+                    break
+    return count
