@@ -238,3 +238,27 @@ def test_problems_of_the_same_rows_share_the_gram_matrix():
     fewer[:5] = 0.0
     G_fewer = view(np.sign(rng.normal(size=n)), fewer).data_gram()
     assert_allclose(G_fewer, X[5:] @ X[5:].T, rtol=1e-12)
+
+
+@pytest.mark.parametrize("loss", ["hinge", "epsilon_insensitive"])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_kink_rows_solved_in_the_columns_space(fit_intercept, loss, monkeypatch):
+    # few columns: the margin rows' conditions solved for (w, b) on their
+    # plane give the optimum that the Gram matrix of the rows gives
+    # (the Gram route switched off for the second solve)
+    import skgd._hinge_newton as hn
+
+    rng = np.random.RandomState(3)
+    n, d = 300, 8
+    X = rng.normal(size=(n, d))
+    scores = X @ rng.normal(size=d)
+    y = scores if loss == "epsilon_insensitive" else np.sign(scores + rng.normal(size=n))
+    sub = _Subproblem(X, y, np.full(n, 1.0 / n), get_loss(loss, 0.1),
+                      get_penalty("l2", 1e-3, 0.15), fit_intercept)
+    ref = hn.hinge_newton(sub, np.zeros(d), 0.0, 1e-9)
+    assert ref is not None
+    monkeypatch.setattr(hn, "_cholesky_system", lambda M, bordered: (None, False))
+    found = hn.hinge_newton(sub, np.zeros(d), 0.0, 1e-9)
+    assert found is not None
+    assert_allclose(found[0], ref[0], rtol=1e-7, atol=1e-9)
+    assert_allclose(found[1], ref[1], rtol=1e-7, atol=1e-9)

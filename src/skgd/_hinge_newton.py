@@ -468,15 +468,64 @@ def kink_solve(view, kink, level, rtol, max_rows=MAX_KINK_ROWS):
     if not np.all(np.isfinite(G)):
         return None
     rhs = -(target + np.asarray(XK @ c).ravel() / l2)
+    found = None
     system, singular = _cholesky_system(G / scale, view.fit_intercept)
     if system is not None:
         found = _refined(view, system, scale, XK, c, u, target, rhs, K, rtol)
-        if found is not None or not singular:
-            return found  # (a wrong set of kink rows: the SVD would not help)
-    system = _svd_system(G / scale, view.fit_intercept)
-    if system is None:
+    if found is None and singular:
+        # (a regular system that does not verify: a wrong set of kink rows,
+        # or one whose w = -(c + X_K' v) / l2 cancels, which the SVD would
+        # not help)
+        system = _svd_system(G / scale, view.fit_intercept)
+        if system is not None:
+            found = _refined(view, system, scale, XK, c, u, target, rhs, K, rtol)
+    if found is None and len(c) + 1 <= PRIMAL_COLUMNS:
+        found = _primal_kink_solve(view, K, XK, c, u, target, rtol)
+    return found
+
+
+#: up to this many columns (with the intercept's), :func:`kink_solve` also
+#: solves for ``(w, b)`` in the columns' space (:func:`_primal_kink_solve`)
+PRIMAL_COLUMNS = 500
+
+
+def _primal_kink_solve(view, K, XK, c, u, target, rtol):
+    """:func:`kink_solve`'s conditions solved for ``theta = (w, b)``: the
+    minimum of ``l2 / 2 ||w||^2 + c'w + e b`` (the rows off the margin at
+    their levels, ``e`` their share of the intercept's derivative) on the
+    kink rows' plane ``A theta = target``, ``A = [X_K, 1]``, by the plane's
+    null space (the SVD of ``A``); the kink rows' dual values then by least
+    squares.  Where ``l2 ||w||`` is far below ``||c||`` (columns of scale
+    1e3 with ``alpha=1e-4``: ``w`` of 1e-3), ``w = -(c + X_K' v) / l2``
+    cancels away the digits the optimality check asks for (residuals of
+    7e-8 against 1e-9); here ``w`` comes out of a system of the columns'
+    scale.  Verified as :func:`kink_solve`'s result (None if it fails)."""
+    l2, s = view.l2, view.s
+    A = _dense(XK)
+    d = A.shape[1]
+    lin = c
+    curv = np.full(d, l2)
+    if view.fit_intercept:
+        A = np.hstack([A, np.ones((len(K), 1))])
+        lin = np.append(c, float(s @ u))
+        curv = np.append(curv, 0.0)
+    if not np.all(np.isfinite(A)):
         return None
-    return _refined(view, system, scale, XK, c, u, target, rhs, K, rtol)
+    U, sv, Vt = np.linalg.svd(A, full_matrices=True)
+    rank = int(np.sum(sv > sv[0] * max(A.shape) * np.finfo(np.float64).eps)) if len(sv) else 0
+    # a point of the plane (least squares, minimum norm), then the best one
+    theta = Vt[:rank].T @ ((U[:, :rank].T @ target) / sv[:rank])
+    N = Vt[rank:].T
+    if N.shape[1]:
+        M = N.T @ (curv[:, None] * N)
+        z = np.linalg.lstsq(M, -N.T @ (curv * theta + lin), rcond=None)[0]
+        theta = theta + N @ z
+    # the kink rows' dual values: A' v = -(curv theta + lin)
+    v = np.linalg.lstsq(A.T, -(curv * theta + lin), rcond=None)[0]
+    w, b = theta[:d], (float(theta[d]) if view.fit_intercept else 0.0)
+    u = u.copy()
+    u[K] = v / s[K]
+    return _verified(view, w, b, u, rtol)
 
 
 def _cholesky_system(M, bordered):
