@@ -662,6 +662,50 @@ def test_batch_log_loss_l2_is_logistic_regression(seed, weighted, fit_intercept,
         assert abs(gd.intercept_[0] - lr.intercept_[0]) < 1e-4 * np.abs(lr.coef_).max()
 
 
+@pytest.mark.parametrize("c2", [0.9, 0.1])
+@pytest.mark.parametrize("scale", [1.0, 1e-6, 1e6])
+def test_wolfe_line_search_meets_the_strong_wolfe_conditions(scale, c2):
+    # phi(a) = F(w + a d) for a convex F (log-sum-exp plus a quadratic):
+    # the step meets both conditions, found from a unit first step whether
+    # the minimiser is near 1, far below or far above it
+    from skgd._modes import wolfe_line_search
+
+    rng = np.random.RandomState(0)
+    A, w, d = rng.normal(size=(50, 5)), rng.normal(size=5), -rng.normal(size=5) * scale
+
+    def F(v):
+        z = A @ v
+        return np.logaddexp(0.0, z).mean() + 0.05 * v @ v
+
+    def grad(v):
+        return A.T @ (0.5 * (1.0 + np.tanh(0.5 * (A @ v)))) / len(A) + 0.1 * v
+
+    if grad(w) @ d > 0:
+        d = -d
+    f0, d0 = F(w), grad(w) @ d
+    a = wolfe_line_search(lambda a: (F(w + a * d), grad(w + a * d) @ d), f0, d0,
+                          c2=c2)
+    assert a > 0.0
+    assert F(w + a * d) <= f0 + 1e-4 * a * d0
+    assert abs(grad(w + a * d) @ d) <= -c2 * d0
+
+
+def test_wolfe_line_search_stops_at_rounding():
+    # at the optimum to rounding (a slope of 1e-15 of the value), trials
+    # cannot tell a decrease from rounding: the search gives up after the
+    # first instead of halving 40 times
+    from skgd._modes import wolfe_line_search
+
+    calls = []
+
+    def phi(a):
+        calls.append(a)
+        return 0.5 + 1e-16, 0.0  # (the value rounded up)
+
+    assert wolfe_line_search(phi, 0.5, -5e-16) == 0.0
+    assert len(calls) == 1
+
+
 @pytest.mark.parametrize("fit_intercept", [True, False])
 @pytest.mark.parametrize("container", ["dense", "csr", "float32", "csr float32"])
 def test_weighted_gram_is_the_weighted_rows_product(container, fit_intercept,

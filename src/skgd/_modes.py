@@ -1573,8 +1573,11 @@ class BatchRunner:
             a1 = 1.0 if newton else lbfgs_first_step(self.memory, f0, d0)
             a = wolfe_line_search(phi, f0, d0, a1=a1)
         if a == 0.0:
-            # no step along this direction decreases F: gradient step next
+            # no step along this direction decreases F: gradient step next,
+            # unless the model's decrease (about F - F*) is rounding
             self.failed_searches += 1
+            if at_rounding(newton or self.memory, f0, d0):
+                self.failed_searches = 2
             self.memory = []
             self.grad_mapping_norm = float(np.sqrt(dot(g, g)))
             return self.w, self.b, self.p
@@ -2115,6 +2118,21 @@ def stalled(history, tol, n_iter_no_change):
     return bool(moved <= tol * size * scale)
 
 
+#: a change of the objective below this times its value is rounding
+#: (:func:`wolfe_line_search`)
+ROUNDED_DECREASE = 8 * np.finfo(np.float64).eps
+
+
+def at_rounding(curved, f0, d0):
+    """Whether a failed line search along a direction with curvature
+    (``curved``: a Newton or L-BFGS direction, whose slope ``d0`` is about
+    twice ``F - F*``) leaves the fit at its optimum to rounding: ``-d0``
+    below 1e-12 of ``|f0|``.  Then the gradient step that would come next
+    is not tried (its search spent 19 trials finding nothing on 500,000
+    CSR rows)."""
+    return bool(curved) and -d0 <= 1e-12 * abs(f0)
+
+
 def wolfe_line_search(phi, f0, d0, a1=1.0, c1=1e-4, c2=0.9, max_evals=40):
     """A step ``a > 0`` with the strong Wolfe conditions, or 0 if none is found.
 
@@ -2122,9 +2140,15 @@ def wolfe_line_search(phi, f0, d0, a1=1.0, c1=1e-4, c2=0.9, max_evals=40):
     ``f0``, ``d0 < 0`` are their values at ``a = 0``.  Bracketing by
     doubling, then zooming with a safeguarded quadratic step (Nocedal &
     Wright, 2006, algorithms 3.5 and 3.6).  When the evaluations run out, the
-    best step with sufficient decrease found so far is returned.
+    best step with sufficient decrease found so far is returned.  The zoom
+    also ends where no step of its bracket can change ``phi`` by more than
+    its rounding (``width * |d0|`` below ``ROUNDED_DECREASE * |f0|``): at
+    the optimum to rounding, the sufficient-decrease test then passes or
+    fails by chance, and 40 trials were spent twice at the end of fits
+    (0.17 s of a 0.77 s batch fit on 500,000 CSR rows).
     """
     evals = [0]
+    noise = ROUNDED_DECREASE * abs(f0)
 
     def value(a):
         evals[0] += 1
@@ -2135,6 +2159,8 @@ def wolfe_line_search(phi, f0, d0, a1=1.0, c1=1e-4, c2=0.9, max_evals=40):
     def zoom(lo, f_lo, d_lo, hi, f_hi):
         while evals[0] < max_evals:
             width = hi - lo
+            if abs(width * d0) <= noise:
+                break
             a = lo + 0.5 * width
             if np.isfinite(f_hi):
                 denom = 2.0 * (f_hi - f_lo - d_lo * width)

@@ -31,6 +31,7 @@ from ._modes import (
     EpochResult,
     Problem,
     StochasticRunner,
+    at_rounding,
     check_gradient,
     check_row_squares,
     gap_certifies,
@@ -394,6 +395,8 @@ class SoftmaxBatchRunner:
             a = wolfe_line_search(phi, f0, d0, a1=lbfgs_first_step(self.memory, f0, d0))
         if a == 0.0:
             self.failed_searches += 1
+            if at_rounding(self.memory, f0, d0):
+                self.failed_searches = 2
             self.memory = []
             return self.theta, self.Z
         self.failed_searches = 0
