@@ -1615,8 +1615,9 @@ class BatchRunner:
     def _newton_due(self):
         """Whether this iteration takes a Newton direction
         (:meth:`_newton_direction`) rather than L-BFGS's: on a smooth loss
-        and in-memory data of at most ``NEWTON_COLUMNS`` columns, once this
-        fit's iterations have cost ``NEWTON_PATIENCE`` Hessians.  L-BFGS
+        and data of at most ``NEWTON_COLUMNS`` columns (in memory or on
+        dask, whose runner sums the blocks' Hessians), once this fit's
+        iterations have cost ``NEWTON_PATIENCE`` Hessians.  L-BFGS
         is slow on ill-conditioned rows, which a Hessian takes in its
         stride (unscaled breast cancer, log loss: 1,000 iterations and 5%
         above the optimum, as scikit-learn's lbfgs solver; Newton's steps
