@@ -245,7 +245,8 @@ def test_problems_of_the_same_rows_share_the_gram_matrix():
 def test_kink_rows_solved_in_the_columns_space(fit_intercept, loss, monkeypatch):
     # few columns: the margin rows' conditions solved for (w, b) on their
     # plane give the optimum that the Gram matrix of the rows gives
-    # (the Gram route switched off for the second solve)
+    # (the Gram route switched off for the second solve, as where the kink
+    # rows are dependent)
     import skgd._hinge_newton as hn
 
     rng = np.random.RandomState(3)
@@ -257,7 +258,9 @@ def test_kink_rows_solved_in_the_columns_space(fit_intercept, loss, monkeypatch)
                       get_penalty("l2", 1e-3, 0.15), fit_intercept)
     ref = hn.hinge_newton(sub, np.zeros(d), 0.0, 1e-9)
     assert ref is not None
-    monkeypatch.setattr(hn, "_cholesky_system", lambda M, bordered: (None, False))
+    # (no Gram route: no factor, and a singular system without its SVD)
+    monkeypatch.setattr(hn, "_cholesky_system", lambda M, bordered: (None, True))
+    monkeypatch.setattr(hn, "_svd_system", lambda M, bordered: None)
     found = hn.hinge_newton(sub, np.zeros(d), 0.0, 1e-9)
     assert found is not None
     assert_allclose(found[0], ref[0], rtol=1e-7, atol=1e-9)

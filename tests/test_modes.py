@@ -1527,6 +1527,14 @@ def _hinge_cases():
     # kink rows' duals cancelled to residuals of 7e-8 (a warning, 3.6%
     # above the optimum); solved in the columns' space
     Xk, yk = make_classification(2000, 20, random_state=0)
+    # binary rows, repeated (1 in 5 entries set, 20 columns), with weights:
+    # more rows on the margin than columns, so that their duals are not
+    # unique and the minimum-norm ones left their bounds (a9a with
+    # sample_weight: a warning, 2e-5 above the optimum)
+    rb = np.random.RandomState(0)
+    Xb = (rb.rand(4000, 20) < 0.2).astype(float)
+    yb = (Xb @ rb.normal(size=20) + 0.8 * rb.normal(size=4000) > 0).astype(int)
+    sb = rb.uniform(0.2, 3.0, 4000)
     return {
         "breast cancer, standardised": (Xs, y, None, True),
         "breast cancer as shipped": (X, y, None, True),
@@ -1538,6 +1546,7 @@ def _hinge_cases():
         "wide dense, weighted": (Xw, yw, rng.uniform(0.2, 2.0, 400), True),
         "wide dense, no intercept": (Xw, yw, None, False),
         "columns of scale 1e3": (Xk * 1e3, yk, None, True),
+        "repeated binary rows, weighted": (Xb, yb, sb, True),
     }
 
 

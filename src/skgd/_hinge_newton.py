@@ -43,6 +43,7 @@ copying the rows (a product of the doubled rows is one of the rows).
 
 import numpy as np
 import scipy.linalg
+import scipy.optimize
 import scipy.sparse as sp
 
 from ._dual_fast import smo
@@ -470,34 +471,46 @@ def kink_solve(view, kink, level, rtol, max_rows=MAX_KINK_ROWS):
     if not np.all(np.isfinite(G)):
         return None
     rhs = -(target + np.asarray(XK @ c).ravel() / l2)
-    found = None
+    found, residuals = None, []
     system, singular = _cholesky_system(G / scale, view.fit_intercept)
     if system is not None:
-        found = _refined(view, system, scale, XK, c, u, target, rhs, K, rtol)
+        found = _refined(view, system, scale, XK, c, u, target, rhs, K, rtol,
+                         residuals)
     if found is None and singular:
         # (a regular system that does not verify: a wrong set of kink rows,
         # or one whose w = -(c + X_K' v) / l2 cancels, which the SVD would
         # not help)
         system = _svd_system(G / scale, view.fit_intercept)
         if system is not None:
-            found = _refined(view, system, scale, XK, c, u, target, rhs, K, rtol)
-    if found is None and len(c) + 1 <= PRIMAL_COLUMNS:
-        found = _primal_kink_solve(view, K, XK, c, u, target, rtol)
+            found = _refined(view, system, scale, XK, c, u, target, rhs, K, rtol,
+                             residuals)
+    if (found is None and len(c) + 1 <= PRIMAL_COLUMNS
+            and (singular or min(residuals, default=np.inf) <= PRIMAL_NEAR)):
+        # dependent kink rows, or an optimum that missed the check by
+        # little: not a wrong set of kink rows, whose residuals are larger
+        found = _primal_kink_solve(view, K, kink[K], XK, c, u, target, rtol)
     return found
 
 
 #: up to this many columns (with the intercept's), :func:`kink_solve` also
-#: solves for ``(w, b)`` in the columns' space (:func:`_primal_kink_solve`)
+#: solves for ``(w, b)`` in the columns' space (:func:`_primal_kink_solve`),
+#: where the kink rows are dependent or the Gram route's residual is at
+#: most PRIMAL_NEAR (7e-8 on columns of scale 1e3; a wrong set of kink
+#: rows: 4e-4 to 7e-2)
 PRIMAL_COLUMNS = 500
+PRIMAL_NEAR = 1e-5
 
 
-def _primal_kink_solve(view, K, XK, c, u, target, rtol):
+def _primal_kink_solve(view, K, at, XK, c, u, target, rtol):
     """:func:`kink_solve`'s conditions solved for ``theta = (w, b)``: the
     minimum of ``l2 / 2 ||w||^2 + c'w + e b`` (the rows off the margin at
     their levels, ``e`` their share of the intercept's derivative) on the
     kink rows' plane ``A theta = target``, ``A = [X_K, 1]``, by the plane's
     null space (the SVD of ``A``); the kink rows' dual values then by least
-    squares.  Where ``l2 ||w||`` is far below ``||c||`` (columns of scale
+    squares, within their bounds (the interval of the loss's derivative at
+    kink ``at``: where more rows sit on the margin than ``A`` has columns,
+    as a9a's repeated binary rows with sample weights, 130 rows on 124
+    columns, the minimum-norm values left it and the route failed).  Where ``l2 ||w||`` is far below ``||c||`` (columns of scale
     1e3 with ``alpha=1e-4``: ``w`` of 1e-3), ``w = -(c + X_K' v) / l2``
     cancels away the digits the optimality check asks for (residuals of
     7e-8 against 1e-9); here ``w`` comes out of a system of the columns'
@@ -522,8 +535,18 @@ def _primal_kink_solve(view, K, XK, c, u, target, rtol):
         M = N.T @ (curv[:, None] * N)
         z = np.linalg.lstsq(M, -N.T @ (curv * theta + lin), rcond=None)[0]
         theta = theta + N @ z
-    # the kink rows' dual values: A' v = -(curv theta + lin)
-    v = np.linalg.lstsq(A.T, -(curv * theta + lin), rcond=None)[0]
+    # the kink rows' dual values: A' v = -(curv theta + lin), v_i / s_i
+    # within the derivative's interval at the row's kink
+    rhs = -(curv * theta + lin)
+    v = np.linalg.lstsq(A.T, rhs, rcond=None)[0]
+    lo = s[K] * view.levels[K, at]
+    hi = s[K] * view.levels[K, at + 1]
+    if rank < len(K) and (np.any(v < lo) or np.any(v > hi)):
+        # (dependent kink rows: their duals are not unique, and values
+        # within the bounds may exist; with independent rows they are
+        # unique, and outside them the set is wrong)
+        v = scipy.optimize.lsq_linear(A.T, rhs, bounds=(lo, hi), method="bvls",
+                                      tol=1e-15).x
     w, b = theta[:d], (float(theta[d]) if view.fit_intercept else 0.0)
     u = u.copy()
     u[K] = v / s[K]
@@ -579,11 +602,12 @@ def _svd_system(M, bordered):
     return solve
 
 
-def _refined(view, solve, scale, XK, c, u, target, rhs, K, rtol):
+def _refined(view, solve, scale, XK, c, u, target, rhs, K, rtol, report=None):
     """The optimum from the system's solution, refined twice on the
     conditions' residuals (from fresh products: G squares the condition of
     the kink rows, 3e10 on unscaled breast cancer), if it is verified
-    (:func:`_verified`); else None."""
+    (:func:`_verified`, which appends its residual to ``report``); else
+    None."""
     l2, s = view.l2, view.s
     total = -float(s @ u)
 
@@ -604,14 +628,19 @@ def _refined(view, solve, scale, XK, c, u, target, rhs, K, rtol):
         return None
     u = u.copy()
     u[K] = v / s[K]
-    return _verified(view, -(c + np.asarray(XK.T @ v).ravel()) / l2, b, u, rtol)
+    return _verified(view, -(c + np.asarray(XK.T @ v).ravel()) / l2, b, u, rtol,
+                     report)
 
 
-def _verified(view, w, b, u, rtol):
+def _verified(view, w, b, u, rtol, report=None):
     """``(w, b, p)`` if the data's optimality conditions hold to ``rtol``
-    at ``(w, b)`` with the view's dual values ``u``, else None."""
+    at ``(w, b)`` with the view's dual values ``u``, else None; the
+    conditions' residual is appended to ``report`` (a list) if given."""
     sub = view.sub
     p = sub.predictions(w, b)
-    if sub.residual(w, b, p, view.on_data(u)) > rtol:
+    residual = sub.residual(w, b, p, view.on_data(u))
+    if report is not None:
+        report.append(residual)
+    if residual > rtol:
         return None
     return w, b, p
