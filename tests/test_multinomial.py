@@ -316,6 +316,65 @@ def test_batch_never_stops_silently_far_from_the_optimum():
     assert warned or f - min(f, f_star) <= 1e-3 * f_star, (f, f_star)
 
 
+@pytest.mark.parametrize("container", ["dense", "csr"])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_newton_direction_solves_the_hessian_system(fit_intercept, container):
+    # H d = -g with H from central differences of the gradient; with
+    # intercepts, H is singular along "the same number added to every
+    # intercept", to which g is orthogonal, and so is d (minimum norm)
+    X, y = _multiclass(n=60, d=5, K=3)
+    X = X * np.logspace(-1, 1, 5)
+    Xc = sp.csr_matrix(X) if container == "csr" else X
+    sw = np.random.RandomState(0).uniform(0.5, 2.0, len(y))
+    pb = SoftmaxProblem(Data(Xc), y, sw, get_penalty("l2", 0.01, 0.0), fit_intercept,
+                        np.arange(len(y)), 3)
+    rng = np.random.RandomState(1)
+    runner = SoftmaxBatchRunner(pb, rng.randn(3, 5) * 0.3,
+                                rng.randn(3) if fit_intercept else np.zeros(3), None, 1)
+    theta = runner.theta
+    _, g = runner._gradient(theta, runner.Z)
+    direction = runner._newton_direction(g)
+    q = len(theta) if fit_intercept else 15
+    h = 1e-6
+
+    def grad(t):
+        return runner._gradient(t, runner._scores(t))[1]
+
+    H = np.column_stack([(grad(theta + h * e) - grad(theta - h * e)) / (2 * h)
+                         for e in np.eye(len(theta))[:q]])[:q]
+    assert_allclose(H @ direction[:q], -g[:q], rtol=1e-5, atol=1e-7 * np.abs(g).max())
+    if fit_intercept:
+        assert abs(direction[15:].sum()) <= 1e-10 * np.abs(direction).max()
+    else:
+        assert np.all(direction[15:] == 0.0)
+
+
+def test_batch_reaches_the_optimum_on_unscaled_columns():
+    # unscaled wine (proline near 1e3): L-BFGS took 1,000 iterations and
+    # warned; Newton steps once it has cost a few Hessians reach
+    # scikit-learn's optimum (newton-cg, tight tolerance)
+    import warnings
+
+    from sklearn.datasets import load_wine
+    from sklearn.exceptions import ConvergenceWarning
+
+    X, y = load_wine(return_X_y=True)
+    alpha, n = 1e-4, len(y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        est = GDClassifier(mode="batch", loss="log_loss", multi_class="multinomial",
+                           alpha=alpha).fit(X, y)
+        lr = LogisticRegression(C=1 / (n * alpha), solver="newton-cg", tol=1e-12,
+                                max_iter=1000).fit(X, y)
+
+    def F(W, b):
+        Z = X @ W.T + b
+        return log_loss(y, softmax(Z), labels=[0, 1, 2]) + alpha / 2 * np.sum(W * W)
+
+    assert est.n_iter_ < 100
+    assert F(est.coef_, est.intercept_) <= F(lr.coef_, lr.intercept_) * (1 + 1e-9)
+
+
 # ---------------------------------------------------------------------------
 # the estimator
 

@@ -80,6 +80,7 @@ from ._multinomial import (
     dual_shares,
     one_hot,
     softmax,
+    softmax_hessian,
 )
 from ._penalties import dot
 
@@ -193,6 +194,12 @@ def _block_hessian(X, y, s, *p_blocks, tree, loss, fit_intercept):
     one row (:func:`skgd._modes.weighted_gram`)."""
     c = s * curvature(loss, y, _evaluate(tree, p_blocks))
     return weighted_gram(X, c, fit_intercept).reshape(1, -1)
+
+
+def _block_softmax_hessian(X, s, *Z_blocks, tree, fit_intercept):
+    """One block's share of the softmax loss's Hessian, flattened to one
+    row (:func:`skgd._multinomial.softmax_hessian`)."""
+    return softmax_hessian(X, s, _evaluate(tree, Z_blocks), fit_intercept).reshape(1, -1)
 
 
 def _block_objective(y, s, *p_blocks, tree, loss):
@@ -601,6 +608,15 @@ class DaskSoftmaxBatchRunner(DaskRowWeights, SoftmaxBatchRunner):
             tree=pair.tree, loss=pb.loss,
         ))
         return float(loss), float(slope)
+
+    def _loss_hessian(self):
+        # the blocks' shares, summed: (K (n_features + 1))^2 numbers a block
+        pb = self.problem
+        q = self.K * (self.d + (1 if pb.fit_intercept else 0))
+        return _sum_blocks(_row_blockwise(
+            _block_softmax_hessian, q * q, pb.data.X, self.s, *self.Z.arrays,
+            tree=self.Z.tree, fit_intercept=pb.fit_intercept,
+        )).reshape(q, q)
 
     def _scores_along(self, Zd, a):
         # ``Z + a Zd`` evaluated on the workers (the in-memory numbers) and

@@ -310,6 +310,25 @@ def weighted_gram(X, c, fit_intercept):
     return H
 
 
+def scaled_cholesky_solve(H, r):
+    """``H^-1 r`` for a symmetric positive definite ``H``, by Cholesky's
+    factor of ``H`` scaled to a unit diagonal (batch mode's Newton steps:
+    on unscaled columns the diagonal spans 1e-4 to 1e6); None where ``H``
+    is not finite, has a diagonal entry that is not positive, or no
+    factor."""
+    diag = np.diag(H).copy()
+    if not (np.all(np.isfinite(H)) and diag.min(initial=np.inf) > 0.0):
+        return None
+    scale = 1.0 / np.sqrt(diag)
+    try:
+        factor = scipy.linalg.cho_factor(H * scale[:, None] * scale[None, :],
+                                         check_finite=False)
+    except np.linalg.LinAlgError:
+        return None
+    x = scale * scipy.linalg.cho_solve(factor, r * scale, check_finite=False)
+    return x if np.all(np.isfinite(x)) else None
+
+
 #: values per block of dense rows in :func:`weighted_gram`
 GRAM_BLOCK_VALUES = 1 << 20
 
@@ -1657,18 +1676,9 @@ class BatchRunner:
         d = pb.data.n_features
         H = self._hessian()
         H[np.arange(d), np.arange(d)] += pb.penalty.l2_strength
-        diag = np.diag(H).copy()
-        if not (np.all(np.isfinite(H)) and diag.min() > 0.0):
-            return None
-        scale = 1.0 / np.sqrt(diag)
-        try:
-            factor = scipy.linalg.cho_factor(H * scale[:, None] * scale[None, :],
-                                             check_finite=False)
-        except np.linalg.LinAlgError:
-            return None
         q = len(H)
-        step = scale * scipy.linalg.cho_solve(factor, -g[:q] * scale, check_finite=False)
-        if not np.all(np.isfinite(step)):
+        step = scaled_cholesky_solve(H, -g[:q])
+        if step is None:
             return None
         return step if q == d + 1 else np.append(step, 0.0)
 

@@ -27,6 +27,7 @@ from scipy.special import xlogy
 
 from ._batch import penalty_conjugate
 from ._modes import (
+    BatchRunner,
     ConvergedRule,
     EpochResult,
     Problem,
@@ -40,12 +41,36 @@ from ._modes import (
     lbfgs_remember,
     lipschitz_constant,
     normalised_weights,
+    scaled_cholesky_solve,
     stalled,
     training_weights,
+    weighted_gram,
     wolfe_line_search,
 )
 from ._penalties import dot
 from ._softmax_fast import SoftmaxState, run_softmax_epoch
+
+
+def softmax_hessian(X, s, Z, fit_intercept):
+    """The Hessian of ``sum_i s_i L(y_i, Z_i)`` in ``(w_1, b_1, ..., w_K,
+    b_K)`` (class by class; no ``b_k`` without intercept), ``Z = X W' + b``:
+    block ``(k, l)`` is ``A' diag(s (P_k delta_kl - P_k P_l)) A``, ``A`` the
+    rows with a column of ones, ``P`` the probabilities
+    (:func:`skgd._modes.weighted_gram`, on non-negative weights: the
+    blocks off the diagonal negated)."""
+    K = Z.shape[1]
+    e = X.shape[1] + (1 if fit_intercept else 0)
+    P = softmax(Z)
+    H = np.empty((K * e, K * e))
+    for k in range(K):
+        for m in range(k, K):
+            if k == m:
+                block = weighted_gram(X, s * P[:, k] * (1.0 - P[:, k]), fit_intercept)
+            else:
+                block = -weighted_gram(X, s * P[:, k] * P[:, m], fit_intercept)
+            H[k * e:(k + 1) * e, m * e:(m + 1) * e] = block
+            H[m * e:(m + 1) * e, k * e:(k + 1) * e] = block.T
+    return H
 
 
 def softmax(Z):
@@ -268,6 +293,8 @@ class SoftmaxBatchRunner:
         self.history = [(self.obj, self.theta, 0.0)]
         # the last iteration whose duality gap was computed (_certified)
         self._certify_at = -np.inf
+        # Newton directions once L-BFGS has cost a few Hessians (_newton_due)
+        self._t_start, self._newton_ratio = self.t_, None
 
     # ------------------------------------------------------------------
     def _split(self, theta):
@@ -368,9 +395,13 @@ class SoftmaxBatchRunner:
         g = self.g
         if self.failed_searches >= 2:
             return self.theta, self.Z
-        direction = lbfgs_direction(self.memory, g)
+        direction = self._newton_direction(g) if self._newton_due() else None
+        newton = direction is not None
+        if not newton:
+            direction = lbfgs_direction(self.memory, g)
         if not dot(g, direction) < 0:
             self.memory = []
+            newton = False
             direction = lbfgs_direction(self.memory, g)
         if not pb.fit_intercept:
             direction[Kd:] = 0.0
@@ -392,10 +423,11 @@ class SoftmaxBatchRunner:
         f0, d0 = self.obj, dot(g, direction)
         a = 0.0
         if d0 < -1e-15 * abs(f0):
-            a = wolfe_line_search(phi, f0, d0, a1=lbfgs_first_step(self.memory, f0, d0))
+            a1 = 1.0 if newton else lbfgs_first_step(self.memory, f0, d0)
+            a = wolfe_line_search(phi, f0, d0, a1=a1)
         if a == 0.0:
             self.failed_searches += 1
-            if at_rounding(self.memory, f0, d0):
+            if at_rounding(newton or self.memory, f0, d0):
                 self.failed_searches = 2
             self.memory = []
             return self.theta, self.Z
@@ -411,6 +443,62 @@ class SoftmaxBatchRunner:
         lbfgs_remember(self.memory, a * direction, g_new - g, self.MEMORY)
         self.g = g_new
         return theta, Z
+
+    def _newton_due(self):
+        """Whether this iteration takes a Newton direction (as
+        :meth:`skgd._modes.BatchRunner._newton_due`: once L-BFGS has cost
+        ``NEWTON_PATIENCE`` Hessians, on at most ``NEWTON_COLUMNS``
+        parameters).  Unscaled wine and digits took 1,000 iterations and
+        warned."""
+        if self._newton_ratio is None:
+            self._newton_ratio = self._hessian_cost()
+        return self.t_ - self._t_start >= BatchRunner.NEWTON_PATIENCE * self._newton_ratio
+
+    def _hessian_cost(self):
+        """A Hessian's cost in L-BFGS iterations: ``K (K + 1) / 2`` weighted
+        Gram matrices of ``n (d + 1)^2 / 2`` multiply-adds, against the
+        ``2 n d K`` values of an iteration's products (inf where Newton
+        directions are not taken: too many parameters)."""
+        if self.K * (self.d + 1) > BatchRunner.NEWTON_COLUMNS:
+            return np.inf
+        return max(BatchRunner.HESSIAN_COST * (self.K + 1) * (self.d + 1) / 8.0, 1.0)
+
+    def _newton_direction(self, g):
+        """``-H^+ g`` for the Hessian of the objective at the iterate: block
+        ``(k, l)`` of the loss's part is ``A' S (P_k delta_kl - P_k P_l) A``
+        (``A`` the rows, with ones for the intercepts; ``P`` the
+        probabilities), plus the L2 strength on the weights.  The loss does
+        not change when the same number is added to every intercept: along
+        that direction, to which ``g`` is orthogonal, curvature is added so
+        that Cholesky's factor exists (the step is the minimum-norm one).
+        Solved as :meth:`skgd._modes.BatchRunner._newton_direction`; None
+        where it has no factor."""
+        pb = self.problem
+        K, d = self.K, self.d
+        fit_b = pb.fit_intercept
+        e = d + 1 if fit_b else d
+        H = self._loss_hessian()
+        weights = (np.arange(K)[:, None] * e + np.arange(d)).ravel()
+        H[weights, weights] += pb.penalty.l2_strength
+        # class by class: (w_k, b_k); theta holds W, then b
+        order = np.arange(K * d).reshape(K, d)
+        if fit_b:
+            order = np.hstack([order, K * d + np.arange(K)[:, None]])
+            b_rows = np.arange(K) * e + d
+            H[np.ix_(b_rows, b_rows)] += np.mean(np.diag(H)[b_rows]) / K
+        order = order.ravel()
+        step = scaled_cholesky_solve(H, -g[order])
+        if step is None:
+            return None
+        direction = np.zeros(len(g))
+        direction[order] = step
+        return direction
+
+    def _loss_hessian(self):
+        """The loss's Hessian at the scores ``Z`` (:func:`softmax_hessian`;
+        the dask runner sums its blocks')."""
+        pb = self.problem
+        return softmax_hessian(pb.data.X, self.s, self.Z, pb.fit_intercept)
 
     def _proximal_step(self):
         pb = self.problem
