@@ -362,8 +362,9 @@ def main(argv=None):
         "One-vs-rest fits each class against the rest as a binary problem of its "
         "own, with its own stopping rule; for digits the column shows the largest "
         "count of the 10, as SGDClassifier's n_iter_ does. In batch mode an epoch "
-        "is one iteration of the batch solver (L-BFGS here): one full gradient "
-        "over all rows, plus the passes of its line search.",
+        "is one iteration of the batch solver (L-BFGS here, and on digits' 64 "
+        "columns Newton steps once L-BFGS has cost five Hessians): one full "
+        "gradient over all rows, plus the passes of its line search.",
         f"seconds: wall time of fit, the best of {REPEATS} runs.",
         "F - F*: how far the training objective F = mean log loss + alpha/2 "
         "||w||^2 (summed over the one-vs-rest problems) is above its minimum F*, "
