@@ -125,7 +125,7 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
         gradient of a batch by the sum of its rows' steps, capped at
         ``1 / L_B`` (the batch's expected smoothness, from the data).
         Batch mode does not use the schedule: its steps come from a line
-        search (L-BFGS) or from the Lipschitz constant (FISTA).
+        search (L-BFGS, Newton) or from the Lipschitz constant (FISTA).
     eta0 : float, default=0.01
         Initial step size of the 'constant', 'invscaling' and 'adaptive'
         schedules, in ``(0, inf)``; the aggressiveness ``C`` for 'pa1'/'pa2'.
@@ -239,9 +239,11 @@ class GDClassifier(LinearClassifierMixin, BaseGD):
     ``rho`` the L1 share.  One update uses one row (sgd), ``batch_size`` rows
     (minibatch: the mean of their gradients, by the sum of their steps
     capped at ``1 / L_B``) or all rows (batch: L-BFGS with a Wolfe line
-    search, FISTA with an L1 part, and smoothing with continuation on the
+    search, then Newton steps where it is slow on at most 1,000 columns,
+    FISTA with an L1 part, and smoothing with continuation on the
     non-smooth losses, the hinge with a pure L2 penalty then solved exactly
-    by Newton steps).  In sgd and minibatch modes a row's step is scaled by its
+    from its margin rows, found by Newton steps or, on wide data, the
+    dual).  In sgd and minibatch modes a row's step is scaled by its
     weight as in scikit-learn, which is a step on ``F`` when the weights
     average to 1.  The L2 part shrinks the weights, the L1 part is applied by
     the cumulative penalty of Tsuruoka et al. (2009), both in O(nnz) per
