@@ -265,3 +265,28 @@ def test_kink_rows_solved_in_the_columns_space(fit_intercept, loss, monkeypatch)
     assert found is not None
     assert_allclose(found[0], ref[0], rtol=1e-7, atol=1e-9)
     assert_allclose(found[1], ref[1], rtol=1e-7, atol=1e-9)
+
+
+def test_a_failed_dual_is_not_solved_again(monkeypatch):
+    # the fit's second polish attempt (the same rows, labels and weights)
+    # goes to the Newton steps directly when the dual failed the first
+    # time; another problem of the same rows still tries its own dual
+    import skgd._hinge_newton as hn
+
+    calls = []
+    monkeypatch.setattr(hn, "hinge_dual", lambda view, rtol: calls.append(view) or None)
+    rng = np.random.RandomState(0)
+    n, d = 40, 100
+    X = rng.normal(size=(n, d))
+    y = np.sign(rng.normal(size=n))
+    memo = {}
+
+    def sub(y):
+        return _Subproblem(X, y, np.full(n, 1.0 / n), get_loss("hinge", 0.1),
+                           get_penalty("l2", 1e-2, 0.15), True, memo)
+
+    assert hn.hinge_newton(sub(y), np.zeros(d), 0.0, 1e-9) is not None
+    assert hn.hinge_newton(sub(y), np.zeros(d), 0.0, 1e-9) is not None
+    assert len(calls) == 1
+    hn.hinge_newton(sub(-y), np.zeros(d), 0.0, 1e-9)
+    assert len(calls) == 2

@@ -41,6 +41,8 @@ with labels +1 and -1 and thresholds ``y - e`` and ``-(y + e)``, without
 copying the rows (a product of the doubled rows is one of the rows).
 """
 
+import hashlib
+
 import numpy as np
 import scipy.linalg
 import scipy.optimize
@@ -122,6 +124,15 @@ class HingeView:
         loss's derivative of the data's rows from those of the view's)."""
         return r.reshape(self.copies, self.n).sum(axis=0)
 
+    def dual_key(self):
+        """What the dual (:func:`hinge_dual`) of this view depends on besides
+        the rows: a digest of its labels, thresholds and bounds, and the L2
+        strength and intercept (its memo entry's key)."""
+        digest = hashlib.sha1()
+        for a in (self.y, self.t, self.s, self.sub.rows):
+            digest.update(np.ascontiguousarray(a).tobytes())
+        return ("dual failed", digest.hexdigest(), self.l2, self.fit_intercept)
+
     def rows(self, index):
         """The view's rows ``index`` in float64 (CSR stays CSR)."""
         Xr = self.sub.X[index % self.n]
@@ -176,10 +187,15 @@ def hinge_newton(sub, w, b, rtol):
     from ._batch import resolve  # (which imports this module)
 
     view = HingeView(sub)
+    memo = sub.memo if sub.memo is not None else {}
     if view.n <= DUAL_ROWS and len(w) + 1 > view.n:
-        found = hinge_dual(view, rtol)
+        key = view.dual_key()
+        # (a dual that failed once fails again: the fit's second polish
+        # attempt goes to the Newton steps directly)
+        found = None if key in memo else hinge_dual(view, rtol)
         if found is not None:
             return found
+        memo[key] = True
     l2 = view.l2
     p = view.predictions(w, b)
     mu = MU_START
