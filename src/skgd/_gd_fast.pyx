@@ -1688,7 +1688,7 @@ cdef tuple minibatch_epoch(WeightState st, CyLoss loss, const floating[::1] data
     cdef bint has_l2 = st.penalty == PENALTY_L2 or st.penalty == PENALTY_ELASTICNET
     cdef Py_ssize_t bi, k, m, i
     cdef int t
-    cdef double pen, stop_pen, s, lv, c, ib, p, d, yi
+    cdef double pen, stop_pen, s, lv, c, ib, p, d, yi, shrink
     cdef double sum_loss = 0.0, sum_wloss = 0.0, sum_w = 0.0, sum_pen = 0.0
     cdef double sum_stop_pen = 0.0, sum_p = 0.0
     cdef int64_t n_updates = 0
@@ -1748,6 +1748,8 @@ cdef tuple minibatch_epoch(WeightState st, CyLoss loss, const floating[::1] data
             u.end = min(u.start + batch_size, n)
             m = u.end - u.start
             u.eta = etas[bi]
+            # plain steps: the L2 step's factor of the weights
+            shrink = max(0.0, 1.0 - l2_share * u.eta * st.alpha)
             pen = penalty_value(st)
             stop_pen = stop_penalty_value(st)
             u.wscale = st.wscale
@@ -1766,8 +1768,7 @@ cdef tuple minibatch_epoch(WeightState st, CyLoss loss, const floating[::1] data
                 # c_i x_i, on the threads: that sum is added after the L2
                 # step, whose scale is known in advance)
                 u.intercept = st.intercept
-                u.wscale_after = (st.scaled(max(0.0, 1.0 - l2_share * u.eta * st.alpha))
-                                  if has_l2 else st.wscale)
+                u.wscale_after = st.scaled(shrink) if has_l2 else st.wscale
                 rows_in_chunks(&data[0], rows, &u, n_threads, loss)
             else:
                 run_parts(PHASE_DOTS, st, &data[0], rows, &u, n_parts)
@@ -1823,7 +1824,7 @@ cdef tuple minibatch_epoch(WeightState st, CyLoss loss, const floating[::1] data
                         ib * st.intercept_decay, st.intercept, u.eta, 0.0, 0.0)
             else:
                 if has_l2:
-                    st.scale(max(0.0, 1.0 - l2_share * u.eta * st.alpha))
+                    st.scale(shrink)
                 if u.has_l1:
                     st.u += st.l1_ratio * u.eta * st.alpha
                 u.wscale = st.wscale

@@ -263,6 +263,13 @@ class SoftmaxBatchRunner:
 
     HISTORY = 64
     MEMORY = 10
+    # Newton steps on ill-conditioned problems: binary batch mode's rule
+    # (:meth:`skgd._modes.BatchRunner._newton_due`), with this runner's
+    # own price of a Hessian (:meth:`_hessian_cost`)
+    NEWTON_COLUMNS = BatchRunner.NEWTON_COLUMNS
+    NEWTON_PATIENCE = BatchRunner.NEWTON_PATIENCE
+    HESSIAN_COST = BatchRunner.HESSIAN_COST
+    _newton_due = BatchRunner._newton_due
 
     def __init__(self, problem, coef, intercept, schedule, t, accelerate=True,
                  average_start=0, avg_coef=None, avg_intercept=None,
@@ -444,24 +451,15 @@ class SoftmaxBatchRunner:
         self.g = g_new
         return theta, Z
 
-    def _newton_due(self):
-        """Whether this iteration takes a Newton direction (as
-        :meth:`skgd._modes.BatchRunner._newton_due`: once L-BFGS has cost
-        ``NEWTON_PATIENCE`` Hessians, on at most ``NEWTON_COLUMNS``
-        parameters).  Unscaled wine and digits took 1,000 iterations and
-        warned."""
-        if self._newton_ratio is None:
-            self._newton_ratio = self._hessian_cost()
-        return self.t_ - self._t_start >= BatchRunner.NEWTON_PATIENCE * self._newton_ratio
-
     def _hessian_cost(self):
         """A Hessian's cost in L-BFGS iterations: ``K (K + 1) / 2`` weighted
         Gram matrices of ``n (d + 1)^2 / 2`` multiply-adds, against the
         ``2 n d K`` values of an iteration's products (inf where Newton
-        directions are not taken: too many parameters)."""
-        if self.K * (self.d + 1) > BatchRunner.NEWTON_COLUMNS:
+        directions are not taken: more than ``NEWTON_COLUMNS`` parameters;
+        unscaled wine and digits took 1,000 iterations and warned)."""
+        if self.K * (self.d + 1) > self.NEWTON_COLUMNS:
             return np.inf
-        return max(BatchRunner.HESSIAN_COST * (self.K + 1) * (self.d + 1) / 8.0, 1.0)
+        return max(self.HESSIAN_COST * (self.K + 1) * (self.d + 1) / 8.0, 1.0)
 
     def _newton_direction(self, g):
         """``-H^+ g`` for the Hessian of the objective at the iterate: block
