@@ -43,6 +43,7 @@ import scipy.sparse as sp
 from scipy.special import xlogy
 
 from ._hinge_newton import hinge_newton, routes_hinge
+from ._l1_newton import l1_newton
 
 #: the polish accepts a point whose optimality conditions hold to this
 #: relative residual
@@ -69,9 +70,17 @@ def polish_fits(n_rows, n_features, loss, penalty):
     ``POLISH_MAX_FLOPS``.  (Batch mode also runs the hinge's route at any
     size where its continuation is short of tol: its
     ``_polishable(uncertified=True)``.)"""
-    if (staircase(loss, np.zeros(0)) is not None and penalty.l2_strength == 0.0
-            and penalty.l1_strength > 0.0):
+    smooth = staircase(loss, np.zeros(0)) is None
+    if not smooth and penalty.l2_strength == 0.0 and penalty.l1_strength > 0.0:
         return n_rows * (n_features + 1) <= POLISH_MAX_LP_ENTRIES
+    if smooth and penalty.l1_strength > 0.0:
+        return True  # (the route of skgd._l1_newton sizes itself)
+    return small_polish(n_rows, n_features)
+
+
+def small_polish(n_rows, n_features):
+    """Whether the polish's exact routes (active-set solves, the lasso's
+    homotopy) take a problem of this size (``POLISH_MAX_FLOPS``)."""
     return n_rows * (n_features + 1) ** 2 <= POLISH_MAX_FLOPS
 
 
@@ -438,6 +447,10 @@ def _polish(X, y, s, loss, penalty, fit_intercept, w, b, memo):
             found = _quadratic_program(sub)
         if found is None:
             found = _smoothing_path(sub, w, b, p)
+        if found is None and sub.stairs is None:
+            # (after the exact routes of small problems: its own optimum
+            # meets the conditions to POLISH_RTOL, theirs to rounding)
+            found = l1_newton(sub, w, b, POLISH_RTOL)
     if found is None:
         return None
     w, b, p = found
@@ -947,14 +960,15 @@ def _quadratic_program(sub):
     if loss.name not in ("squared_error", "huber") or pen.l1_strength == 0.0:
         return None
     n, d = sub.X.shape
+    width = d + int(sub.fit_intercept) + (n if loss.name == "huber" else 0)
+    if n * width ** 2 > POLISH_MAX_FLOPS:
+        return None  # (before the columns are made dense)
     A = sub.columns(np.arange(d))  # (X, 1)
     lam = np.full(A.shape[1], pen.l1_strength)
     lam[d:] = 0.0
     if loss.name == "huber":
         A = np.hstack([A[:, :d], np.eye(n), A[:, d:]])
         lam = np.concatenate([lam[:d], sub.s * loss.epsilon, lam[d:]])
-    if n * A.shape[1] ** 2 > POLISH_MAX_FLOPS:
-        return None
     H = A.T @ (sub.s[:, None] * A)
     H[np.arange(d), np.arange(d)] += pen.l2_strength
     theta = _lasso_path(H, A.T @ (sub.s * sub.y), lam)
