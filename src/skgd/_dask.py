@@ -265,6 +265,15 @@ def _block_softmax_dual(X, y, s, *Z_blocks, tree, K, c, f, a):
     return out
 
 
+def _block_softmax_entropy(y, s, *Z_blocks, tree, K, c, f, a, t):
+    """One block's share of ``sum_i s_i sum_k V_ik log V_ik`` at the dual
+    point of :func:`_block_softmax_dual` scaled by ``t`` (``V = Y + t (V0 -
+    Y)``: the scale a pure L1 penalty asks for)."""
+    Y = one_hot(y.astype(np.intp), K)
+    V = Y + t * (dual_point(softmax(_evaluate(tree, Z_blocks)), Y, s, c, f, a) - Y)
+    return np.array([[s @ xlogy(V, V).sum(axis=1)]])
+
+
 def _block_power(X, s, v, fit_intercept):
     """One block's share of ``Xt S Xt v`` (a power-iteration step)."""
     d = X.shape[1]
@@ -626,12 +635,12 @@ class DaskSoftmaxBatchRunner(DaskRowWeights, SoftmaxBatchRunner):
 
     def duality_gap(self):
         """The in-memory bound (:meth:`SoftmaxBatchRunner.duality_gap`) in
-        two or three dask computations of partial sums, with an L2 part
-        (the only case the stopping rule asks for: without one, the scale
-        of the dual point would need a fourth); None otherwise."""
+        two or three dask computations of partial sums, and one more for the
+        entropy at the scaled dual point without an L2 part; None without
+        a penalty."""
         pb = self.problem
         l1, l2 = pb.penalty.l1_strength, pb.penalty.l2_strength
-        if l2 == 0.0:
+        if l1 == 0.0 and l2 == 0.0:
             return None
         K, d = self.K, self.d
         common = dict(tree=self.Z.tree)
@@ -647,8 +656,13 @@ class DaskSoftmaxBatchRunner(DaskRowWeights, SoftmaxBatchRunner):
         parts = _sum_blocks(_row_blockwise(
             _block_softmax_dual, d * K + 1, pb.data.X, pb.y, self.s, *self.Z.arrays,
             K=K, c=c, f=f, a=a, **common))
-        r_conj, _ = penalty_conjugate(parts[:-1], l1, l2)
-        return max(self.obj + float(parts[-1]) + r_conj, 0.0)
+        r_conj, t = penalty_conjugate(parts[:-1], l1, l2)
+        l_conj = float(parts[-1])
+        if t != 1.0:
+            l_conj = float(_sum_blocks(_row_blockwise(
+                _block_softmax_entropy, 1, None, pb.y, self.s, *self.Z.arrays,
+                K=K, c=c, f=f, a=a, t=t, **common))[0])
+        return max(self.obj + l_conj + r_conj, 0.0)
 
 
 # ----------------------------------------------------------------------

@@ -2124,13 +2124,14 @@ def gap_certifies(runner, gap, tol, n_iter_no_change, now=False):
     """Whether a stalled smooth batch problem may stop (the rule of
     :meth:`BatchRunner._certified` and of the multinomial runner): the
     duality gap ``gap()`` (inf or None: no bound) is at most ``tol / 10``
-    times the objective ``runner.obj``.  Without an L2 part the dual point,
-    scaled down to meet the L1 constraint, is loose near the optimum (a
-    fit 4e-6 above it did not reach 1e-4): stalling is the rule then.  The
+    times the objective ``runner.obj``.  Without an L2 part the dual point
+    is scaled down to meet the L1 constraint, and the bound is loose near
+    the optimum (of the order of the optimality conditions' violation, not
+    of its square): such fits take more iterations (multinomial L1 on
+    standardised digits: 163 -> 588) or warn at ``max_iter``, where the
+    stall alone had stopped them above the optimum (iris: 0.5%).  The
     gap is computed at most once per ``n_iter_no_change`` iterations
     (``runner.t_``, ``runner._certify_at``), unless ``now``."""
-    if runner.problem.penalty.l2_strength == 0.0:
-        return True
     if not now and runner.t_ - runner._certify_at < n_iter_no_change:
         return False
     runner._certify_at = runner.t_

@@ -543,7 +543,7 @@ class SoftmaxBatchRunner:
         return self.t_
 
     def converged(self, tol, n_iter_no_change):
-        """Stalled (:func:`skgd._modes.stalled`) and, with an L2 part, a
+        """Stalled (:func:`skgd._modes.stalled`) and, with a penalty, a
         duality gap at most ``tol / 10`` times the objective
         (:meth:`duality_gap`, :func:`skgd._modes.gap_certifies`): on badly
         scaled data the iterations stall far from the optimum (the unscaled
