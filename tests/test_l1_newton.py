@@ -49,8 +49,8 @@ def test_gram_sweeps_minimise_the_model(seed, fit_intercept, l2):
     d, l1 = 8, 0.3
     H = A.T @ (c[:, None] * A)
     theta, hd = theta0.copy(), np.zeros(len(theta0))
-    sweeps, change = gram_sweeps(H, g, theta, hd, l1, l2, d, 10_000, 1e-14)
-    assert change <= 1e-14 and 1 <= sweeps < 10_000
+    visits, change = gram_sweeps(H, g, theta, hd, l1, l2, d, 10**6, 1e-14)
+    assert change <= 1e-14 and len(theta) <= visits < 10**6
     assert _model_kkt(A, c, g, theta0, theta, l1, l2, d) < 1e-12
     assert_allclose(hd, H @ (theta - theta0), atol=1e-13)
     assert np.any(theta[:d] == 0.0)  # (the L1 part holds some at 0)
@@ -68,21 +68,50 @@ def test_column_sweeps_equal_the_gram_sweeps(seed, storage, fit_intercept):
         A = np.hstack([X.astype(np.float64), A[:, d:]])
     H = A.T @ (c[:, None] * A)
     ref = theta0.copy()
-    gram_sweeps(H, g, ref, np.zeros(len(ref)), l1, l2, d, 10_000, 1e-15)
+    gram_sweeps(H, g, ref, np.zeros(len(ref)), l1, l2, d, 10**6, 1e-15)
     stored = {"dense": X, "float32": X, "csc": sp.csc_matrix(X),
               "csr": sp.csr_matrix(X)}[storage]
     theta, e = theta0.copy(), np.zeros(len(c))
-    column_sweeps(Columns(stored), c, g, theta, e, l1, l2, 10_000, 1e-15)
+    column_sweeps(Columns(stored), c, g, theta, e, l1, l2, 10**6, 1e-15)
     assert_allclose(theta, ref, atol=1e-11)
     assert_allclose(e, A @ (theta - theta0), atol=1e-12)
 
 
-def test_sweeps_stop_at_their_budget():
+@pytest.mark.parametrize("budget", [9, 20, 95])
+def test_sweeps_stop_at_their_budget(budget):
     A, c, g, theta0 = _model_problem(0)
     H = A.T @ (c[:, None] * A)
     theta = theta0.copy()
-    sweeps, change = gram_sweeps(H, g, theta, np.zeros(len(theta)), 0.0, 0.0, 8, 1, 0.0)
-    assert sweeps == 1 and change > 0.0
+    visits, change = gram_sweeps(H, g, theta, np.zeros(len(theta)), 0.0, 0.0, 8,
+                                 budget, 0.0)
+    assert 9 <= visits <= budget and change > 0.0
+
+
+def test_the_route_stops_at_its_work_budget(monkeypatch):
+    # a model solved slowly (Huber's: few rows in its quadratic band) spent
+    # minutes: the route's coordinate descent is bounded by a multiple of
+    # an iteration's products, then it gives up (None)
+    from sklearn.datasets import make_regression
+
+    X, y = make_regression(n_samples=300, n_features=200, n_informative=5, noise=5,
+                           random_state=0)
+    sub = _sub(X, y, np.ones(len(y)), "huber", get_penalty("l1", 1e-4, 1.0))
+    work = []
+    minimise = _l1_newton._GramModel.minimise
+
+    def counted(self, c, g, theta, tol, budget):
+        found, spent = minimise(self, c, g, theta, tol, budget)
+        assert spent <= budget
+        work.append(spent)
+        return found, spent
+
+    monkeypatch.setattr(_l1_newton._GramModel, "minimise", counted)
+    monkeypatch.setattr(_l1_newton, "WORK_ITERATIONS", 1)
+    monkeypatch.setattr(_l1_newton, "MIN_WORK", 0)
+    found = l1_newton(sub, np.zeros(200), 0.0, POLISH_RTOL)
+    assert sum(work) <= 2 * X.size
+    assert found is None or sub.residual(*found[:2], found[2], sub.loss.dloss(
+        sub.y, found[2]), smooth=True) <= POLISH_RTOL
 
 
 def _wide_regression(seed, n=300, d=900, sparse=True):

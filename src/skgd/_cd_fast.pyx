@@ -24,7 +24,7 @@ the nonzero ones until they settle, then every coordinate again, until a
 whole sweep changes no coordinate's gradient by more than ``tol``.  One
 thread, a fixed order: the result does not depend on any thread count.
 """
-from libc.math cimport fabs
+from libc.math cimport INFINITY, fabs
 from libc.stdint cimport int32_t, int64_t
 
 cimport cython
@@ -165,21 +165,24 @@ cdef double column_pass_d(Sweep* sw, const Py_ssize_t* coords,
     return column_pass(sw, coords, n_coords, <const double*> sw.data)
 
 
-cdef tuple sweeps(PassFn one_pass, Sweep* sw, Py_ssize_t m, int max_sweeps,
+cdef tuple sweeps(PassFn one_pass, Sweep* sw, Py_ssize_t m, int64_t max_visits,
                   double tol):
     """glmnet's order of passes (see the module docstring) over the ``m``
-    coordinates; returns ``(sweeps, change)``."""
+    coordinates, until a whole sweep changes no coordinate by more than
+    ``tol`` or ``max_visits`` coordinates have been visited; returns
+    ``(visits, change)``, ``change`` the largest of the last whole sweep
+    (inf if the budget ended the passes in between)."""
     cdef Py_ssize_t[::1] every = np.arange(m, dtype=np.intp)
     cdef Py_ssize_t[::1] active = np.empty(max(m, 1), dtype=np.intp)
     cdef Py_ssize_t j, n_active
-    cdef int n_sweeps = 0, inner
+    cdef int64_t visits = 0
     cdef double change = np.inf
     if m == 0:
         return 0, 0.0
     with nogil:
-        while n_sweeps < max_sweeps:
+        while visits + m <= max_visits:
             change = one_pass(sw, &every[0], m)
-            n_sweeps += 1
+            visits += m
             if change <= tol:
                 break
             n_active = 0
@@ -187,34 +190,37 @@ cdef tuple sweeps(PassFn one_pass, Sweep* sw, Py_ssize_t m, int max_sweeps,
                 if sw.theta[j] != 0.0 or j >= sw.n_pen:
                     active[n_active] = j
                     n_active += 1
-            # the nonzero coordinates until they settle (at most 100
-            # sweeps' worth of coordinates)
-            for inner in range(100 * m // max(n_active, 1) + 1):
+            # the nonzero coordinates until they settle
+            while visits + n_active <= max_visits:
+                visits += n_active
                 if one_pass(sw, &active[0], n_active) <= tol:
                     break
-    return n_sweeps, change
+                if visits >= max_visits or n_active == 0:
+                    break
+            change = INFINITY
+    return visits, change
 
 
 @cython.boundscheck(False)
 @cython.wraparound(False)
 def gram_sweeps(const double[:, ::1] H, const double[::1] g, double[::1] theta,
                 double[::1] hd, double l1, double l2, Py_ssize_t n_pen,
-                int max_sweeps, double tol):
+                int64_t max_visits, double tol):
     """Minimise the model ``g' D + D' H D / 2`` plus the penalty (``l1``,
     ``l2``) on the first ``n_pen`` coordinates of ``theta`` (the others,
     the intercept, unpenalised), in place: ``theta`` starts at the point
     ``theta0`` of the model and ends at its minimiser, ``hd = H (theta -
-    theta0)`` (zeros at the start).  Returns ``(sweeps, change)``: the
-    passes over all the coordinates taken (at most ``max_sweeps``) and the
-    largest change of a coordinate (in the units of its gradient) in the
-    last one."""
+    theta0)`` (zeros at the start).  Returns ``(visits, change)``: the
+    coordinates visited (at most ``max_visits``, each costing ``len(H)``)
+    and the largest change of a coordinate (in the units of its gradient)
+    in the last whole sweep, inf if the budget cut the passes short."""
     cdef Sweep sw
     cdef Py_ssize_t m = H.shape[0]
     if m == 0:
         return 0, 0.0
     sw.g, sw.theta, sw.l1, sw.l2, sw.n_pen = &g[0], &theta[0], l1, l2, n_pen
     sw.H, sw.m, sw.hd = &H[0, 0], m, &hd[0]
-    return sweeps(gram_pass, &sw, m, max_sweeps, tol)
+    return sweeps(gram_pass, &sw, m, max_visits, tol)
 
 
 cdef class Columns:
@@ -268,12 +274,13 @@ cdef void column_curvatures(Sweep* sw, const floating* data, double* diag,
 
 def column_sweeps(Columns cols, const double[::1] cw, const double[::1] g,
                   double[::1] theta, double[::1] e, double l1, double l2,
-                  int max_sweeps, double tol):
+                  int64_t max_visits, double tol):
     """:func:`gram_sweeps` on the columns ``cols`` of the rows, whose
     weighted curvatures are ``cw``: ``theta`` (``n_columns`` coordinates,
     plus the intercept's last when it is fitted) starts at the model's
     point and ends at its minimiser, ``e = A (theta - theta0)`` (zeros at
-    the start, one per row).  Returns ``(sweeps, change)``."""
+    the start, one per row).  Returns ``(visits, change)`` (a visit costs
+    its column's stored values, twice)."""
     cdef Sweep sw
     cdef Py_ssize_t m = theta.shape[0]
     cdef double[::1] diag = np.zeros(max(m, 1))
@@ -295,8 +302,8 @@ def column_sweeps(Columns cols, const double[::1] cw, const double[::1] g,
         data_f = cols.data
         sw.data = &data_f[0] if data_f.shape[0] else NULL
         column_curvatures(&sw, <const float*> sw.data, &diag[0], m)
-        return sweeps(column_pass_f, &sw, m, max_sweeps, tol)
+        return sweeps(column_pass_f, &sw, m, max_visits, tol)
     data_d = cols.data
     sw.data = &data_d[0] if data_d.shape[0] else NULL
     column_curvatures(&sw, <const double*> sw.data, &diag[0], m)
-    return sweeps(column_pass_d, &sw, m, max_sweeps, tol)
+    return sweeps(column_pass_d, &sw, m, max_visits, tol)
