@@ -252,12 +252,18 @@ def _block_softmax_mixing(y, s, *Z_blocks, tree, c, f):
     return np.array([[dual_mixing(softmax(_evaluate(tree, Z_blocks)), s, c, f)]])
 
 
+def _block_dual_point(y, s, Z_blocks, tree, K, c, f, a):
+    """``(Y, V)``: a block's one-hot labels and its rows of the dual point
+    of :func:`skgd._multinomial.dual_point`."""
+    Y = one_hot(y.astype(np.intp), K)
+    return Y, dual_point(softmax(_evaluate(tree, Z_blocks)), Y, s, c, f, a)
+
+
 def _block_softmax_dual(X, y, s, *Z_blocks, tree, K, c, f, a):
     """One block's share of ``(X' S U, sum_i s_i sum_k V_ik log V_ik)`` at
     the dual point of :func:`skgd._multinomial.dual_point`, one row of
     ``n_features * K + 1`` partial sums."""
-    Y = one_hot(y.astype(np.intp), K)
-    V = dual_point(softmax(_evaluate(tree, Z_blocks)), Y, s, c, f, a)
+    Y, V = _block_dual_point(y, s, Z_blocks, tree, K, c, f, a)
     d = X.shape[1]
     out = np.empty((1, d * K + 1))
     out[0, :d * K] = _block_rmatvec(X, s[:, None] * (V - Y)).ravel()
@@ -269,8 +275,8 @@ def _block_softmax_entropy(y, s, *Z_blocks, tree, K, c, f, a, t):
     """One block's share of ``sum_i s_i sum_k V_ik log V_ik`` at the dual
     point of :func:`_block_softmax_dual` scaled by ``t`` (``V = Y + t (V0 -
     Y)``: the scale a pure L1 penalty asks for)."""
-    Y = one_hot(y.astype(np.intp), K)
-    V = Y + t * (dual_point(softmax(_evaluate(tree, Z_blocks)), Y, s, c, f, a) - Y)
+    Y, V = _block_dual_point(y, s, Z_blocks, tree, K, c, f, a)
+    V = Y + t * (V - Y)
     return np.array([[s @ xlogy(V, V).sum(axis=1)]])
 
 

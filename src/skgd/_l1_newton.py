@@ -5,8 +5,10 @@ converges slowly where the data are ill-conditioned, and its stopping rule
 (the iterates stall) then fires far from the optimum: on 2,100 tf-idf
 documents (4,995 columns) with ``alpha=1e-4`` it stopped 2.4% above the
 optimum of ``Lasso``, at 887 iterations; it needed about 10,000.  This
-route, tried by the polish (:func:`skgd._batch.polish`) when FISTA
-stalls, finds the optimum by proximal Newton steps (Lee, Sun and Saunders,
+route, tried by the polish (:func:`skgd._batch.polish`) after FISTA's
+first iterations and when FISTA stalls (see
+:meth:`skgd._modes.BatchRunner._l1_route_due`), finds the optimum by
+proximal Newton steps (Lee, Sun and Saunders,
 2014; the method of glmnet and of scikit-learn's ``Lasso`` for the squared
 error, whose quadratic model is exact):
 
@@ -57,6 +59,11 @@ SUPPORT_COLUMNS = 1000
 SUPPORT_VALUES = 10_000_000
 SUPPORT_ROUNDS = 50
 
+#: on the columns, the support solve runs on at most this many rows (a
+#: support of SUPPORT_COLUMNS coordinates would have ten times
+#: SUPPORT_VALUES values)
+SUPPORT_ROWS = 10 * SUPPORT_VALUES // SUPPORT_COLUMNS
+
 #: the model is solved on its Hessian up to this many coordinates (the
 #: Hessian costs one pass over the rows' products per step)
 GRAM_COLUMNS = 1000
@@ -93,11 +100,11 @@ def l1_newton(sub, w, b, rtol):
     tol = None
     values = sub.X.nnz if sp.issparse(sub.X) else sub.X.size
     budget = max(WORK_ITERATIONS * 2 * values, MIN_WORK)  # (multiply-adds)
-    for _ in range(MAX_STEPS):
+    for n_steps in range(MAX_STEPS + 1):
         u = loss.dloss(sub.y, p)
         if sub.residual(w, b, p, u, smooth=True) <= rtol:
             return w, b, p
-        if budget <= 0:
+        if n_steps == MAX_STEPS or budget <= 0:
             return None
         su = sub.s * u
         g = sub.rmatvec(su)
@@ -147,10 +154,6 @@ def l1_newton(sub, w, b, rtol):
             # (recomputed: the sums of the whole steps' products drift)
             p = sub.predictions(w, b)
             f = sub.objective(w, p)
-    u = loss.dloss(sub.y, p)
-    if sub.residual(w, b, p, u, smooth=True) <= rtol:
-        return w, b, p
-    return None
 
 
 class _Model:
@@ -228,15 +231,20 @@ class _ColumnModel:
                                        sub.penalty.l1_strength, sub.penalty.l2_strength,
                                        int(max_visits), tol)
         work = visits * per_visit
-        if change > tol and n * SUPPORT_COLUMNS <= SUPPORT_VALUES * 10:
+        if change > tol and n <= SUPPORT_ROWS:
             p0 = self._products(theta0)
-            spent = [0.0]
+            spent, last = [0.0], [None, None]
 
             def columns(S):
+                """The support's columns, dense (a round's Hessian block and
+                right-hand side read the same ones: made once)."""
+                if last[0] is not None and np.array_equal(last[0], S):
+                    return last[1]
                 if n * len(S) > SUPPORT_VALUES:
                     raise _TooLarge
                 spent[0] += n * len(S)
-                return sub.columns(S[S < d])  # (the intercept's column last)
+                last[:] = S, sub.columns(S[S < d])  # (the intercept's column last)
+                return last[1]
 
             def gradient(new):
                 r = c * (self._products(new) - p0)
